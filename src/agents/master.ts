@@ -1,0 +1,296 @@
+import type { EventBus, InRecord, Subscription } from "../bus/interface.ts";
+import type { ProcessedMessage, Store } from "../db/store.ts";
+import { AppError, toAppError } from "../errors.ts";
+import type { Logger } from "../obs/log.ts";
+import type { Metrics } from "../obs/metrics.ts";
+import { conversationIdOf, parseCustomerMessage, type CustomerMessage, type MessageLimits } from "../schema/message.ts";
+import { emptySession, type Session, type SessionStore, type Turn } from "../session/interface.ts";
+import type { Agent, ResultEvent, WorkerFailure } from "./types.ts";
+
+/** Options of the master agent, validated by the factory. */
+export interface MasterOptions {
+  bus: EventBus;
+  store: Store;
+  sessions: SessionStore;
+  agents: Agent[];
+  metrics: Metrics;
+  log: Logger;
+  groupId: string;
+  topics: { messages: string; responses: string; dlq: string };
+  limits: MessageLimits;
+  workerTimeoutMs: number;
+  workerRetries: number;
+  /** How many conversations of one batch are processed at once. */
+  concurrency: number;
+}
+
+/** A record that failed validation, as published on the DLQ topic. */
+export interface DlqEvent {
+  reason: string;
+  code: string;
+  errors?: unknown;
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  raw: string;
+  at: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs one worker with a timeout and retries of retriable failures; never throws. */
+export async function runWorker(
+  agent: Agent,
+  msg: CustomerMessage,
+  ctx: Omit<Parameters<Agent["run"]>[1], "signal">,
+  timeoutMs: number,
+  retries: number,
+): Promise<{ ok: true; value: unknown; ms: number; attempts: number } | { ok: false; failure: WorkerFailure; ms: number }> {
+  const started = performance.now();
+  let attempt = 0;
+  for (;;) {
+    attempt++;
+    const ac = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        ac.abort();
+        reject(new AppError("worker_timeout", `${agent.name} timed out after ${timeoutMs} ms`, { status: 504, retriable: true }));
+      }, timeoutMs);
+    });
+    let error: AppError;
+    try {
+      const res = await Promise.race([agent.run(msg, { ...ctx, signal: ac.signal }), timeout]);
+      if (res.ok) return { ok: true, value: res.value, ms: performance.now() - started, attempts: attempt };
+      error = res.error;
+    } catch (e) {
+      error = toAppError(e, "worker_crashed");
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!error.retriable || attempt > retries) {
+      return { ok: false, failure: { worker: agent.name, code: error.code, message: error.message, attempts: attempt }, ms: performance.now() - started };
+    }
+    await sleep(Math.min(1000, 25 * 2 ** attempt));
+  }
+}
+
+/**
+ * The master agent: consumes customer-messages, validates, fans out to the worker agents stage by stage, persists
+ * message + result idempotently, appends to the session, and publishes the result on response-events.
+ * A batch's offsets are committed only after this handler resolves (see the bus).
+ */
+export class MasterAgent {
+  private sub: Subscription | null = null;
+  private readonly stages: Agent[][];
+  private inFlight = 0;
+
+  constructor(private readonly o: MasterOptions) {
+    if (o.workerTimeoutMs <= 0) throw new AppError("bad_options", "workerTimeoutMs must be positive");
+    if (o.concurrency < 1) throw new AppError("bad_options", "concurrency must be at least 1");
+    const names = new Set<string>();
+    for (const a of o.agents) {
+      if (names.has(a.name)) throw new AppError("bad_options", `two agents are named ${a.name}`);
+      names.add(a.name);
+    }
+    const byStage = new Map<number, Agent[]>();
+    for (const a of o.agents) byStage.set(a.stage ?? 0, [...(byStage.get(a.stage ?? 0) ?? []), a]);
+    this.stages = [...byStage.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v);
+  }
+
+  /** Names of the registered workers, in stage order. */
+  get workers(): string[] {
+    return this.stages.flat().map((a) => a.name);
+  }
+
+  async start(): Promise<void> {
+    this.sub = await this.o.bus.subscribe({ groupId: this.o.groupId, topics: [this.o.topics.messages], handler: (b) => this.handleBatch(b) });
+    this.o.log.info({ component: "master", workers: this.workers }, "master agent consuming");
+  }
+
+  /** Stops consuming after the in-flight batch is finished and committed. */
+  async stop(): Promise<void> {
+    const s = this.sub;
+    this.sub = null;
+    if (s) await s.stop();
+  }
+
+  /** Consumer lag as reported by the bus. */
+  async lag(): Promise<number> {
+    return this.sub ? this.sub.lag() : 0;
+  }
+
+  /** Processes one batch from one partition. Throws (so the batch is redelivered) only on infrastructure failure. */
+  async handleBatch(records: InRecord[]): Promise<void> {
+    const { metrics, log } = this.o;
+    this.inFlight++;
+    try {
+      metrics.consumed.inc(records.length);
+      const valid: { msg: CustomerMessage; rec: InRecord }[] = [];
+      const dead: DlqEvent[] = [];
+      const seen = new Set<string>();
+      for (const rec of records) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(rec.value);
+        } catch (e) {
+          dead.push(this.dlqEvent(rec, "invalid_json", `record value is not JSON: ${(e as Error).message}`));
+          continue;
+        }
+        const res = parseCustomerMessage(parsed, this.o.limits);
+        if (!res.ok) {
+          dead.push(this.dlqEvent(rec, res.error.code, res.error.message, res.error.details));
+          continue;
+        }
+        if (seen.has(res.value.id)) {
+          metrics.duplicates.inc();
+          continue;
+        }
+        seen.add(res.value.id);
+        valid.push({ msg: res.value, rec });
+      }
+      if (dead.length) await this.deadLetter(dead);
+
+      const existing = await this.o.store.existing(valid.map((v) => v.msg.id));
+      const republish = [...existing.entries()].filter(([, e]) => !e.published).map(([id]) => id);
+      const fresh = valid.filter((v) => !existing.has(v.msg.id));
+      metrics.duplicates.inc(valid.length - fresh.length);
+
+      const processed = await this.processAll(fresh);
+      const inserted = await this.o.store.saveProcessed(processed);
+      const events: ResultEvent[] = processed.filter((p) => inserted.has(p.message.id)).map((p) => p.result);
+      await this.appendSessions(processed.filter((p) => inserted.has(p.message.id)));
+      if (republish.length) events.push(...(await this.o.store.loadEvents(republish)).values());
+
+      if (events.length) {
+        await this.o.bus.publish(
+          this.o.topics.responses,
+          events.map((e) => ({ key: e.conversation_id, value: JSON.stringify(e), headers: { "message-id": e.message_id } })),
+        );
+        await this.o.store.markPublished(events.map((e) => e.message_id));
+      }
+      const now = Date.now();
+      for (const e of events) {
+        metrics.processed.inc({ source: e.source, status: e.degraded ? "degraded" : "ok" });
+        metrics.endToEnd.observe(Math.max(0, now - Date.parse(e.received_at)) / 1000);
+      }
+    } catch (e) {
+      metrics.failed.inc();
+      const ae = toAppError(e);
+      log.error({ component: "master", code: ae.code, err: ae.message, partition: records[0]?.partition, offset: records[0]?.offset }, "batch failed; it will be redelivered");
+      throw ae;
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private dlqEvent(rec: InRecord, code: string, reason: string, errors?: unknown): DlqEvent {
+    return { code, reason, errors, topic: rec.topic, partition: rec.partition, offset: rec.offset, key: rec.key || null, raw: rec.value.slice(0, 1_000_000), at: new Date().toISOString() };
+  }
+
+  private async deadLetter(dead: DlqEvent[]): Promise<void> {
+    await this.o.bus.publish(this.o.topics.dlq, dead.map((d) => ({ key: d.key ?? "", value: JSON.stringify(d), headers: { reason: d.code } })));
+    await this.o.store.saveDeadLetters(dead.map((d) => ({ topic: d.topic, partition: d.partition, offset: d.offset, key: d.key, reason: d.reason, errors: d.errors, raw: d.raw })));
+    for (const d of dead) {
+      this.o.metrics.dlq.inc({ reason: d.code });
+      this.o.log.warn({ component: "master", code: d.code, partition: d.partition, offset: d.offset }, "record sent to DLQ");
+    }
+  }
+
+  /** Processes conversations concurrently, and each conversation's messages in order (the session depends on it). */
+  private async processAll(items: { msg: CustomerMessage; rec: InRecord }[]): Promise<ProcessedMessage[]> {
+    const groups = new Map<string, CustomerMessage[]>();
+    for (const { msg } of items) {
+      const c = conversationIdOf(msg);
+      groups.set(c, [...(groups.get(c) ?? []), msg]);
+    }
+    const out: ProcessedMessage[] = [];
+    const queue = [...groups.entries()];
+    const run = async () => {
+      for (let g = queue.shift(); g; g = queue.shift()) {
+        const [conversationId, msgs] = g;
+        let session: Session;
+        let sessionFailure: WorkerFailure | null = null;
+        try {
+          session = await this.o.sessions.get(conversationId);
+        } catch (e) {
+          const ae = toAppError(e);
+          sessionFailure = { worker: "session", code: ae.code, message: ae.message, attempts: 1 };
+          session = emptySession(conversationId);
+        }
+        for (const msg of msgs) {
+          const result = await this.process(msg, conversationId, session, sessionFailure);
+          out.push({ message: msg, conversationId, result });
+          session.turns.push(customerTurn(msg, result));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, queue.length) }, run));
+    return out;
+  }
+
+  /** Runs every stage of workers for one message and combines their outputs. */
+  async process(msg: CustomerMessage, conversationId: string, session: Session, sessionFailure: WorkerFailure | null = null): Promise<ResultEvent> {
+    const started = performance.now();
+    const log = this.o.log.child({ component: "master", msg_id: msg.id });
+    const outputs: Record<string, unknown> = {};
+    const failures: WorkerFailure[] = sessionFailure ? [sessionFailure] : [];
+    const timings: Record<string, number> = {};
+    for (const stage of this.stages) {
+      const previous = { ...outputs };
+      await Promise.all(
+        stage.map(async (agent) => {
+          const r = await runWorker(agent, msg, { conversationId, session, previous, log: log.child({ worker: agent.name }) }, agent.timeoutMs ?? this.o.workerTimeoutMs, this.o.workerRetries);
+          timings[agent.name] = Math.round(r.ms * 100) / 100;
+          this.o.metrics.workerLatency.observe({ worker: agent.name, outcome: r.ok ? "ok" : "failed" }, r.ms / 1000);
+          if (r.ok) outputs[agent.name] = r.value;
+          else {
+            failures.push(r.failure);
+            log.warn({ worker: agent.name, code: r.failure.code, attempts: r.failure.attempts }, "worker failed; result degraded");
+          }
+        }),
+      );
+    }
+    return {
+      type: "message.result",
+      message_id: msg.id,
+      conversation_id: conversationId,
+      source: msg.source,
+      user: { id: msg.user.id, ...(msg.user.name ? { name: msg.user.name } : {}) },
+      text: msg.message.text,
+      received_at: msg.metadata.received_at,
+      processed_at: new Date().toISOString(),
+      outputs,
+      failures,
+      degraded: failures.length > 0,
+      timings: { total_ms: Math.round((performance.now() - started) * 100) / 100, workers: timings },
+    };
+  }
+
+  /** Appends the customer turns to session memory; a session outage is logged, not fatal (Postgres has the message). */
+  private async appendSessions(items: ProcessedMessage[]): Promise<void> {
+    const byConv = new Map<string, Turn[]>();
+    for (const p of items) byConv.set(p.conversationId, [...(byConv.get(p.conversationId) ?? []), customerTurn(p.message, p.result)]);
+    await Promise.all(
+      [...byConv.entries()].map(([c, turns]) =>
+        this.o.sessions.append(c, turns).catch((e) => this.o.log.warn({ component: "master", code: toAppError(e).code }, "session append failed")),
+      ),
+    );
+  }
+
+  /** True while a batch is being processed (used by graceful shutdown and tests). */
+  get busy(): boolean {
+    return this.inFlight > 0;
+  }
+}
+
+/** The session turn recorded for a customer message: text plus the small facts later messages need. */
+function customerTurn(msg: CustomerMessage, r: ResultEvent): Turn {
+  const meta: Record<string, unknown> = {};
+  const intent = r.outputs.intent as { label?: string } | undefined;
+  const sentiment = r.outputs.sentiment as { label?: string } | undefined;
+  if (intent?.label) meta.intent = intent.label;
+  if (sentiment?.label) meta.sentiment = sentiment.label;
+  return { role: "customer", text: msg.message.text, at: msg.metadata.received_at, message_id: msg.id, ...(Object.keys(meta).length ? { meta } : {}) };
+}

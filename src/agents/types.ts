@@ -1,0 +1,51 @@
+import type { AppError, Result } from "../errors.ts";
+import type { Logger } from "../obs/log.ts";
+import type { CustomerMessage } from "../schema/message.ts";
+import type { Session } from "../session/interface.ts";
+
+/** What every worker gets besides the message: the conversation so far and a cancellation signal. */
+export interface AgentContext {
+  conversationId: string;
+  session: Session;
+  /** Outputs of workers that ran in an earlier stage (e.g. the response agent sees intent and knowledge). */
+  previous: Readonly<Record<string, unknown>>;
+  signal: AbortSignal;
+  log: Logger;
+}
+
+/**
+ * A worker agent declared as data. `stage` orders dependent workers: all workers of one stage run in parallel,
+ * and a later stage sees the earlier stages' outputs in `ctx.previous`.
+ */
+export interface Agent<Output = unknown> {
+  readonly name: string;
+  readonly stage?: number;
+  /** Overrides the master's default per-worker timeout. */
+  readonly timeoutMs?: number;
+  run(input: CustomerMessage, ctx: AgentContext): Promise<Result<Output, AppError>>;
+}
+
+/** Why a worker's output is missing from a result. */
+export interface WorkerFailure {
+  worker: string;
+  code: string;
+  message: string;
+  attempts: number;
+}
+
+/** The combined output of the master agent for one message, as persisted and published on response-events. */
+export interface ResultEvent {
+  type: "message.result";
+  message_id: string;
+  conversation_id: string;
+  source: CustomerMessage["source"];
+  user: { id: string; name?: string };
+  text: string;
+  received_at: string;
+  processed_at: string;
+  /** Per-worker outputs keyed by worker name. */
+  outputs: Record<string, unknown>;
+  failures: WorkerFailure[];
+  degraded: boolean;
+  timings: { total_ms: number; workers: Record<string, number> };
+}

@@ -1,0 +1,152 @@
+import { readFileSync } from "node:fs";
+import { CompressionTypes, Kafka, logLevel, type Consumer, type KafkaConfig, type Producer, type SASLOptions } from "kafkajs";
+import type { Config } from "../config.ts";
+import { AppError } from "../errors.ts";
+import type { Logger } from "../obs/log.ts";
+import type { EventBus, InRecord, OutRecord, SubscribeOptions, Subscription } from "./interface.ts";
+
+type KafkaOptions = NonNullable<Config["kafka"]>;
+
+/** Builds the kafkajs client options (TLS, SASL) from typed config. */
+export function kafkaClientConfig(opts: KafkaOptions, log?: Logger): KafkaConfig {
+  const ssl = opts.ssl ? (opts.sslCaFile ? { ca: [readFileSync(opts.sslCaFile, "utf8")] } : true) : undefined;
+  const sasl = opts.sasl ? ({ mechanism: opts.sasl.mechanism, username: opts.sasl.username, password: opts.sasl.password } as SASLOptions) : undefined;
+  return {
+    clientId: opts.clientId,
+    brokers: opts.brokers,
+    ssl,
+    sasl,
+    connectionTimeout: 5000,
+    requestTimeout: 30000,
+    retry: { initialRetryTime: 200, retries: 8 },
+    logLevel: logLevel.WARN,
+    logCreator: () => ({ namespace, level, label, log: entry }) => {
+      if (!log) return;
+      const { message, ...rest } = entry;
+      const fields = { component: `kafkajs:${namespace}`, broker: rest.broker, error: rest.error };
+      if (level <= logLevel.ERROR) log.error(fields, message);
+      else if (level === logLevel.WARN) log.warn(fields, message);
+      else log.debug({ ...fields, label }, message);
+    },
+  };
+}
+
+/** Kafka event bus: idempotent producer, consumer groups, topics created at start, offsets committed after the handler. */
+export class KafkaBus implements EventBus {
+  readonly kind = "kafka";
+  private readonly kafka: Kafka;
+  private readonly producer: Producer;
+  private readonly consumers = new Set<Consumer>();
+  private connected = false;
+
+  constructor(private readonly opts: KafkaOptions, private readonly log: Logger) {
+    this.kafka = new Kafka(kafkaClientConfig(opts, log));
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  }
+
+  async start(topics: string[]): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((t) => !existing.has(t));
+      if (missing.length) {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((topic) => ({ topic, numPartitions: this.opts.partitions, replicationFactor: -1 })),
+        });
+        this.log.info({ component: "bus", topics: missing }, "created topics");
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    await this.producer.connect();
+    this.connected = true;
+  }
+
+  async publish(topic: string, records: OutRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    try {
+      await this.producer.send({
+        topic,
+        acks: -1,
+        compression: CompressionTypes.None,
+        messages: records.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
+      });
+    } catch (e) {
+      throw new AppError("bus_publish_failed", `kafka publish to ${topic}: ${(e as Error).message}`, { status: 503, retriable: true, cause: e });
+    }
+  }
+
+  async subscribe(opts: SubscribeOptions): Promise<Subscription> {
+    const consumer = this.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 50, sessionTimeout: 30000, heartbeatInterval: 3000 });
+    await consumer.connect();
+    for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true });
+    this.consumers.add(consumer);
+    const highWater = new Map<string, string>();
+    const position = new Map<string, string>();
+    await consumer.run({
+      // Offsets are resolved only after the handler resolved; a threshold of 1 commits them right after each batch.
+      autoCommit: true,
+      autoCommitThreshold: 1,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: Math.max(1, this.opts.partitions),
+      eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale }) => {
+        if (!isRunning() || isStale() || batch.messages.length === 0) return;
+        const records: InRecord[] = batch.messages.map((m) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          timestamp: Number(m.timestamp),
+          key: m.key?.toString() ?? "",
+          value: m.value?.toString() ?? "",
+          headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, Array.isArray(v) ? String(v[0]) : String(v ?? "")])),
+        }));
+        const hb = setInterval(() => heartbeat().catch(() => {}), 2000);
+        try {
+          await opts.handler(records);
+        } finally {
+          clearInterval(hb);
+        }
+        const last = batch.messages[batch.messages.length - 1]!.offset;
+        resolveOffset(last);
+        await commitOffsetsIfNecessary();
+        const k = `${batch.topic}:${batch.partition}`;
+        highWater.set(k, batch.highWatermark);
+        position.set(k, String(BigInt(last) + 1n));
+      },
+    });
+    return {
+      stop: async () => {
+        this.consumers.delete(consumer);
+        await consumer.disconnect();
+      },
+      lag: async () => {
+        let lag = 0n;
+        for (const [k, hw] of highWater) lag += BigInt(hw) - BigInt(position.get(k) ?? hw);
+        return Number(lag);
+      },
+    };
+  }
+
+  async ping(): Promise<boolean> {
+    if (!this.connected) return false;
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      await admin.listTopics();
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.consumers].map((c) => c.disconnect().catch(() => {})));
+    this.consumers.clear();
+    if (this.connected) await this.producer.disconnect();
+    this.connected = false;
+  }
+}

@@ -1,0 +1,161 @@
+import { readFileSync } from "node:fs";
+
+/** Raised once at start-up when the environment is invalid; main prints it and exits. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Typed configuration; the only place that reads process.env. */
+export interface Config {
+  env: "development" | "production" | "test";
+  http: { host: string; port: number };
+  logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+  /** Empty list means ingestion is open (allowed only outside production). */
+  apiKeys: string[];
+  kafka: {
+    brokers: string[];
+    clientId: string;
+    groupId: string;
+    ssl: boolean;
+    sslCaFile?: string;
+    sasl?: { mechanism: "scram-sha-512" | "scram-sha-256" | "plain"; username: string; password: string };
+    topics: { messages: string; responses: string; dlq: string };
+    partitions: number;
+  } | null;
+  redisUrl: string | null;
+  databaseUrl: string | null;
+  /** PGlite data folder for the embedded database; null keeps it in memory. */
+  pgliteDir: string | null;
+  ollama: { host: string; model: string } | null;
+  session: { ttlSeconds: number; maxTurns: number };
+  master: { workerTimeoutMs: number; workerRetries: number; concurrency: number };
+  limits: { maxTextChars: number; maxAttachments: number };
+  topics: { messages: string; responses: string; dlq: string };
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads NAME or the file named by NAME_FILE (Docker/Kubernetes secrets). */
+export function secret(env: Env, name: string): string | undefined {
+  const file = env[`${name}_FILE`];
+  if (file) return readFileSync(file, "utf8").trim();
+  const v = env[name];
+  return v === undefined || v === "" ? undefined : v;
+}
+
+/** Parses and validates the environment once; collects every problem before failing. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+
+  const str = (name: string, def: string): string => {
+    const v = env[name];
+    return v === undefined || v === "" ? def : v;
+  };
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return def;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name}=${JSON.stringify(raw)} must be an integer in [${min}, ${max}]`);
+      return def;
+    }
+    return n;
+  };
+  const oneOf = <T extends string>(name: string, def: T, allowed: readonly T[]): T => {
+    const v = str(name, def);
+    if (!(allowed as readonly string[]).includes(v)) {
+      problems.push(`${name}=${JSON.stringify(v)} must be one of ${allowed.join(", ")}`);
+      return def;
+    }
+    return v as T;
+  };
+  const url = (name: string, protocols: string[]): string | null => {
+    let v: string | undefined;
+    try {
+      v = secret(env, name);
+    } catch (e) {
+      problems.push(`${name}_FILE cannot be read: ${(e as Error).message}`);
+      return null;
+    }
+    if (!v) return null;
+    try {
+      const u = new URL(v);
+      if (!protocols.includes(u.protocol)) problems.push(`${name} must use ${protocols.join(" or ")} (got ${u.protocol})`);
+    } catch {
+      problems.push(`${name} is not a valid URL`);
+    }
+    return v;
+  };
+
+  const appEnv = oneOf("APP_ENV", "development", ["development", "production", "test"] as const);
+  const topics = {
+    messages: str("TOPIC_CUSTOMER_MESSAGES", "customer-messages"),
+    responses: str("TOPIC_RESPONSE_EVENTS", "response-events"),
+    dlq: str("TOPIC_DLQ", `${str("TOPIC_CUSTOMER_MESSAGES", "customer-messages")}.dlq`),
+  };
+  for (const [k, v] of Object.entries(topics)) {
+    if (!/^[A-Za-z0-9._-]{1,249}$/.test(v)) problems.push(`topic ${k}=${JSON.stringify(v)} is not a valid Kafka topic name`);
+  }
+
+  let kafka: Config["kafka"] = null;
+  const brokers = str("KAFKA_BROKERS", "");
+  if (brokers) {
+    const list = brokers.split(",").map((b) => b.trim()).filter(Boolean);
+    for (const b of list) if (!/^[^\s:]+:\d{1,5}$/.test(b)) problems.push(`KAFKA_BROKERS entry ${JSON.stringify(b)} must be host:port`);
+    const mech = str("KAFKA_SASL_MECHANISM", "");
+    let sasl: NonNullable<Config["kafka"]>["sasl"];
+    if (mech) {
+      const m = oneOf("KAFKA_SASL_MECHANISM", "scram-sha-512", ["scram-sha-512", "scram-sha-256", "plain"] as const);
+      const username = secret(env, "KAFKA_SASL_USERNAME");
+      const password = secret(env, "KAFKA_SASL_PASSWORD");
+      if (!username || !password) problems.push("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or *_FILE) are required with KAFKA_SASL_MECHANISM");
+      sasl = { mechanism: m, username: username ?? "", password: password ?? "" };
+    }
+    kafka = {
+      brokers: list,
+      clientId: str("KAFKA_CLIENT_ID", "support-copilot"),
+      groupId: str("KAFKA_GROUP_ID", "support-copilot-master"),
+      ssl: oneOf("KAFKA_SSL", "false", ["true", "false"] as const) === "true",
+      sslCaFile: env.KAFKA_SSL_CA_FILE || undefined,
+      sasl,
+      topics,
+      partitions: int("KAFKA_PARTITIONS", 6, 1, 1000),
+    };
+  }
+
+  let apiKeys: string[] = [];
+  try {
+    apiKeys = (secret(env, "API_KEYS") ?? "").split(",").map((k) => k.trim()).filter(Boolean);
+  } catch (e) {
+    problems.push(`API_KEYS_FILE cannot be read: ${(e as Error).message}`);
+  }
+  for (const k of apiKeys) if (k.length < 16) problems.push("every API key must be at least 16 characters");
+  if (appEnv === "production" && apiKeys.length === 0) problems.push("API_KEYS (or API_KEYS_FILE) is required when APP_ENV=production");
+
+  const ollamaHost = url("OLLAMA_HOST", ["http:", "https:"]);
+
+  const config: Config = {
+    env: appEnv,
+    http: { host: str("HOST", "127.0.0.1"), port: int("PORT", 3000, 0, 65535) },
+    logLevel: oneOf("LOG_LEVEL", appEnv === "test" ? "warn" : "info", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const),
+    apiKeys,
+    kafka,
+    redisUrl: url("REDIS_URL", ["redis:", "rediss:"]),
+    databaseUrl: url("DATABASE_URL", ["postgres:", "postgresql:"]),
+    pgliteDir: env.PGLITE_DIR || null,
+    ollama: ollamaHost ? { host: ollamaHost, model: str("OLLAMA_MODEL", "gemma3:270m") } : null,
+    session: { ttlSeconds: int("SESSION_TTL_SECONDS", 7 * 24 * 3600, 60, 365 * 24 * 3600), maxTurns: int("SESSION_MAX_TURNS", 50, 1, 1000) },
+    master: {
+      workerTimeoutMs: int("WORKER_TIMEOUT_MS", 5000, 10, 600_000),
+      workerRetries: int("WORKER_RETRIES", 2, 0, 10),
+      concurrency: int("MASTER_CONCURRENCY", 32, 1, 1024),
+    },
+    limits: { maxTextChars: int("MAX_TEXT_CHARS", 20_000, 1, 1_000_000), maxAttachments: int("MAX_ATTACHMENTS", 20, 0, 1000) },
+    topics,
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}

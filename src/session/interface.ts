@@ -1,0 +1,41 @@
+/** One turn of a conversation as kept in session memory. */
+export interface Turn {
+  role: "customer" | "agent" | "system";
+  text: string;
+  at: string;
+  message_id?: string;
+  /** Small per-turn facts workers want to remember (intent, sentiment, ...). */
+  meta?: Record<string, unknown>;
+}
+
+/** A conversation's memory: bounded recent history plus small key/value state. */
+export interface Session {
+  conversationId: string;
+  turns: Turn[];
+  state: Record<string, unknown>;
+  updatedAt: string | null;
+}
+
+/** Per-conversation memory with a TTL; Redis in production, an in-memory TTL map by default. */
+export interface SessionStore {
+  readonly kind: string;
+  get(conversationId: string): Promise<Session>;
+  /** Appends turns, trims history to the configured maximum and refreshes the TTL. */
+  append(conversationId: string, turns: Turn[]): Promise<void>;
+  /** Shallow-merges state keys and refreshes the TTL. */
+  setState(conversationId: string, patch: Record<string, unknown>): Promise<void>;
+  delete(conversationId: string): Promise<void>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Options shared by every session store. */
+export interface SessionOptions {
+  ttlSeconds: number;
+  maxTurns: number;
+}
+
+/** An empty session for a conversation never seen (or expired). */
+export function emptySession(conversationId: string): Session {
+  return { conversationId, turns: [], state: {}, updatedAt: null };
+}

@@ -1,0 +1,92 @@
+import Redis from "ioredis";
+import { AppError } from "../errors.ts";
+import { emptySession, type Session, type SessionOptions, type SessionStore, type Turn } from "./interface.ts";
+
+/**
+ * Redis session store: turns in a capped list, state in a hash, both under one TTL per conversation.
+ * Every write is one MULTI so history, state and TTL never disagree.
+ */
+export class RedisSessionStore implements SessionStore {
+  readonly kind = "redis";
+  private readonly redis: Redis;
+
+  constructor(url: string, private readonly opts: SessionOptions, private readonly prefix = "copilot:session:") {
+    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3, enableOfflineQueue: true });
+    this.redis.on("error", () => {
+      /* surfaced through ping() and failed commands; ioredis reconnects by itself */
+    });
+  }
+
+  private keys(id: string) {
+    return { turns: `${this.prefix}${id}:turns`, state: `${this.prefix}${id}:state`, meta: `${this.prefix}${id}:meta` };
+  }
+
+  private wrap(e: unknown): AppError {
+    return new AppError("session_unavailable", `redis: ${(e as Error).message}`, { status: 503, retriable: true, cause: e });
+  }
+
+  async get(conversationId: string): Promise<Session> {
+    const k = this.keys(conversationId);
+    try {
+      const res = await this.redis.multi().lrange(k.turns, 0, -1).hgetall(k.state).get(k.meta).exec();
+      if (!res) return emptySession(conversationId);
+      const [turnsRes, stateRes, metaRes] = res;
+      for (const r of res) if (r[0]) throw r[0];
+      const turns = (turnsRes![1] as string[]).map((s) => JSON.parse(s) as Turn);
+      const state: Record<string, unknown> = {};
+      for (const [key, v] of Object.entries(stateRes![1] as Record<string, string>)) state[key] = JSON.parse(v);
+      return { conversationId, turns, state, updatedAt: (metaRes![1] as string | null) ?? null };
+    } catch (e) {
+      throw this.wrap(e);
+    }
+  }
+
+  async append(conversationId: string, turns: Turn[]): Promise<void> {
+    if (turns.length === 0) return;
+    const k = this.keys(conversationId);
+    const ttl = this.opts.ttlSeconds;
+    try {
+      await this.redis
+        .multi()
+        .rpush(k.turns, ...turns.map((t) => JSON.stringify(t)))
+        .ltrim(k.turns, -this.opts.maxTurns, -1)
+        .set(k.meta, new Date().toISOString(), "EX", ttl)
+        .expire(k.turns, ttl)
+        .expire(k.state, ttl)
+        .exec();
+    } catch (e) {
+      throw this.wrap(e);
+    }
+  }
+
+  async setState(conversationId: string, patch: Record<string, unknown>): Promise<void> {
+    const entries = Object.entries(patch);
+    if (entries.length === 0) return;
+    const k = this.keys(conversationId);
+    const ttl = this.opts.ttlSeconds;
+    const flat: string[] = [];
+    for (const [key, v] of entries) flat.push(key, JSON.stringify(v));
+    try {
+      await this.redis.multi().hset(k.state, ...flat).set(k.meta, new Date().toISOString(), "EX", ttl).expire(k.state, ttl).expire(k.turns, ttl).exec();
+    } catch (e) {
+      throw this.wrap(e);
+    }
+  }
+
+  async delete(conversationId: string): Promise<void> {
+    const k = this.keys(conversationId);
+    await this.redis.del(k.turns, k.state, k.meta);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      return (await this.redis.ping()) === "PONG";
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
