@@ -11,6 +11,8 @@ export class ConfigError extends Error {
 /** Typed configuration; the only place that reads process.env. */
 export interface Config {
   env: "development" | "production" | "test";
+  /** `all` runs HTTP + consumers; `api` only HTTP and producers; `worker` only the master agent (scale-out). */
+  role: "all" | "api" | "worker";
   http: { host: string; port: number };
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
   /** Empty list means ingestion is open (allowed only outside production). */
@@ -139,6 +141,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   const config: Config = {
     env: appEnv,
+    role: oneOf("ROLE", "all", ["all", "api", "worker"] as const),
     http: { host: str("HOST", "127.0.0.1"), port: int("PORT", 3000, 0, 65535) },
     logLevel: oneOf("LOG_LEVEL", appEnv === "test" ? "warn" : "info", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const),
     apiKeys,

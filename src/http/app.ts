@@ -1,0 +1,59 @@
+import { Elysia } from "elysia";
+import { AppError } from "../errors.ts";
+import type { Logger } from "../obs/log.ts";
+import type { Metrics } from "../obs/metrics.ts";
+
+/** A dependency the readiness probe checks. */
+export interface ReadinessCheck {
+  name: string;
+  check(): Promise<boolean>;
+}
+
+/** Dependencies of the HTTP shell. */
+export interface AppDeps {
+  log: Logger;
+  metrics: Metrics;
+  checks: ReadinessCheck[];
+  /** Feature plugins (chat, dashboard, channels...), each an Elysia instance with its own name and prefix. */
+  features: Elysia<any, any, any, any, any, any, any>[];
+}
+
+/** Builds the HTTP app: error mapping, health/readiness/metrics, then every feature plugin. */
+export function buildApp(d: AppDeps) {
+  let app = new Elysia({ name: "app" })
+    .onError(({ code, error, set }) => {
+      if (error instanceof AppError) {
+        set.status = error.status;
+        if (error.status >= 500) d.log.error({ code: error.code, err: error.message }, "request failed");
+        return error.toJSON();
+      }
+      if (code === "NOT_FOUND") {
+        set.status = 404;
+        return { error: { code: "not_found", message: "no such route" } };
+      }
+      if (code === "VALIDATION") {
+        set.status = 422;
+        return { error: { code: "invalid_request", message: "request failed validation" } };
+      }
+      if (code === "PARSE") {
+        set.status = 400;
+        return { error: { code: "invalid_body", message: "body is not valid JSON" } };
+      }
+      d.log.error({ code: String(code), err: (error as Error)?.message }, "unhandled error");
+      set.status = 500;
+      return { error: { code: "internal", message: "internal error" } };
+    })
+    .get("/health", () => ({ status: "ok" }))
+    .get("/ready", async ({ set }) => {
+      const results = await Promise.all(d.checks.map(async (c) => [c.name, await c.check().catch(() => false)] as const));
+      const ready = results.every(([, ok]) => ok);
+      set.status = ready ? 200 : 503;
+      return { status: ready ? "ready" : "not_ready", checks: Object.fromEntries(results) };
+    })
+    .get("/metrics", async ({ set }) => {
+      set.headers["content-type"] = d.metrics.registry.contentType;
+      return d.metrics.registry.metrics();
+    });
+  for (const f of d.features) app = app.use(f) as unknown as typeof app;
+  return app;
+}

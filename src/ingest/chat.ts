@@ -1,0 +1,109 @@
+import { Elysia, t } from "elysia";
+import type { ResultEvent } from "../agents/types.ts";
+import { AppError } from "../errors.ts";
+import { requireApiKey } from "../http/auth.ts";
+import type { Logger } from "../obs/log.ts";
+import type { Metrics } from "../obs/metrics.ts";
+import type { ResultHub } from "../realtime/hub.ts";
+import { conversationIdOf, SOURCES } from "../schema/message.ts";
+import type { MessagePublisher } from "./publisher.ts";
+
+/** Dependencies of the chat producer. */
+export interface ChatDeps {
+  publisher: MessagePublisher;
+  hub: ResultHub;
+  apiKeys: string[];
+  metrics: Metrics;
+  log: Logger;
+}
+
+/** The part of a result a customer may see: never the internal analysis (intent, sentiment, entities). */
+export function customerView(ev: ResultEvent): Record<string, unknown> {
+  const reply = ev.outputs.reply as { text?: string; status?: string } | undefined;
+  return {
+    type: "result",
+    message_id: ev.message_id,
+    processed_at: ev.processed_at,
+    ...(reply?.text && (reply.status === "auto_sent" || reply.status === "approved") ? { reply: reply.text } : {}),
+  };
+}
+
+const VISITOR = /^[A-Za-z0-9_-]{8,128}$/;
+
+const wsIncoming = t.Object({
+  type: t.Literal("message"),
+  text: t.String({ maxLength: 100_000 }),
+  client_id: t.Optional(t.String({ maxLength: 64 })),
+  name: t.Optional(t.String({ maxLength: 256 })),
+});
+
+/**
+ * ChatProducer: `POST /api/messages` for servers and integrations (API key), and the customer chat WebSocket
+ * `/api/chat/ws?visitor=<id>` used by the widget. Both publish to customer-messages keyed by conversation.
+ */
+export function chatRoutes(d: ChatDeps) {
+  return new Elysia({ name: "chat", prefix: "/api" })
+    .post(
+      "/messages",
+      async ({ request, body, set }) => {
+        requireApiKey(d.apiKeys, request.headers);
+        if (!body || typeof body !== "object" || Array.isArray(body)) throw new AppError("invalid_body", "body must be a JSON object", { status: 400 });
+        const b = body as Record<string, unknown>;
+        const source = b.source ?? "chat";
+        if (typeof source !== "string" || !(SOURCES as readonly string[]).includes(source)) {
+          throw new AppError("invalid_message", "message failed validation", { status: 422, details: [{ path: "/source", message: `must be one of ${SOURCES.join(", ")}` }] });
+        }
+        if (b.metadata !== undefined && (typeof b.metadata !== "object" || b.metadata === null || Array.isArray(b.metadata))) {
+          throw new AppError("invalid_message", "message failed validation", { status: 422, details: [{ path: "/metadata", message: "must be an object" }] });
+        }
+        const res = await d.publisher.submit({
+          id: typeof b.id === "string" ? b.id : undefined,
+          source: source as (typeof SOURCES)[number],
+          user: b.user,
+          message: b.message,
+          metadata: b.metadata as Record<string, unknown> | undefined,
+        });
+        if (!res.ok) throw res.error;
+        set.status = 202;
+        return { id: res.value.id, conversation_id: conversationIdOf(res.value), status: "accepted" };
+      },
+      { parse: "json" },
+    )
+    .ws("/chat/ws", {
+      query: t.Object({ visitor: t.String({ pattern: VISITOR.source }) }),
+      body: wsIncoming,
+      idleTimeout: 120,
+      maxPayloadLength: 256 * 1024,
+      open(ws) {
+        const conversationId = `chat:${ws.data.query.visitor}`;
+        const off = d.hub.onConversation(conversationId, (ev) => ws.send(JSON.stringify(customerView(ev))));
+        (ws.data as unknown as { off?: () => void }).off = off;
+        d.metrics.wsClients.inc({ kind: "chat" });
+        ws.send(JSON.stringify({ type: "ready", conversation_id: conversationId }));
+      },
+      async message(ws, body) {
+        const visitor = ws.data.query.visitor;
+        try {
+          const res = await d.publisher.submit({
+            source: "chat",
+            user: { id: visitor, ...(body.name ? { name: body.name } : {}) },
+            message: { text: body.text },
+            metadata: { conversation_id: `chat:${visitor}`, ...(body.client_id ? { client_id: body.client_id } : {}) },
+          });
+          if (!res.ok) {
+            ws.send(JSON.stringify({ type: "error", client_id: body.client_id, ...res.error.toJSON().error }));
+            return;
+          }
+          ws.send(JSON.stringify({ type: "ack", id: res.value.id, client_id: body.client_id }));
+        } catch (e) {
+          const retriable = e instanceof AppError ? e.retriable : true;
+          d.log.error({ component: "chat", err: (e as Error).message }, "chat message could not be published");
+          ws.send(JSON.stringify({ type: "error", client_id: body.client_id, code: "unavailable", message: "message not accepted, please retry", retriable }));
+        }
+      },
+      close(ws) {
+        (ws.data as unknown as { off?: () => void }).off?.();
+        d.metrics.wsClients.dec({ kind: "chat" });
+      },
+    });
+}

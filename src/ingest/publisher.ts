@@ -1,0 +1,39 @@
+import type { EventBus } from "../bus/interface.ts";
+import { AppError, err, ok, type Result } from "../errors.ts";
+import type { Metrics } from "../obs/metrics.ts";
+import { conversationIdOf, parseCustomerMessage, type CustomerMessage, type MessageLimits } from "../schema/message.ts";
+
+/** What every producer (chat, email, social) hands over before validation: the schema minus what the edge fills in. */
+export interface IncomingMessage {
+  id?: string;
+  source: CustomerMessage["source"];
+  user: unknown;
+  message: { text?: unknown; attachments?: unknown } | unknown;
+  metadata?: Record<string, unknown>;
+}
+
+/**
+ * The single way onto the customer-messages topic: assigns id and received_at, normalises and validates,
+ * and publishes keyed by conversation id so one conversation stays ordered.
+ */
+export class MessagePublisher {
+  constructor(private readonly bus: EventBus, private readonly topic: string, private readonly limits: MessageLimits, private readonly metrics: Metrics) {}
+
+  /** Validates and publishes; validation problems come back as a Result, bus failures are thrown (retriable). */
+  async submit(input: IncomingMessage): Promise<Result<CustomerMessage, AppError>> {
+    const msg = input.message && typeof input.message === "object" ? (input.message as Record<string, unknown>) : input.message;
+    const candidate = {
+      id: input.id ?? Bun.randomUUIDv7(),
+      source: input.source,
+      user: input.user,
+      message: msg && typeof msg === "object" ? { attachments: [], ...msg } : msg,
+      metadata: { ...(input.metadata ?? {}), received_at: new Date().toISOString() },
+    };
+    const parsed = parseCustomerMessage(candidate, this.limits);
+    if (!parsed.ok) return err(parsed.error);
+    const m = parsed.value;
+    await this.bus.publish(this.topic, [{ key: conversationIdOf(m), value: JSON.stringify(m), headers: { "message-id": m.id, source: m.source } }]);
+    this.metrics.ingested.inc({ source: m.source });
+    return ok(m);
+  }
+}

@@ -1,0 +1,101 @@
+import { hostname } from "node:os";
+import { MasterAgent } from "./agents/master.ts";
+import type { Agent } from "./agents/types.ts";
+import type { EventBus } from "./bus/interface.ts";
+import { KafkaBus } from "./bus/kafka.ts";
+import { MemoryBus } from "./bus/memory.ts";
+import type { Config } from "./config.ts";
+import { openPglite, openPostgres, type Store } from "./db/store.ts";
+import { buildApp, type ReadinessCheck } from "./http/app.ts";
+import { chatRoutes } from "./ingest/chat.ts";
+import { MessagePublisher } from "./ingest/publisher.ts";
+import { createLogger, type Logger } from "./obs/log.ts";
+import { Metrics } from "./obs/metrics.ts";
+import { ResultHub } from "./realtime/hub.ts";
+import type { SessionStore } from "./session/interface.ts";
+import { MemorySessionStore } from "./session/memory.ts";
+import { RedisSessionStore } from "./session/redis.ts";
+
+/** The long-lived parts of one process, chosen from config: real services when configured, embedded otherwise. */
+export interface Parts {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  bus: EventBus;
+  store: Store;
+  sessions: SessionStore;
+}
+
+/** Opens the bus, database and session store named by config (Kafka/Postgres/Redis or embedded). */
+export async function openParts(config: Config, opts: { log?: Logger; metrics?: Metrics } = {}): Promise<Parts> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const metrics = opts.metrics ?? new Metrics();
+  const bus: EventBus = config.kafka ? new KafkaBus(config.kafka, log) : new MemoryBus();
+  await bus.start([config.topics.messages, config.topics.responses, config.topics.dlq]);
+  const store = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.pgliteDir);
+  const sessions: SessionStore = config.redisUrl ? new RedisSessionStore(config.redisUrl, config.session) : new MemorySessionStore(config.session);
+  log.info({ bus: bus.kind, db: store.kind, sessions: sessions.kind, role: config.role }, "parts opened");
+  return { config, log, metrics, bus, store, sessions };
+}
+
+/** A running service: its HTTP app (when the role serves HTTP), master agent (when it consumes) and a stop function. */
+export interface Service {
+  parts: Parts;
+  app: ReturnType<typeof buildApp> | null;
+  master: MasterAgent | null;
+  hub: ResultHub | null;
+  publisher: MessagePublisher;
+  stop(): Promise<void>;
+}
+
+/** Wires producers, the master agent with the given workers, the result hub and the HTTP app. */
+export async function startService(parts: Parts, agents: Agent[]): Promise<Service> {
+  const { config, log, metrics, bus, store, sessions } = parts;
+  const publisher = new MessagePublisher(bus, config.topics.messages, config.limits, metrics);
+  let master: MasterAgent | null = null;
+  if (config.role !== "api") {
+    master = new MasterAgent({
+      bus,
+      store,
+      sessions,
+      agents,
+      metrics,
+      log,
+      groupId: config.kafka?.groupId ?? "support-copilot-master",
+      topics: config.topics,
+      limits: config.limits,
+      workerTimeoutMs: config.master.workerTimeoutMs,
+      workerRetries: config.master.workerRetries,
+      concurrency: config.master.concurrency,
+    });
+    await master.start();
+  }
+  let hub: ResultHub | null = null;
+  let app: Service["app"] = null;
+  if (config.role !== "worker") {
+    hub = new ResultHub(bus, config.topics.responses, `${config.kafka?.groupId ?? "copilot"}-hub-${hostname()}-${process.pid}`, log);
+    await hub.start();
+    const checks: ReadinessCheck[] = [
+      { name: "bus", check: () => bus.ping() },
+      { name: "database", check: () => store.ping() },
+      { name: "sessions", check: () => sessions.ping() },
+    ];
+    app = buildApp({ log, metrics, checks, features: [chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log })] });
+  }
+  if (config.apiKeys.length === 0 && config.role !== "worker") log.warn("no API_KEYS configured: POST /api/messages is open (development only)");
+  return {
+    parts,
+    app,
+    master,
+    hub,
+    publisher,
+    /** Stops consuming (finishing and committing in-flight batches), then closes every connection. */
+    async stop() {
+      await master?.stop();
+      await hub?.stop();
+      await bus.stop();
+      await sessions.close();
+      await store.close();
+    },
+  };
+}
