@@ -71,3 +71,90 @@ export const deadLetters = pgTable("dead_letters", {
   raw: text("raw").notNull(),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
 });
+
+/** Dashboard users (support agents, leads, admins); passwords hashed with Bun.password (argon2id). */
+export const users = pgTable("users", {
+  id: uuid("id").primaryKey(),
+  email: text("email").notNull().unique(),
+  name: text("name").notNull(),
+  role: text("role").notNull(),
+  passwordHash: text("password_hash").notNull(),
+  disabled: integer("disabled").notNull().default(0),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Dashboard sign-in sessions; only the SHA-256 of the cookie token is stored, so a database leak yields no live session. */
+export const authSessions = pgTable(
+  "auth_sessions",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    csrfToken: text("csrf_token").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [index("auth_sessions_user_idx").on(t.userId)],
+);
+
+/** What an agent did with a drafted reply; the source of the draft acceptance rate and time to first response. */
+export const replyDecisions = pgTable(
+  "reply_decisions",
+  {
+    messageId: uuid("message_id").primaryKey().references(() => messages.id, { onDelete: "cascade" }),
+    conversationId: text("conversation_id").notNull(),
+    action: text("action").notNull(),
+    draftText: text("draft_text"),
+    finalText: text("final_text"),
+    reason: text("reason"),
+    userId: uuid("user_id").references(() => users.id, { onDelete: "set null" }),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("reply_decisions_conversation_idx").on(t.conversationId), index("reply_decisions_created_idx").on(t.createdAt)],
+);
+
+/** Corrections of worker outputs by agents, kept as labels for retraining the classifiers. */
+export const labelCorrections = pgTable(
+  "label_corrections",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    messageId: uuid("message_id").notNull().references(() => messages.id, { onDelete: "cascade" }),
+    field: text("field").notNull(),
+    previous: text("previous"),
+    value: text("value").notNull(),
+    text: text("text").notNull(),
+    userId: uuid("user_id").references(() => users.id, { onDelete: "set null" }),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("label_corrections_message_idx").on(t.messageId)],
+);
+
+/** Alert rules managed by admins: per-message conditions (urgency, sentiment, VIP, keyword) and volume spikes. */
+export const alertRules = pgTable("alert_rules", {
+  id: bigserial("id", { mode: "number" }).primaryKey(),
+  name: text("name").notNull(),
+  kind: text("kind").notNull(),
+  params: jsonb("params").notNull().default(sql`'{}'::jsonb`),
+  webhook: integer("webhook").notNull().default(0),
+  enabled: integer("enabled").notNull().default(1),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Fired alerts; `dedupe_key` makes firing idempotent across replicas and redeliveries. */
+export const alerts = pgTable(
+  "alerts",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    ruleId: integer("rule_id").notNull(),
+    dedupeKey: text("dedupe_key").notNull().unique(),
+    kind: text("kind").notNull(),
+    title: text("title").notNull(),
+    detail: text("detail").notNull(),
+    messageId: uuid("message_id"),
+    conversationId: text("conversation_id"),
+    webhookStatus: text("webhook_status"),
+    acknowledgedBy: uuid("acknowledged_by").references(() => users.id, { onDelete: "set null" }),
+    acknowledgedAt: timestamp("acknowledged_at", { withTimezone: true }),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("alerts_created_idx").on(t.createdAt)],
+);
