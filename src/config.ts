@@ -36,6 +36,19 @@ export interface Config {
   master: { workerTimeoutMs: number; workerRetries: number; concurrency: number };
   limits: { maxTextChars: number; maxAttachments: number };
   topics: { messages: string; responses: string; dlq: string };
+  /** Dashboard sign-in, alert delivery and the customer chat widget's identity tokens. */
+  dashboard: {
+    /** Secure (HTTPS-only) session cookies; on by default in production. */
+    cookieSecure: boolean;
+    sessionTtlHours: number;
+    alertWebhookUrl: string | null;
+    /** Signs webhook bodies (X-Copilot-Signature: sha256=<hex HMAC>). */
+    alertWebhookSecret: string | null;
+    /** HMAC secret shared with the company's site to sign widget identity tokens; null allows anonymous visitors only. */
+    widgetIdentitySecret: string | null;
+    /** Refuse anonymous widget visitors (identity token required). */
+    widgetRequireIdentity: boolean;
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -158,6 +171,27 @@ export function loadConfig(env: Env = process.env): Config {
     },
     limits: { maxTextChars: int("MAX_TEXT_CHARS", 20_000, 1, 1_000_000), maxAttachments: int("MAX_ATTACHMENTS", 20, 0, 1000) },
     topics,
+    dashboard: (() => {
+      let widgetIdentitySecret: string | null = null;
+      let alertWebhookSecret: string | null = null;
+      try {
+        widgetIdentitySecret = secret(env, "WIDGET_IDENTITY_SECRET") ?? null;
+        alertWebhookSecret = secret(env, "ALERT_WEBHOOK_SECRET") ?? null;
+      } catch (e) {
+        problems.push(`a dashboard secret file cannot be read: ${(e as Error).message}`);
+      }
+      if (widgetIdentitySecret !== null && widgetIdentitySecret.length < 32) problems.push("WIDGET_IDENTITY_SECRET must be at least 32 characters");
+      const widgetRequireIdentity = oneOf("WIDGET_REQUIRE_IDENTITY", "false", ["true", "false"] as const) === "true";
+      if (widgetRequireIdentity && !widgetIdentitySecret) problems.push("WIDGET_REQUIRE_IDENTITY=true needs WIDGET_IDENTITY_SECRET");
+      return {
+        cookieSecure: oneOf("DASHBOARD_COOKIE_SECURE", appEnv === "production" ? "true" : "false", ["true", "false"] as const) === "true",
+        sessionTtlHours: int("DASHBOARD_SESSION_TTL_HOURS", 12, 1, 24 * 30),
+        alertWebhookUrl: url("ALERT_WEBHOOK_URL", ["http:", "https:"]),
+        alertWebhookSecret,
+        widgetIdentitySecret,
+        widgetRequireIdentity,
+      };
+    })(),
   };
   if (problems.length) throw new ConfigError(problems);
   return config;
