@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigserial, index, integer, jsonb, pgTable, real, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, bigserial, index, integer, jsonb, pgTable, real, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
 /** One row per conversation (email thread, chat session, social thread). */
 export const conversations = pgTable(
@@ -157,4 +157,64 @@ export const alerts = pgTable(
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index("alerts_created_idx").on(t.createdAt)],
+);
+
+/** Durable cursors of channel producers (IMAP UID/UIDVALIDITY, X since_id) with a lease so one replica owns each. */
+export const channelCheckpoints = pgTable("channel_checkpoints", {
+  key: text("key").primaryKey(),
+  value: jsonb("value").notNull().default(sql`'{}'::jsonb`),
+  owner: text("owner"),
+  leaseUntil: timestamp("lease_until", { withTimezone: true }),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Every email seen or sent, by RFC 5322 Message-ID: dedupes inbound mail and threads replies into conversations. */
+export const emailMessages = pgTable(
+  "email_messages",
+  {
+    messageIdHeader: text("message_id_header").primaryKey(),
+    conversationId: text("conversation_id").notNull(),
+    direction: text("direction").notNull(),
+    copilotMessageId: uuid("copilot_message_id"),
+    mailbox: text("mailbox"),
+    uid: bigint("uid", { mode: "number" }),
+    status: text("status").notNull().default("published"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("email_messages_conversation_idx").on(t.conversationId)],
+);
+
+/** Signed webhook deliveries already accepted, kept for the timestamp tolerance window to refuse replays. */
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    key: text("key").primaryKey(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("webhook_deliveries_created_idx").on(t.createdAt)],
+);
+
+/** Every reply sent back to a customer: who approved it, on which channel, and what happened (idempotent by key). */
+export const outboundReplies = pgTable(
+  "outbound_replies",
+  {
+    id: uuid("id").primaryKey(),
+    idempotencyKey: text("idempotency_key").notNull().unique(),
+    messageId: uuid("message_id"),
+    conversationId: text("conversation_id").notNull(),
+    channel: text("channel").notNull(),
+    recipient: jsonb("recipient").notNull().default(sql`'{}'::jsonb`),
+    text: text("text").notNull(),
+    approvedBy: text("approved_by").notNull(),
+    approvedAt: timestamp("approved_at", { withTimezone: true }).notNull(),
+    status: text("status").notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    lastError: text("last_error"),
+    externalId: text("external_id"),
+    nextAttemptAt: timestamp("next_attempt_at", { withTimezone: true }),
+    sentAt: timestamp("sent_at", { withTimezone: true }),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("outbound_replies_conversation_idx").on(t.conversationId), index("outbound_replies_due_idx").on(t.status, t.nextAttemptAt)],
 );
