@@ -7,6 +7,12 @@ import type { EventBus, InRecord, OutRecord, SubscribeOptions, Subscription } fr
 
 type KafkaOptions = NonNullable<Config["kafka"]>;
 
+interface PublishQueue {
+  pending: OutRecord[];
+  waiters: { resolve: () => void; reject: (e: Error) => void }[];
+  sending: boolean;
+}
+
 /** Builds the kafkajs client options (TLS, SASL) from typed config. */
 export function kafkaClientConfig(opts: KafkaOptions, log?: Logger): KafkaConfig {
   const ssl = opts.ssl ? (opts.sslCaFile ? { ca: [readFileSync(opts.sslCaFile, "utf8")] } : true) : undefined;
@@ -37,6 +43,7 @@ export class KafkaBus implements EventBus {
   private readonly kafka: Kafka;
   private readonly producer: Producer;
   private readonly consumers = new Set<Consumer>();
+  private readonly queues = new Map<string, PublishQueue>();
   private connected = false;
 
   constructor(private readonly opts: KafkaOptions, private readonly log: Logger) {
@@ -64,18 +71,40 @@ export class KafkaBus implements EventBus {
     this.connected = true;
   }
 
-  async publish(topic: string, records: OutRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    try {
-      await this.producer.send({
-        topic,
-        acks: -1,
-        compression: CompressionTypes.None,
-        messages: records.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
-      });
-    } catch (e) {
-      throw new AppError("bus_publish_failed", `kafka publish to ${topic}: ${(e as Error).message}`, { status: 503, retriable: true, cause: e });
+  /**
+   * Publishes with natural batching: while one send to a topic is in flight, later calls are queued and go out
+   * together in the next request. No linger when idle; many concurrent producers (chat sockets) share requests.
+   */
+  publish(topic: string, records: OutRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    let q = this.queues.get(topic);
+    if (!q) this.queues.set(topic, (q = { pending: [], waiters: [], sending: false }));
+    q.pending.push(...records);
+    const done = new Promise<void>((resolve, reject) => q!.waiters.push({ resolve, reject }));
+    if (!q.sending) void this.flush(topic, q);
+    return done;
+  }
+
+  private async flush(topic: string, q: PublishQueue): Promise<void> {
+    q.sending = true;
+    while (q.pending.length) {
+      const records = q.pending.splice(0, 10_000);
+      const waiters = q.pending.length ? [] : q.waiters.splice(0);
+      try {
+        await this.producer.send({
+          topic,
+          acks: -1,
+          compression: CompressionTypes.None,
+          messages: records.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
+        });
+        for (const w of waiters) w.resolve();
+      } catch (e) {
+        const error = new AppError("bus_publish_failed", `kafka publish to ${topic}: ${(e as Error).message}`, { status: 503, retriable: true, cause: e });
+        for (const w of [...waiters, ...q.waiters.splice(0)]) w.reject(error);
+        q.pending.length = 0;
+      }
     }
+    q.sending = false;
   }
 
   async subscribe(opts: SubscribeOptions): Promise<Subscription> {

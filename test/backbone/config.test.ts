@@ -1,0 +1,47 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, loadConfig } from "../../src/config.ts";
+
+describe("config", () => {
+  test("embedded defaults need no environment", () => {
+    const c = loadConfig({});
+    expect(c.kafka).toBeNull();
+    expect(c.redisUrl).toBeNull();
+    expect(c.databaseUrl).toBeNull();
+    expect(c.http.port).toBe(3000);
+    expect(c.topics).toEqual({ messages: "customer-messages", responses: "response-events", dlq: "customer-messages.dlq" });
+  });
+
+  test("parses real service settings", () => {
+    const c = loadConfig({ KAFKA_BROKERS: "127.0.0.1:9092, 127.0.0.1:9093", REDIS_URL: "redis://127.0.0.1:6379", DATABASE_URL: "postgres://u:p@127.0.0.1/db", PORT: "8080" });
+    expect(c.kafka?.brokers).toEqual(["127.0.0.1:9092", "127.0.0.1:9093"]);
+    expect(c.redisUrl).toBe("redis://127.0.0.1:6379");
+    expect(c.http.port).toBe(8080);
+  });
+
+  test("collects every bad value in one clear error", () => {
+    try {
+      loadConfig({ PORT: "http", KAFKA_BROKERS: "nohost", REDIS_URL: "http://x", LOG_LEVEL: "loud", TOPIC_RESPONSE_EVENTS: "bad topic" });
+      throw new Error("expected ConfigError");
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      const problems = (e as ConfigError).problems.join("\n");
+      expect(problems).toContain("PORT");
+      expect(problems).toContain("KAFKA_BROKERS");
+      expect(problems).toContain("REDIS_URL");
+      expect(problems).toContain("LOG_LEVEL");
+      expect(problems).toContain("topic responses");
+    }
+  });
+
+  test("secrets come from *_FILE and production requires API keys", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cfg-"));
+    const f = join(dir, "keys");
+    writeFileSync(f, "k-0123456789abcdef,k-fedcba9876543210\n");
+    expect(loadConfig({ API_KEYS_FILE: f }).apiKeys).toEqual(["k-0123456789abcdef", "k-fedcba9876543210"]);
+    expect(() => loadConfig({ APP_ENV: "production" })).toThrow(/API_KEYS/);
+    expect(() => loadConfig({ API_KEYS: "short" })).toThrow(/at least 16/);
+  });
+});
