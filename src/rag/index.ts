@@ -1,0 +1,204 @@
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { AppError } from "../errors.ts";
+import type { Agent } from "../agents/types.ts";
+import { createKnowledgeAgent, type KnowledgeOutput } from "../agents/knowledge/index.ts";
+import type { Logger } from "../obs/log.ts";
+import type { Turn } from "../session/interface.ts";
+import { Collection, type Progress, type SyncStats } from "./collection.ts";
+import { contextualQuery } from "./rewrite.ts";
+import { loadPath } from "./sources.ts";
+import { DEFAULT_PARAMS, type Embedder, type Passage, type RagParams, type SourceDoc } from "./types.ts";
+
+export { Collection } from "./collection.ts";
+export { DEFAULT_PARAMS } from "./types.ts";
+export type { Passage, RagParams, SourceDoc } from "./types.ts";
+export type { KnowledgeOutput } from "../agents/knowledge/index.ts";
+
+/** A resolved conversation with its approved reply, as recorded by the approval flow. */
+export interface PastTicket {
+  id: string;
+  question: string;
+  answer: string;
+  conversation_id: string;
+  resolved_at: string;
+}
+
+/** Options of {@link openKnowledge}. */
+export interface KnowledgeOptions {
+  /** The process's shared encoder (never a second copy). */
+  embedder: Embedder;
+  /** Where the indexes live (default `.data/index`). */
+  dataDir?: string;
+  /** Folder synced into the KB collection at open (default `kb`); null skips it. */
+  kbDir?: string | null;
+  params?: Partial<RagParams>;
+  log?: Logger;
+}
+
+/** What a search returns: KB passages and similar past tickets, each already thresholded. */
+export interface SearchResult {
+  query: string;
+  rewritten: boolean;
+  /** True when no KB passage and no past ticket clears the threshold. */
+  abstain: boolean;
+  threshold: number;
+  passages: Passage[];
+  tickets: Passage[];
+  timings_ms: { embed: number; search: number };
+}
+
+/** Search options. */
+export interface SearchOptions {
+  /** KB passages to return (default params.topK). */
+  k?: number;
+  /** Past tickets to return (default 2). */
+  tickets?: number;
+  /** Earlier turns of the conversation, for follow-up questions. */
+  turns?: readonly Turn[];
+  /** Message id of the current message (so it is not mistaken for context). */
+  messageId?: string;
+  /** Return passages below the threshold too (diagnostics, evaluation). */
+  all?: boolean;
+}
+
+/** The knowledge service wired by main: the agent plus the operations the API and the approval flow use. */
+export interface Knowledge {
+  agent: Agent<KnowledgeOutput>;
+  search(query: string, opts?: SearchOptions): Promise<SearchResult>;
+  /** Ingests a folder, a Markdown/HTML/text file or a JSONL file into the KB (incremental). */
+  ingest(path: string, opts?: { progress?: Progress }): Promise<SyncStats>;
+  /** Records a resolved ticket with its approved reply; searchable at once, persisted in the tickets log. */
+  addPastTicket(t: PastTicket): Promise<void>;
+  stats(): { kb: { docs: number; chunks: number; bytes: number }; tickets: { docs: number; chunks: number; bytes: number } };
+  /** The result of the start-up sync of the KB folder. */
+  readonly startup: SyncStats[];
+  close(): Promise<void>;
+}
+
+const TICKET_ORIGIN = "tickets.jsonl";
+
+function ticketDoc(t: PastTicket): SourceDoc {
+  return {
+    id: `ticket:${t.id}`,
+    title: t.question.replace(/\s+/g, " ").trim().slice(0, 160),
+    text: `Customer: ${t.question.trim()}\n\nApproved reply: ${t.answer.trim()}`,
+    format: "text",
+    source: `ticket:${t.id}`,
+    updated_at: t.resolved_at,
+    origin: TICKET_ORIGIN,
+    meta: { ticket_id: t.id, conversation_id: t.conversation_id, resolved_at: t.resolved_at },
+  };
+}
+
+function validTicket(t: PastTicket): void {
+  const problems: string[] = [];
+  for (const k of ["id", "question", "answer", "conversation_id", "resolved_at"] as const) {
+    if (typeof t?.[k] !== "string" || !t[k].trim()) problems.push(`${k} must be a non-empty string`);
+  }
+  if (!problems.length && Number.isNaN(Date.parse(t.resolved_at))) problems.push("resolved_at must be a date");
+  if (problems.length) throw new AppError("invalid_ticket", `past ticket rejected: ${problems.join("; ")}`, { status: 422, details: problems });
+}
+
+/**
+ * Opens the knowledge service: the KB collection (synced from `kbDir` at open; unchanged files cost a hash each)
+ * and the past-tickets collection (replayed from its append-only log), both under `dataDir`.
+ */
+export async function openKnowledge(o: KnowledgeOptions): Promise<Knowledge> {
+  const params: RagParams = { ...DEFAULT_PARAMS, ...o.params };
+  const dataDir = resolve(o.dataDir ?? ".data/index");
+  mkdirSync(dataDir, { recursive: true });
+  const log = o.log?.child({ component: "rag" });
+  const common = { embedder: o.embedder, params, onModelMismatch: "reembed" as const, log };
+  const kb = await Collection.open({ ...common, dir: join(dataDir, "kb"), name: "kb" });
+  const tickets = await Collection.open({ ...common, dir: join(dataDir, "tickets"), name: "tickets" });
+  const ticketLog = join(dataDir, "tickets.jsonl");
+
+  const startup: SyncStats[] = [];
+  const kbDir = o.kbDir === undefined ? "kb" : o.kbDir;
+  if (kbDir && existsSync(kbDir)) {
+    for (const { origin, docs } of loadPath(kbDir)) startup.push(await kb.sync(origin, docs));
+    log?.info({ docs: kb.stats().docs, chunks: kb.stats().chunks, embedded: startup.reduce((a, s) => a + s.embedded, 0) }, "knowledge base ready");
+  } else if (kbDir) {
+    log?.warn({ kbDir }, "knowledge base folder not found; starting with the stored index only");
+  }
+  if (existsSync(ticketLog)) {
+    const latest = new Map<string, PastTicket>();
+    for (const line of readFileSync(ticketLog, "utf8").split("\n")) {
+      if (!line.trim()) continue;
+      try {
+        const t = JSON.parse(line) as PastTicket;
+        latest.set(t.id, t);
+      } catch {
+        log?.warn({ file: ticketLog }, "skipping a torn line in the tickets log");
+      }
+    }
+    await tickets.sync(TICKET_ORIGIN, [...latest.values()].map(ticketDoc));
+  }
+
+  const search = async (query: string, so: SearchOptions = {}): Promise<SearchResult> => {
+    const cq = contextualQuery(query, so.turns ?? [], { messageId: so.messageId });
+    const t0 = performance.now();
+    const [qvec] = await o.embedder.embed([cq.query], "query");
+    const t1 = performance.now();
+    const pick = (c: Collection, k: number) => {
+      const seen = new Map<string, number>();
+      const out: Passage[] = [];
+      for (const p of c.search(qvec!, cq.query)) {
+        if (!so.all && p.score < params.threshold) continue;
+        const n = seen.get(p.doc_id) ?? 0;
+        if (n >= params.perDoc) continue;
+        seen.set(p.doc_id, n + 1);
+        out.push(p);
+        if (out.length >= k) break;
+      }
+      return out;
+    };
+    const passages = pick(kb, so.k ?? params.topK);
+    const similar = pick(tickets, so.tickets ?? 2);
+    const t2 = performance.now();
+    const best = Math.max(-1, ...passages.map((p) => p.score), ...similar.map((p) => p.score));
+    return {
+      query: cq.query,
+      rewritten: cq.rewritten,
+      abstain: best < params.threshold,
+      threshold: params.threshold,
+      passages,
+      tickets: similar,
+      timings_ms: { embed: round(t1 - t0), search: round(t2 - t1) },
+    };
+  };
+
+  const knowledge: Knowledge = {
+    agent: createKnowledgeAgent({ search }),
+    search,
+    startup,
+    async ingest(path, io = {}) {
+      if (!existsSync(path)) throw new AppError("not_found", `nothing to ingest at ${path}`, { status: 404 });
+      const all: SyncStats[] = [];
+      for (const { origin, docs } of loadPath(path)) all.push(await kb.sync(origin, docs, { progress: io.progress }));
+      return all.reduce((a, s) => ({
+        docs: a.docs + s.docs, unchanged: a.unchanged + s.unchanged, added: a.added + s.added, updated: a.updated + s.updated,
+        deleted: a.deleted + s.deleted, chunks: a.chunks + s.chunks, embedded: a.embedded + s.embedded, reused: a.reused + s.reused,
+        removed: a.removed + s.removed, ms: a.ms + s.ms,
+      }));
+    },
+    async addPastTicket(t) {
+      validTicket(t);
+      const rec: PastTicket = { id: t.id, question: t.question, answer: t.answer, conversation_id: t.conversation_id, resolved_at: t.resolved_at };
+      // The log is the durable record; the index is derived from it and re-synced at open.
+      appendFileSync(ticketLog, JSON.stringify(rec) + "\n");
+      await tickets.upsert([ticketDoc(rec)]);
+    },
+    stats: () => ({ kb: kb.stats(), tickets: tickets.stats() }),
+    async close() {
+      await kb.flush();
+      await tickets.flush();
+    },
+  };
+  return knowledge;
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
