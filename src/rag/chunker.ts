@@ -251,7 +251,9 @@ export function chunkDoc(doc: SourceDoc, opts: ChunkOptions): Chunk[] {
   for (const sec of sections) {
     const section = sec.path.join(" > ");
     const key = slug(section) || "_";
-    const blocks = sec.blocks.flatMap((b) => splitBlock(b, opts.maxChars));
+    // Prose pieces leave room for the overlap carried in from the previous chunk.
+    const proseMax = Math.max(100, opts.maxChars - opts.overlapChars - 2);
+    const blocks = sec.blocks.flatMap((b) => splitBlock(b, b.kind === "code" || b.kind === "table" ? opts.maxChars : proseMax));
     let cur: Block[] = [];
     let len = 0;
     const emit = () => {

@@ -72,6 +72,11 @@ export class VectorIndex {
     return this.index.getCurrentCount() - this.deleted;
   }
 
+  /** Slots in use in the graph, deleted ones included (a reused slot does not add one). */
+  get slots(): number {
+    return this.index.getCurrentCount();
+  }
+
   /** Makes room for `n` more vectors (doubling), so bulk adds do not resize one by one. */
   reserve(n: number): void {
     const need = this.index.getCurrentCount() + n;
