@@ -30,7 +30,7 @@ export function isFollowUp(text: string): boolean {
 export function contextualQuery(text: string, turns: readonly Turn[], opts: { maxTurns?: number; messageId?: string; maxChars?: number } = {}): ContextualQuery {
   const maxTurns = opts.maxTurns ?? 2;
   if (!isFollowUp(text)) return { query: text, rewritten: false, context: [] };
-  const previous = turns.filter((t) => t.role === "customer" && t.text.trim() && t.message_id !== opts.messageId && t.text.trim() !== text.trim());
+  const previous = turns.filter((t) => t.role === "customer" && t.text.trim() && (opts.messageId === undefined || t.message_id !== opts.messageId) && t.text.trim() !== text.trim());
   if (previous.length === 0) return { query: text, rewritten: false, context: [] };
   const context: string[] = [];
   for (let i = previous.length - 1; i >= 0 && context.length < maxTurns; i--) {
