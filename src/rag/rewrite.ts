@@ -18,7 +18,7 @@ const ANAPHORA = /\b(it|its|that|this|those|these|they|them|there|one|ones|he|sh
  */
 export function isFollowUp(text: string): boolean {
   const content = tokenize(text).length;
-  if (content <= 2) return true;
+  if (content <= 1) return true;
   if (FOLLOW_UP_START.test(text)) return true;
   return content <= 6 && ANAPHORA.test(text);
 }
