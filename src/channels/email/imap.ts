@@ -1,0 +1,386 @@
+import { hostname } from "node:os";
+import { ImapFlow } from "imapflow";
+import { AppError } from "../../errors.ts";
+import type { IncomingMessage, MessagePublisher } from "../../ingest/publisher.ts";
+import type { Logger } from "../../obs/log.ts";
+import type { MessageLimits } from "../../schema/message.ts";
+import { backoffMs, clipBytes, stableId } from "../ids.ts";
+import type { ChannelStore, EmailRow } from "../store.ts";
+import { parseEmail, resolveConversation, type ParsedEmail } from "./parse.ts";
+
+/** Connection and behaviour of one IMAP mailbox. */
+export interface ImapMailboxOptions {
+  host: string;
+  port: number;
+  /** Implicit TLS (993); with false, STARTTLS is used when the server offers it. */
+  secure: boolean;
+  /** Verify the server certificate (turn off only for a lab server with a self-signed certificate). */
+  tlsVerify: boolean;
+  user: string;
+  password: string;
+  mailbox: string;
+  /** What to do with a mail once it is on the topic: add a flag, move it, or leave it. */
+  processed: { mode: "flag"; flag: string } | { mode: "move"; mailbox: string } | { mode: "none" };
+  /** Use IDLE when the server supports it; otherwise (or when false) poll every `pollMs`. */
+  idle: boolean;
+  pollMs: number;
+  /** In IDLE mode, a full re-check this often anyway (a missed notification must not stall the mailbox). */
+  resyncMs: number;
+  batchSize: number;
+  backoff: { baseMs: number; maxMs: number };
+  leaseMs: number;
+}
+
+/** Dependencies of the email producer. */
+export interface EmailProducerDeps {
+  publisher: MessagePublisher;
+  store: ChannelStore;
+  limits: MessageLimits;
+  log: Logger;
+  /** Identifies this process as lease owner; defaults to host:pid. */
+  owner?: string;
+}
+
+/** The durable position in one mailbox. */
+export interface ImapCheckpoint {
+  uidValidity: string;
+  lastUid: number;
+}
+
+/** Counters a caller (tests, bench, health) can read. */
+export interface EmailProducerStats {
+  published: number;
+  duplicates: number;
+  rejected: number;
+  batches: number;
+  reconnects: number;
+  lastError: string | null;
+}
+
+const MAX_METADATA_BYTES = 15_000;
+
+class LeaseLost extends Error {}
+
+/**
+ * EmailProducer: one per mailbox. Syncs by UID from a durable UID/UIDVALIDITY checkpoint, waits with IDLE (or
+ * polls), reconnects with jittered backoff, publishes each new mail once and then flags or moves it.
+ *
+ * Order per batch: fetch → parse → dedupe by Message-ID → publish → commit checkpoint + Message-IDs (one
+ * transaction, fenced by the mailbox lease) → flag/move. A crash after publish and before the commit re-reads
+ * that batch; its messages carry the same stable ids, so the pipeline still applies each once.
+ */
+export class EmailProducer {
+  readonly key: string;
+  readonly stats: EmailProducerStats = { published: 0, duplicates: 0, rejected: 0, batches: 0, reconnects: 0, lastError: null };
+  private readonly owner: string;
+  private readonly log: Logger;
+  private client: ImapFlow | null = null;
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  private dirty = false;
+  private requested = 0;
+  private syncWaiters: { generation: number; resolve: () => void }[] = [];
+
+  constructor(private readonly o: ImapMailboxOptions, private readonly d: EmailProducerDeps) {
+    if (!o.host || !o.user || !o.mailbox) throw new AppError("invalid_options", "IMAP host, user and mailbox are required");
+    if (o.batchSize < 1 || o.pollMs < 10) throw new AppError("invalid_options", "IMAP batchSize must be ≥ 1 and pollMs ≥ 10");
+    this.key = `imap:${o.user}@${o.host}:${o.port}/${o.mailbox}`;
+    this.owner = d.owner ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+    this.log = d.log.child({ component: "email", mailbox: o.mailbox });
+  }
+
+  /** Starts the sync loop in the background; returns at once. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /**
+   * Asks for a sync now and resolves when a sync that started after this call has finished: everything in the
+   * mailbox at call time is then on the topic (or was a duplicate). Used by the bench, tests and operators.
+   */
+  syncNow(): Promise<void> {
+    const generation = ++this.requested;
+    this.dirty = true;
+    this.wake?.();
+    return new Promise<void>((resolve) => this.syncWaiters.push({ generation, resolve }));
+  }
+
+  /** Stops after the batch in flight (committed or not at all), logs out and releases the lease. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+    for (const w of this.syncWaiters.splice(0)) w.resolve();
+    await this.d.store.releaseLease(this.key, this.owner).catch(() => {});
+  }
+
+  /** Drops the connection without logging out, as a crash or network cut would (for failure tests). */
+  killConnection(): void {
+    this.client?.close();
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      try {
+        if (!(await this.d.store.acquireLease(this.key, this.owner, this.o.leaseMs))) {
+          this.log.debug("mailbox held by another replica; standing by");
+          await this.sleep(Math.max(50, Math.floor(this.o.leaseMs / 3)));
+          continue;
+        }
+        await this.session(() => (failures = 0));
+      } catch (e) {
+        if (!this.running) break;
+        this.stats.lastError = (e as Error).message;
+        this.stats.reconnects++;
+        const wait = backoffMs(failures++, this.o.backoff.baseMs, this.o.backoff.maxMs);
+        this.log.warn({ err: (e as Error).message, retryInMs: wait, lost_lease: e instanceof LeaseLost }, "IMAP session ended; reconnecting");
+        await this.sleep(wait);
+      } finally {
+        const c = this.client;
+        this.client = null;
+        if (c) {
+          if (c.usable) await c.logout().catch(() => c.close());
+          else c.close();
+        }
+      }
+    }
+  }
+
+  /** One connected session: open the mailbox, sync, then wait for news until stopped or disconnected. */
+  private async session(onHealthy: () => void): Promise<void> {
+    const c = new ImapFlow({
+      host: this.o.host,
+      port: this.o.port,
+      secure: this.o.secure,
+      auth: { user: this.o.user, pass: this.o.password },
+      tls: { rejectUnauthorized: this.o.tlsVerify },
+      logger: false,
+      disableAutoIdle: !this.o.idle,
+      maxIdleTime: Math.min(this.o.resyncMs, 25 * 60_000),
+      connectionTimeout: 15_000,
+      greetingTimeout: 10_000,
+      socketTimeout: 5 * 60_000,
+    });
+    this.client = c;
+    let closed = false;
+    c.on("error", (e: Error) => this.log.warn({ err: e.message }, "IMAP connection error"));
+    c.on("close", () => {
+      closed = true;
+      this.wake?.();
+    });
+    c.on("exists", () => {
+      this.dirty = true;
+      this.wake?.();
+    });
+    await c.connect();
+    const lock = await c.getMailboxLock(this.o.mailbox);
+    try {
+      const box = c.mailbox;
+      if (!box) throw new AppError("imap_no_mailbox", `mailbox ${this.o.mailbox} could not be opened`, { retriable: true });
+      const useIdle = this.o.idle && c.capabilities.has("IDLE");
+      const validity = String(box.uidValidity);
+      const saved = await this.d.store.readCheckpoint<ImapCheckpoint>(this.key);
+      let lastUid = saved?.lastUid ?? 0;
+      if (saved && saved.uidValidity !== validity) {
+        // The mailbox was recreated: old UIDs mean nothing now. Re-read everything; Message-ID dedupe skips mail already seen.
+        this.log.warn({ was: saved.uidValidity, now: validity }, "UIDVALIDITY changed; re-synchronising the whole mailbox");
+        lastUid = 0;
+      }
+      this.log.info({ idle: useIdle, lastUid, uidValidity: validity }, "mailbox open");
+      if (this.o.processed.mode === "move") await this.ensureMailbox(c, this.o.processed.mailbox);
+      if (lastUid > 0 && saved?.uidValidity === validity) await this.reconcileProcessed(c, lastUid);
+      let lastLease = Date.now();
+      while (this.running && !closed) {
+        this.dirty = false;
+        const generation = this.requested;
+        lastUid = await this.syncOnce(c, validity, lastUid);
+        onHealthy();
+        this.syncWaiters = this.syncWaiters.filter((w) => (w.generation <= generation ? (w.resolve(), false) : true));
+        if (!this.running || closed) break;
+        if (this.dirty) continue;
+        const renewIn = Math.max(20, Math.floor(this.o.leaseMs / 3) - (Date.now() - lastLease));
+        await this.sleep(Math.min(renewIn, useIdle ? this.o.resyncMs : this.o.pollMs));
+        if (Date.now() - lastLease >= this.o.leaseMs / 3) {
+          if (!(await this.d.store.acquireLease(this.key, this.owner, this.o.leaseMs))) throw new LeaseLost("mailbox lease taken by another replica");
+          lastLease = Date.now();
+        }
+        if (!useIdle && c.usable && !this.dirty) await c.noop();
+      }
+      if (closed && this.running) throw new AppError("imap_closed", "IMAP connection closed", { retriable: true });
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Reads every mail with a UID above `lastUid` in batches; returns the new checkpoint UID. */
+  private async syncOnce(c: ImapFlow, validity: string, lastUid: number): Promise<number> {
+    const found = await c.search({ uid: `${lastUid + 1}:*` }, { uid: true });
+    // `n:*` always matches the newest mail even when its UID is below n (RFC 3501), hence the filter.
+    const uids = (found || []).filter((u) => u > lastUid).sort((a, b) => a - b);
+    for (let i = 0; i < uids.length && this.running; i += this.o.batchSize) {
+      const chunk = uids.slice(i, i + this.o.batchSize);
+      lastUid = await this.processBatch(c, validity, chunk);
+    }
+    return lastUid;
+  }
+
+  private async processBatch(c: ImapFlow, validity: string, uids: number[]): Promise<number> {
+    const fetched: { uid: number; source: Buffer }[] = [];
+    for await (const m of c.fetch(uids, { uid: true, source: true }, { uid: true })) {
+      if (m.source) fetched.push({ uid: m.uid, source: m.source });
+    }
+    fetched.sort((a, b) => a.uid - b.uid);
+    const parsed = await Promise.all(
+      fetched.map(async (f) => {
+        try {
+          return { uid: f.uid, mail: await parseEmail(f.source, `${validity}.${f.uid}.${this.o.mailbox}@${this.o.host}`) };
+        } catch (e) {
+          this.log.warn({ uid: f.uid, err: (e as Error).message }, "unparseable mail skipped");
+          return { uid: f.uid, mail: null };
+        }
+      }),
+    );
+    const lookup = parsed.flatMap((p) => (p.mail ? [p.mail.messageId, ...(p.mail.inReplyTo ? [p.mail.inReplyTo] : []), ...p.mail.references] : []));
+    const known = await this.d.store.knownEmails(lookup);
+    const local = new Map<string, string>();
+    const rows: EmailRow[] = [];
+    const outgoing: { row: EmailRow; input: IncomingMessage }[] = [];
+    for (const { uid, mail } of parsed) {
+      if (!mail) continue;
+      if (known.has(mail.messageId) || local.has(mail.messageId)) {
+        this.stats.duplicates++;
+        continue;
+      }
+      const conversationId = resolveConversation(mail, (id) => local.get(id) ?? known.get(id)?.conversationId);
+      local.set(mail.messageId, conversationId);
+      const id = stableId(`email:${mail.messageId}`);
+      const row: EmailRow = { messageIdHeader: mail.messageId, conversationId, direction: "inbound", copilotMessageId: id, mailbox: this.o.mailbox, uid };
+      rows.push(row);
+      outgoing.push({ row, input: this.toIncoming(mail, id, conversationId, uid, validity) });
+    }
+    await this.publishInOrder(outgoing);
+    const newLast = uids[uids.length - 1]!;
+    if (!(await this.d.store.commitEmailBatch(this.key, this.owner, { uidValidity: validity, lastUid: newLast } satisfies ImapCheckpoint, rows))) {
+      throw new LeaseLost("mailbox lease lost before the checkpoint could be saved");
+    }
+    this.stats.batches++;
+    await this.markProcessed(c, uids);
+    return newLast;
+  }
+
+  /** Publishes conversations in parallel and the mails of one conversation in UID order. */
+  private async publishInOrder(items: { row: EmailRow; input: IncomingMessage }[]): Promise<void> {
+    const groups = new Map<string, { row: EmailRow; input: IncomingMessage }[]>();
+    for (const it of items) {
+      const g = groups.get(it.row.conversationId);
+      if (g) g.push(it);
+      else groups.set(it.row.conversationId, [it]);
+    }
+    await Promise.all(
+      [...groups.values()].map(async (g) => {
+        for (const it of g) {
+          const res = await this.d.publisher.submit(it.input);
+          if (res.ok) this.stats.published++;
+          else {
+            it.row.status = "rejected";
+            this.stats.rejected++;
+            this.log.warn({ uid: it.row.uid, code: res.error.code, err: res.error.message }, "mail rejected by validation");
+          }
+        }
+      }),
+    );
+  }
+
+  private async markProcessed(c: ImapFlow, uids: number[]): Promise<void> {
+    const p = this.o.processed;
+    try {
+      if (p.mode === "flag") await c.messageFlagsAdd(uids, [p.flag], { uid: true });
+      else if (p.mode === "move") await c.messageMove(uids, p.mailbox, { uid: true });
+    } catch (e) {
+      // The checkpoint already says these are done; a failed flag only changes what a person sees in the mailbox.
+      this.log.warn({ err: (e as Error).message, mode: p.mode }, "could not mark processed mail");
+    }
+  }
+
+  /**
+   * Marks mail at or below the checkpoint that a previous session committed but could not flag or move
+   * (connection cut right after the commit), so the mailbox view catches up without re-reading anything.
+   */
+  private async reconcileProcessed(c: ImapFlow, lastUid: number): Promise<void> {
+    const p = this.o.processed;
+    if (p.mode === "none") return;
+    const range = `1:${lastUid}`;
+    const query: Record<string, unknown> = { uid: range };
+    if (p.mode === "flag") {
+      const f = p.flag.toLowerCase();
+      if (f === "\\seen") query.seen = false;
+      else if (f === "\\flagged") query.flagged = false;
+      else if (f === "\\answered") query.answered = false;
+      else if (!p.flag.startsWith("\\")) query.unKeyword = p.flag;
+      else return;
+    }
+    const found = await c.search(query, { uid: true });
+    const uids = (found || []).filter((u) => u <= lastUid);
+    if (uids.length) {
+      this.log.info({ count: uids.length }, "marking mail committed by an earlier session");
+      await this.markProcessed(c, uids);
+    }
+  }
+
+  private async ensureMailbox(c: ImapFlow, path: string): Promise<void> {
+    const list = await c.list();
+    if (!list.some((m) => m.path === path)) await c.mailboxCreate(path).catch(() => {});
+  }
+
+  /** Builds the producer's message: the customer's new words as text, everything else under metadata. */
+  private toIncoming(mail: ParsedEmail, id: string, conversationId: string, uid: number, validity: string): IncomingMessage {
+    const limit = this.d.limits.maxTextChars;
+    let text = mail.body || mail.quoted || mail.subject || "(empty email)";
+    const truncated = text.length > limit;
+    if (truncated) text = text.slice(0, limit);
+    const address = mail.from.address?.toLowerCase() ?? null;
+    const user: Record<string, string> = { id: address ?? `unknown-sender:${mail.messageId}`.slice(0, 256) };
+    if (mail.from.name) user.name = mail.from.name.slice(0, 256);
+    if (address && /^[^\s@<>()[\]\\,;:"]{1,64}@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/.test(address)) user.email = address;
+    const email = {
+      message_id: mail.messageId,
+      ...(mail.synthesizedId ? { message_id_synthesized: true } : {}),
+      in_reply_to: mail.inReplyTo,
+      references: mail.references.slice(-10),
+      subject: clipBytes(mail.subject, 998),
+      to: mail.to.slice(0, 10),
+      cc: mail.cc.slice(0, 10),
+      date: mail.date,
+      mailbox: this.o.mailbox,
+      uid,
+      uid_validity: validity,
+      html_converted: mail.fromHtml,
+      auto_submitted: mail.autoSubmitted,
+      inline_parts: mail.inlineParts,
+    };
+    const metadata: Record<string, unknown> = { conversation_id: conversationId, email, ...(truncated ? { truncated: true } : {}) };
+    const fixed = Buffer.byteLength(JSON.stringify(metadata));
+    const budget = MAX_METADATA_BYTES - fixed;
+    if (mail.signature) metadata.signature = clipBytes(mail.signature, Math.min(1000, Math.max(0, budget / 4)));
+    if (mail.quoted && mail.body) metadata.quoted = clipBytes(mail.quoted, Math.max(0, budget - Buffer.byteLength(JSON.stringify(metadata.signature ?? "")) - 200));
+    return { id, source: "email", user, message: { text, attachments: mail.attachments.slice(0, this.d.limits.maxAttachments) }, metadata };
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(t);
+        if (self.wake === done) self.wake = null;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
