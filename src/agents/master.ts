@@ -3,6 +3,8 @@ import type { ProcessedMessage, Store } from "../db/store.ts";
 import { AppError, toAppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
+import { reportError } from "../obs/sentry.ts";
+import { contextFromHeaders, SpanStatusCode, withSpan } from "../obs/tracing.ts";
 import { conversationIdOf, parseCustomerMessage, type CustomerMessage, type MessageLimits } from "../schema/message.ts";
 import { emptySession, type Session, type SessionStore, type Turn } from "../session/interface.ts";
 import type { Agent, ResultEvent, WorkerFailure } from "./types.ts";
@@ -173,11 +175,13 @@ export class MasterAgent {
       const now = Date.now();
       for (const e of events) {
         metrics.processed.inc({ source: e.source, status: e.degraded ? "degraded" : "ok" });
+        metrics.observeClassification((e.outputs.intent as { label?: string } | undefined)?.label, (e.outputs.sentiment as { label?: string } | undefined)?.label);
         metrics.endToEnd.observe(Math.max(0, now - Date.parse(e.received_at)) / 1000);
       }
     } catch (e) {
       metrics.failed.inc();
       const ae = toAppError(e);
+      reportError(ae, { component: "master", code: ae.code });
       log.error({ component: "master", code: ae.code, err: ae.message, partition: records[0]?.partition, offset: records[0]?.offset }, "batch failed; it will be redelivered");
       throw ae;
     } finally {
@@ -186,7 +190,7 @@ export class MasterAgent {
   }
 
   private dlqEvent(rec: InRecord, code: string, reason: string, errors?: unknown): DlqEvent {
-    return { code, reason, errors, topic: rec.topic, partition: rec.partition, offset: rec.offset, key: rec.key || null, raw: rec.value.slice(0, 1_000_000), at: new Date().toISOString() };
+    return { code, reason, errors, topic: rec.topic, partition: rec.partition, offset: rec.offset, key: rec.key || null, raw: rec.value.slice(0, 256_000), at: new Date().toISOString() };
   }
 
   private async deadLetter(dead: DlqEvent[]): Promise<void> {
@@ -201,6 +205,7 @@ export class MasterAgent {
   /** Processes conversations concurrently, and each conversation's messages in order (the session depends on it). */
   private async processAll(items: { msg: CustomerMessage; rec: InRecord }[]): Promise<ProcessedMessage[]> {
     const groups = new Map<string, CustomerMessage[]>();
+    const headersOf = new Map(items.map((i) => [i.msg.id, i.rec.headers]));
     for (const { msg } of items) {
       const c = conversationIdOf(msg);
       groups.set(c, [...(groups.get(c) ?? []), msg]);
@@ -220,7 +225,11 @@ export class MasterAgent {
           session = emptySession(conversationId);
         }
         for (const msg of msgs) {
-          const result = await this.process(msg, conversationId, session, sessionFailure);
+          const result = await withSpan("master.process", { parent: contextFromHeaders(headersOf.get(msg.id)), attributes: { "message.id": msg.id, "message.source": msg.source } }, async (span) => {
+            const r = await this.process(msg, conversationId, session, sessionFailure);
+            span.setAttribute("result.degraded", r.degraded);
+            return r;
+          });
           out.push({ message: msg, conversationId, result });
           session.turns.push(customerTurn(msg, result));
         }
@@ -241,7 +250,11 @@ export class MasterAgent {
       const previous = { ...outputs };
       await Promise.all(
         stage.map(async (agent) => {
-          const r = await runWorker(agent, msg, { conversationId, session, previous, log: log.child({ worker: agent.name }) }, agent.timeoutMs ?? this.o.workerTimeoutMs, this.o.workerRetries);
+          const r = await withSpan(`worker ${agent.name}`, { attributes: { "worker.name": agent.name } }, async (span) => {
+            const res = await runWorker(agent, msg, { conversationId, session, previous, log: log.child({ worker: agent.name }) }, agent.timeoutMs ?? this.o.workerTimeoutMs, this.o.workerRetries);
+            if (!res.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: res.failure.code });
+            return res;
+          });
           timings[agent.name] = Math.round(r.ms * 100) / 100;
           this.o.metrics.workerLatency.observe({ worker: agent.name, outcome: r.ok ? "ok" : "failed" }, r.ms / 1000);
           if (r.ok) outputs[agent.name] = r.value;

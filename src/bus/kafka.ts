@@ -1,11 +1,25 @@
 import { readFileSync } from "node:fs";
-import { CompressionTypes, Kafka, logLevel, type Consumer, type KafkaConfig, type Producer, type SASLOptions } from "kafkajs";
+import { CompressionTypes, Kafka, logLevel, type Admin, type Consumer, type KafkaConfig, type Producer, type SASLOptions } from "kafkajs";
 import type { Config } from "../config.ts";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
+import type { LagSample } from "../obs/metrics.ts";
 import type { EventBus, InRecord, OutRecord, SubscribeOptions, Subscription } from "./interface.ts";
 
 type KafkaOptions = NonNullable<Config["kafka"]>;
+
+/** Kafka's default max.message.bytes is 1 MB per partition batch; stay well below it per request. */
+const MAX_REQUEST_BYTES = 512 * 1024;
+
+/** How many of the queued records fit in one request (at least one). */
+function chunkLength(records: OutRecord[]): number {
+  let bytes = 0;
+  for (let i = 0; i < records.length; i++) {
+    bytes += records[i]!.value.length + records[i]!.key.length + 64;
+    if (bytes > MAX_REQUEST_BYTES && i > 0) return i;
+  }
+  return records.length;
+}
 
 interface PublishQueue {
   pending: OutRecord[];
@@ -45,6 +59,7 @@ export class KafkaBus implements EventBus {
   private readonly consumers = new Set<Consumer>();
   private readonly queues = new Map<string, PublishQueue>();
   private connected = false;
+  private lagAdmin: Promise<Admin> | null = null;
 
   constructor(private readonly opts: KafkaOptions, private readonly log: Logger) {
     this.kafka = new Kafka(kafkaClientConfig(opts, log));
@@ -88,7 +103,7 @@ export class KafkaBus implements EventBus {
   private async flush(topic: string, q: PublishQueue): Promise<void> {
     q.sending = true;
     while (q.pending.length) {
-      const records = q.pending.splice(0, 10_000);
+      const records = q.pending.splice(0, chunkLength(q.pending));
       const waiters = q.pending.length ? [] : q.waiters.splice(0);
       try {
         await this.producer.send({
@@ -172,9 +187,36 @@ export class KafkaBus implements EventBus {
     }
   }
 
+  /**
+   * Lag of a consumer group per partition, read from the broker (end offset minus committed offset), so it is
+   * right even when this process's consumer is stuck or gone. One admin connection is kept for the scrapes.
+   */
+  async consumerLag(groupId: string, topics: string[]): Promise<LagSample[]> {
+    if (!this.lagAdmin) {
+      const admin = this.kafka.admin();
+      this.lagAdmin = admin.connect().then(() => admin);
+      this.lagAdmin.catch(() => (this.lagAdmin = null));
+    }
+    const admin = await this.lagAdmin;
+    const out: LagSample[] = [];
+    const committed = await admin.fetchOffsets({ groupId, topics });
+    for (const t of committed) {
+      const ends = new Map((await admin.fetchTopicOffsets(t.topic)).map((p) => [p.partition, { high: BigInt(p.high), low: BigInt(p.low) }]));
+      for (const p of t.partitions) {
+        const end = ends.get(p.partition)?.high ?? 0n;
+        const low = p.offset === "-1" ? (ends.get(p.partition)?.low ?? 0n) : BigInt(p.offset);
+        out.push({ group: groupId, topic: t.topic, partition: String(p.partition), lag: Number(end > low ? end - low : 0n) });
+      }
+    }
+    return out;
+  }
+
   async stop(): Promise<void> {
     await Promise.all([...this.consumers].map((c) => c.disconnect().catch(() => {})));
     this.consumers.clear();
+    const lagAdmin = this.lagAdmin;
+    this.lagAdmin = null;
+    if (lagAdmin) await lagAdmin.then((a) => a.disconnect()).catch(() => {});
     if (this.connected) await this.producer.disconnect();
     this.connected = false;
   }
