@@ -49,6 +49,17 @@ export interface Config {
     /** Refuse anonymous widget visitors (identity token required). */
     widgetRequireIdentity: boolean;
   };
+  /** Tracing and error reporting; each is off unless its endpoint or DSN is set. */
+  telemetry: {
+    serviceName: string;
+    /** OTLP/HTTP base URL (the exporter appends /v1/traces) or null for no tracing export. */
+    otlpEndpoint: string | null;
+    /** Extra OTLP headers (e.g. an auth token), parsed from `k=v,k2=v2`. */
+    otlpHeaders: Record<string, string>;
+    sampleRatio: number;
+    sentryDsn: string | null;
+    sentryEnvironment: string;
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -151,6 +162,22 @@ export function loadConfig(env: Env = process.env): Config {
   if (appEnv === "production" && apiKeys.length === 0) problems.push("API_KEYS (or API_KEYS_FILE) is required when APP_ENV=production");
 
   const ollamaHost = url("OLLAMA_HOST", ["http:", "https:"]);
+  const otlpBase = url("OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"]);
+  const otlpTraces = url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ["http:", "https:"]);
+  const otlpHeaders: Record<string, string> = {};
+  try {
+    for (const pair of (secret(env, "OTEL_EXPORTER_OTLP_HEADERS") ?? "").split(",").filter((p) => p.trim())) {
+      const eq = pair.indexOf("=");
+      if (eq <= 0) problems.push("OTEL_EXPORTER_OTLP_HEADERS must be k=v pairs separated by commas");
+      else otlpHeaders[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
+    }
+  } catch (e) {
+    problems.push(`OTEL_EXPORTER_OTLP_HEADERS_FILE cannot be read: ${(e as Error).message}`);
+  }
+  const sampleRaw = str("OTEL_TRACES_SAMPLER_ARG", "1");
+  const sampleRatio = Number(sampleRaw);
+  if (!(sampleRatio >= 0 && sampleRatio <= 1)) problems.push(`OTEL_TRACES_SAMPLER_ARG=${JSON.stringify(sampleRaw)} must be a number in [0, 1]`);
+  const sentryDsn = url("SENTRY_DSN", ["http:", "https:"]);
 
   const config: Config = {
     env: appEnv,
@@ -171,6 +198,14 @@ export function loadConfig(env: Env = process.env): Config {
     },
     limits: { maxTextChars: int("MAX_TEXT_CHARS", 20_000, 1, 1_000_000), maxAttachments: int("MAX_ATTACHMENTS", 20, 0, 1000) },
     topics,
+    telemetry: {
+      serviceName: str("OTEL_SERVICE_NAME", "support-copilot"),
+      otlpEndpoint: otlpTraces ?? (otlpBase ? `${otlpBase.replace(/\/+$/, "")}/v1/traces` : null),
+      otlpHeaders,
+      sampleRatio: sampleRatio >= 0 && sampleRatio <= 1 ? sampleRatio : 1,
+      sentryDsn,
+      sentryEnvironment: str("SENTRY_ENVIRONMENT", appEnv),
+    },
     dashboard: (() => {
       let widgetIdentitySecret: string | null = null;
       let alertWebhookSecret: string | null = null;

@@ -10,7 +10,11 @@ import { buildApp, type ReadinessCheck } from "./http/app.ts";
 import { chatRoutes } from "./ingest/chat.ts";
 import { MessagePublisher } from "./ingest/publisher.ts";
 import { createLogger, type Logger } from "./obs/log.ts";
-import { Metrics } from "./obs/metrics.ts";
+import { instrument } from "./obs/instrument.ts";
+import { Metrics, type LagSample } from "./obs/metrics.ts";
+import { flushSentry, initSentry } from "./obs/sentry.ts";
+import { initTracing, shutdownTracing, traceBus } from "./obs/tracing.ts";
+import pkg from "../package.json" with { type: "json" };
 import { ResultHub } from "./realtime/hub.ts";
 import type { SessionStore } from "./session/interface.ts";
 import { MemorySessionStore } from "./session/memory.ts";
@@ -24,18 +28,27 @@ export interface Parts {
   bus: EventBus;
   store: Store;
   sessions: SessionStore;
+  /** Per-partition lag of a consumer group, when the bus can ask its broker (Kafka). */
+  consumerLag?: (groupId: string, topics: string[]) => Promise<LagSample[]>;
 }
 
 /** Opens the bus, database and session store named by config (Kafka/Postgres/Redis or embedded). */
 export async function openParts(config: Config, opts: { log?: Logger; metrics?: Metrics } = {}): Promise<Parts> {
   const log = opts.log ?? createLogger(config.logLevel);
   const metrics = opts.metrics ?? new Metrics();
-  const bus: EventBus = config.kafka ? new KafkaBus(config.kafka, log) : new MemoryBus();
+  initTracing(config.telemetry, log);
+  await initSentry(config.telemetry, `${pkg.name}@${pkg.version}`, log);
+  const kafka = config.kafka ? new KafkaBus(config.kafka, log) : null;
+  const bus: EventBus = traceBus(kafka ?? new MemoryBus());
   await bus.start([config.topics.messages, config.topics.responses, config.topics.dlq]);
-  const store = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.pgliteDir);
-  const sessions: SessionStore = config.redisUrl ? new RedisSessionStore(config.redisUrl, config.session) : new MemorySessionStore(config.session);
+  const rawStore = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.pgliteDir);
+  // Every database and Redis call is timed (copilot_postgres/redis_call_duration_seconds) and traced as a client span.
+  const store = instrument(rawStore, { name: "db", histogram: metrics.postgresLatency, labels: { driver: rawStore.kind }, attributes: { "db.system": "postgresql" }, skip: ["ping"] });
+  const sessions: SessionStore = config.redisUrl
+    ? instrument(new RedisSessionStore(config.redisUrl, config.session), { name: "redis", histogram: metrics.redisLatency, attributes: { "db.system": "redis" }, skip: ["ping"] })
+    : new MemorySessionStore(config.session);
   log.info({ bus: bus.kind, db: store.kind, sessions: sessions.kind, role: config.role }, "parts opened");
-  return { config, log, metrics, bus, store, sessions };
+  return { config, log, metrics, bus, store, sessions, consumerLag: kafka ? (g, t) => kafka.consumerLag(g, t) : undefined };
 }
 
 /** A running service: its HTTP app (when the role serves HTTP), master agent (when it consumes) and a stop function. */
@@ -53,6 +66,7 @@ export async function startService(parts: Parts, agents: Agent[]): Promise<Servi
   const { config, log, metrics, bus, store, sessions } = parts;
   const publisher = new MessagePublisher(bus, config.topics.messages, config.limits, metrics);
   let master: MasterAgent | null = null;
+  let removeLagSource = () => {};
   if (config.role !== "api") {
     master = new MasterAgent({
       bus,
@@ -69,19 +83,26 @@ export async function startService(parts: Parts, agents: Agent[]): Promise<Servi
       concurrency: config.master.concurrency,
     });
     await master.start();
+    const m = master;
+    const groupId = config.kafka?.groupId ?? "support-copilot-master";
+    removeLagSource = metrics.addLagSource(
+      parts.consumerLag
+        ? () => parts.consumerLag!(groupId, [config.topics.messages])
+        : async () => [{ group: groupId, topic: config.topics.messages, partition: "all", lag: await m.lag() }],
+    );
   }
   let hub: ResultHub | null = null;
-  let app: Service["app"] = null;
+  const checks: ReadinessCheck[] = [
+    { name: "bus", check: () => bus.ping() },
+    { name: "database", check: () => store.ping() },
+    { name: "sessions", check: () => sessions.ping() },
+  ];
   if (config.role !== "worker") {
     hub = new ResultHub(bus, config.topics.responses, `${config.kafka?.groupId ?? "copilot"}-hub-${hostname()}-${process.pid}`, log);
     await hub.start();
-    const checks: ReadinessCheck[] = [
-      { name: "bus", check: () => bus.ping() },
-      { name: "database", check: () => store.ping() },
-      { name: "sessions", check: () => sessions.ping() },
-    ];
-    app = buildApp({ log, metrics, checks, features: [chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log })] });
   }
+  // A worker serves only /health, /ready and /metrics, so probes and Prometheus reach every consumer.
+  const app: Service["app"] = buildApp({ log, metrics, checks, features: hub ? [chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log })] : [] });
   if (config.apiKeys.length === 0 && config.role !== "worker") log.warn("no API_KEYS configured: POST /api/messages is open (development only)");
   return {
     parts,
@@ -91,11 +112,14 @@ export async function startService(parts: Parts, agents: Agent[]): Promise<Servi
     publisher,
     /** Stops consuming (finishing and committing in-flight batches), then closes every connection. */
     async stop() {
+      removeLagSource();
       await master?.stop();
       await hub?.stop();
       await bus.stop();
       await sessions.close();
       await store.close();
+      await shutdownTracing();
+      await flushSentry();
     },
   };
 }

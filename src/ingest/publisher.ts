@@ -1,6 +1,7 @@
 import type { EventBus } from "../bus/interface.ts";
 import { AppError, err, ok, type Result } from "../errors.ts";
 import type { Metrics } from "../obs/metrics.ts";
+import { withSpan } from "../obs/tracing.ts";
 import { conversationIdOf, parseCustomerMessage, type CustomerMessage, type MessageLimits } from "../schema/message.ts";
 
 /** What every producer (chat, email, social) hands over before validation: the schema minus what the edge fills in. */
@@ -32,7 +33,10 @@ export class MessagePublisher {
     const parsed = parseCustomerMessage(candidate, this.limits);
     if (!parsed.ok) return err(parsed.error);
     const m = parsed.value;
-    await this.bus.publish(this.topic, [{ key: conversationIdOf(m), value: JSON.stringify(m), headers: { "message-id": m.id, source: m.source } }]);
+    // The ingest span is the root of the message's trace; the bus writes its context into the record headers.
+    await withSpan("ingest", { attributes: { "message.id": m.id, "message.source": m.source } }, () =>
+      this.bus.publish(this.topic, [{ key: conversationIdOf(m), value: JSON.stringify(m), headers: { "message-id": m.id, source: m.source } }]),
+    );
     this.metrics.ingested.inc({ source: m.source });
     return ok(m);
   }
