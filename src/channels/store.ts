@@ -92,6 +92,18 @@ export class ChannelStore {
     });
   }
 
+  /** Saves a checkpoint only while `owner` holds its lease; false means the lease was lost and nothing was written. */
+  async commitCheckpoint(key: string, owner: string, value: unknown): Promise<boolean> {
+    const rows = await this.wrap(() =>
+      this.db
+        .update(channelCheckpoints)
+        .set({ value, updatedAt: new Date() })
+        .where(and(eq(channelCheckpoints.key, key), eq(channelCheckpoints.owner, owner)))
+        .returning({ key: channelCheckpoints.key }),
+    );
+    return rows.length === 1;
+  }
+
   /** Records emails (outbound replies, or inbound outside a mailbox sync); existing Message-IDs are kept. */
   async recordEmails(rows: EmailRow[]): Promise<void> {
     if (rows.length === 0) return;
@@ -118,6 +130,11 @@ export class ChannelStore {
       await this.wrap(() => this.db.delete(webhookDeliveries).where(lt(webhookDeliveries.createdAt, new Date(Date.now() - keepMs))));
     }
     return rows.length === 1;
+  }
+
+  /** Forgets a delivery key whose message could not be published, so the sender's retry is accepted. */
+  async forgetDelivery(key: string): Promise<void> {
+    await this.wrap(() => this.db.delete(webhookDeliveries).where(eq(webhookDeliveries.key, key)));
   }
 
   /** Inserts a reply unless its idempotency key exists; returns the stored row either way and whether it is new. */
