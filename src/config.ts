@@ -48,6 +48,8 @@ export interface Config {
     widgetIdentitySecret: string | null;
     /** Refuse anonymous widget visitors (identity token required). */
     widgetRequireIdentity: boolean;
+    /** Admin created at start-up when the user table is empty (the embedded in-memory database has no CLI access). */
+    bootstrapAdmin: { email: string; password: string } | null;
   };
   /** Tracing and error reporting; each is off unless its endpoint or DSN is set. */
   telemetry: {
@@ -218,6 +220,16 @@ export function loadConfig(env: Env = process.env): Config {
       if (widgetIdentitySecret !== null && widgetIdentitySecret.length < 32) problems.push("WIDGET_IDENTITY_SECRET must be at least 32 characters");
       const widgetRequireIdentity = oneOf("WIDGET_REQUIRE_IDENTITY", "false", ["true", "false"] as const) === "true";
       if (widgetRequireIdentity && !widgetIdentitySecret) problems.push("WIDGET_REQUIRE_IDENTITY=true needs WIDGET_IDENTITY_SECRET");
+      let bootstrapAdmin: { email: string; password: string } | null = null;
+      const adminEmail = str("DASHBOARD_ADMIN_EMAIL", "");
+      try {
+        const adminPassword = secret(env, "DASHBOARD_ADMIN_PASSWORD");
+        if (adminEmail && adminPassword) bootstrapAdmin = { email: adminEmail, password: adminPassword };
+        else if (adminEmail || adminPassword) problems.push("DASHBOARD_ADMIN_EMAIL and DASHBOARD_ADMIN_PASSWORD (or _FILE) go together");
+        if (adminPassword && adminPassword.length < 12) problems.push("DASHBOARD_ADMIN_PASSWORD must be at least 12 characters");
+      } catch (e) {
+        problems.push(`DASHBOARD_ADMIN_PASSWORD_FILE cannot be read: ${(e as Error).message}`);
+      }
       return {
         cookieSecure: oneOf("DASHBOARD_COOKIE_SECURE", appEnv === "production" ? "true" : "false", ["true", "false"] as const) === "true",
         sessionTtlHours: int("DASHBOARD_SESSION_TTL_HOURS", 12, 1, 24 * 30),
@@ -225,6 +237,7 @@ export function loadConfig(env: Env = process.env): Config {
         alertWebhookSecret,
         widgetIdentitySecret,
         widgetRequireIdentity,
+        bootstrapAdmin,
       };
     })(),
   };

@@ -7,6 +7,7 @@ import { MemoryBus } from "./bus/memory.ts";
 import type { Config } from "./config.ts";
 import { openPglite, openPostgres, type Store } from "./db/store.ts";
 import { buildApp, type ReadinessCheck } from "./http/app.ts";
+import { createDashboard } from "./dashboard/index.ts";
 import { chatRoutes } from "./ingest/chat.ts";
 import { MessagePublisher } from "./ingest/publisher.ts";
 import { createLogger, type Logger } from "./obs/log.ts";
@@ -19,6 +20,7 @@ import { ResultHub } from "./realtime/hub.ts";
 import type { SessionStore } from "./session/interface.ts";
 import { MemorySessionStore } from "./session/memory.ts";
 import { RedisSessionStore } from "./session/redis.ts";
+import { widgetRoutes } from "./widget/routes.ts";
 
 /** The long-lived parts of one process, chosen from config: real services when configured, embedded otherwise. */
 export interface Parts {
@@ -102,7 +104,15 @@ export async function startService(parts: Parts, agents: Agent[]): Promise<Servi
     await hub.start();
   }
   // A worker serves only /health, /ready and /metrics, so probes and Prometheus reach every consumer.
-  const app: Service["app"] = buildApp({ log, metrics, checks, features: hub ? [chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log })] : [] });
+  const identity = { secret: config.dashboard.widgetIdentitySecret, required: config.dashboard.widgetRequireIdentity };
+  const features = hub
+    ? [
+        chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log, identity }),
+        createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master }).routes,
+        widgetRoutes({ db: store.db, identity, log }),
+      ]
+    : [];
+  const app: Service["app"] = buildApp({ log, metrics, checks, features });
   if (config.apiKeys.length === 0 && config.role !== "worker") log.warn("no API_KEYS configured: POST /api/messages is open (development only)");
   return {
     parts,

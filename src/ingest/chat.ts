@@ -5,6 +5,7 @@ import { requireApiKey } from "../http/auth.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import type { ResultHub } from "../realtime/hub.ts";
+import { identify, messageIdFor, type ChatIdentity, type IdentityOptions } from "../widget/identity.ts";
 import { conversationIdOf, SOURCES } from "../schema/message.ts";
 import type { MessagePublisher } from "./publisher.ts";
 
@@ -15,6 +16,8 @@ export interface ChatDeps {
   apiKeys: string[];
   metrics: Metrics;
   log: Logger;
+  /** Widget identity: HMAC-signed customer tokens, and whether anonymous visitors are refused. */
+  identity?: IdentityOptions;
 }
 
 /** The part of a result a customer may see: never the internal analysis (intent, sentiment, entities). */
@@ -28,8 +31,6 @@ export function customerView(ev: ResultEvent): Record<string, unknown> {
   };
 }
 
-const VISITOR = /^[A-Za-z0-9_-]{8,128}$/;
-
 const wsIncoming = t.Object({
   type: t.Literal("message"),
   text: t.String({ maxLength: 100_000 }),
@@ -39,9 +40,12 @@ const wsIncoming = t.Object({
 
 /**
  * ChatProducer: `POST /api/messages` for servers and integrations (API key), and the customer chat WebSocket
- * `/api/chat/ws?visitor=<id>` used by the widget. Both publish to customer-messages keyed by conversation.
+ * `/api/chat/ws?visitor=<id>` (or `?token=<signed identity>`) used by the widget. Both publish to
+ * customer-messages keyed by conversation; a socket only ever sees its own conversation.
  */
 export function chatRoutes(d: ChatDeps) {
+  const identityOptions: IdentityOptions = d.identity ?? { secret: null, required: false };
+  const who = (ws: { data: unknown }) => (ws.data as { identity: ChatIdentity }).identity;
   return new Elysia({ name: "chat", prefix: "/api" })
     .post(
       "/messages",
@@ -70,25 +74,34 @@ export function chatRoutes(d: ChatDeps) {
       { parse: "json" },
     )
     .ws("/chat/ws", {
-      query: t.Object({ visitor: t.String({ pattern: VISITOR.source }) }),
+      query: t.Object({ visitor: t.Optional(t.String({ maxLength: 128 })), token: t.Optional(t.String({ maxLength: 4096 })) }),
       body: wsIncoming,
       idleTimeout: 120,
       maxPayloadLength: 256 * 1024,
+      beforeHandle({ query }) {
+        const id = identify(query, identityOptions);
+        if (!id.ok) throw id.error;
+      },
       open(ws) {
-        const conversationId = `chat:${ws.data.query.visitor}`;
+        const id = identify(ws.data.query, identityOptions);
+        if (!id.ok) return ws.close(4401, id.error.code);
+        (ws.data as unknown as { identity: ChatIdentity }).identity = id.value;
+        const conversationId = id.value.conversationId;
         const off = d.hub.onConversation(conversationId, (ev) => ws.send(JSON.stringify(customerView(ev))));
         (ws.data as unknown as { off?: () => void }).off = off;
         d.metrics.wsClients.inc({ kind: "chat" });
         ws.send(JSON.stringify({ type: "ready", conversation_id: conversationId }));
       },
       async message(ws, body) {
-        const visitor = ws.data.query.visitor;
+        const id = who(ws);
+        if (!id) return;
         try {
           const res = await d.publisher.submit({
+            ...(body.client_id ? { id: messageIdFor(id.conversationId, body.client_id) } : {}),
             source: "chat",
-            user: { id: visitor, ...(body.name ? { name: body.name } : {}) },
+            user: { ...id.user, ...(body.name && !id.verified ? { name: body.name } : {}) },
             message: { text: body.text },
-            metadata: { conversation_id: `chat:${visitor}`, ...(body.client_id ? { client_id: body.client_id } : {}) },
+            metadata: { conversation_id: id.conversationId, ...(body.client_id ? { client_id: body.client_id } : {}), ...(id.verified ? { identity: "verified" } : {}) },
           });
           if (!res.ok) {
             ws.send(JSON.stringify({ type: "error", client_id: body.client_id, ...res.error.toJSON().error }));

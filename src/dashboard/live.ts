@@ -1,0 +1,133 @@
+import type { ResultEvent } from "../agents/types.ts";
+import { AlertToast } from "../../views/insights.tsx";
+import { Bubble, Details, Draft, type ThreadEntry } from "../../views/conversation.tsx";
+import { FeedPrepend, FeedReplace } from "../../views/feed.tsx";
+import type { Logger } from "../obs/log.ts";
+import type { FiredAlert } from "./alerts.ts";
+import type { User } from "./auth.ts";
+import { matches, type FeedFilters } from "./filters.ts";
+import { feedItemFromEvent } from "./queries.ts";
+
+/** A decision re-published on response-events: the original result with the reply's new status and who decided. */
+export type DecisionEvent = ResultEvent & { decision: { action: "approved" | "edited" | "rejected"; at: string; by: string; reason?: string | null } };
+
+/**
+ * A streamed piece of a drafted reply, published on response-events by the response agent while it generates:
+ * `{ type: "reply.delta", conversation_id, message_id, delta }`. The dashboard appends it to the draft on screen.
+ */
+export interface ReplyDelta {
+  type: "reply.delta";
+  conversation_id: string;
+  message_id: string;
+  delta: string;
+}
+
+/** One open dashboard socket: who, and what its page shows (the feed with filters, or one conversation). */
+export interface LiveClient {
+  user: User;
+  feed: FeedFilters | null;
+  conversationId: string | null;
+  send(html: string): void;
+}
+
+const render = (el: JSX.Element): string => (typeof el === "string" ? el : "");
+
+/** Fans result events, draft tokens and alerts out to open dashboards as HTMX out-of-band fragments. */
+export class LiveDashboards {
+  private readonly clients = new Set<LiveClient>();
+  private readonly streaming = new Set<string>();
+
+  constructor(private readonly log: Logger) {}
+
+  add(c: LiveClient): () => void {
+    this.clients.add(c);
+    return () => this.clients.delete(c);
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  /** Anything that arrives on response-events: results, re-published decisions, reply deltas. */
+  onEvent(raw: ResultEvent | DecisionEvent | ReplyDelta): void {
+    if ((raw as { type?: string }).type === "reply.delta") return this.onDelta(raw as ReplyDelta);
+    if ((raw as { type?: string }).type !== "message.result") return;
+    const ev = raw as ResultEvent | DecisionEvent;
+    const decision = "decision" in ev ? ev.decision : null;
+    const item = feedItemFromEvent(ev, decision?.action ?? null);
+    const filterable = { ...item, at: item.processedAt };
+    let feedHtml: string | null = null;
+    let convHtml: string | null = null;
+    for (const c of this.clients) {
+      try {
+        if (c.feed) {
+          if (decision) c.send((feedHtml ??= render(FeedReplace({ item }))));
+          else if (matches(c.feed, filterable)) c.send((feedHtml ??= render(FeedPrepend({ item }))));
+        } else if (c.conversationId === ev.conversation_id) {
+          c.send((convHtml ??= this.conversationFragment(ev, decision)));
+        }
+      } catch (e) {
+        this.log.warn({ component: "dashboard-live", err: (e as Error).message }, "live push failed");
+      }
+    }
+  }
+
+  /** Toasts an alert on every open dashboard. */
+  onAlert(a: FiredAlert): void {
+    const html = render(AlertToast({ a }));
+    for (const c of this.clients) c.send(html);
+  }
+
+  /**
+   * Deltas arrive while the master is still working, before the message is persisted, so the first one opens a
+   * "drafting" placeholder in the thread and the following ones append to it; the final result replaces it.
+   */
+  private onDelta(d: ReplyDelta): void {
+    if (typeof d.delta !== "string" || !d.delta || typeof d.message_id !== "string") return;
+    const id = escapeId(d.message_id);
+    const text = Bun.escapeHTML(d.delta);
+    const first = !this.streaming.has(id);
+    if (first) {
+      this.streaming.add(id);
+      if (this.streaming.size > 1000) this.streaming.delete(this.streaming.values().next().value!);
+    }
+    const html = first
+      ? `<div hx-swap-oob="beforeend:#thread"><li id="pending-${id}" class="bubble-pair pending"><div class="bubble agent drafting"><span class="meta">drafting a reply…</span><pre id="draft-text-${id}" class="draft-text" aria-live="polite">${text}</pre></div></li></div>`
+      : `<div hx-swap-oob="beforeend:#draft-text-${id}">${text}</div>`;
+    for (const c of this.clients) if (c.conversationId === d.conversation_id) c.send(html);
+  }
+
+  private conversationFragment(ev: ResultEvent, decision: DecisionEvent["decision"] | null): string {
+    const entry: ThreadEntry = {
+      id: ev.message_id,
+      conversationId: ev.conversation_id,
+      channel: ev.source,
+      customerId: ev.user.id,
+      customerName: ev.user.name ?? null,
+      text: ev.text,
+      receivedAt: new Date(ev.received_at),
+      outputs: ev.outputs,
+      failures: ev.failures,
+      degraded: ev.degraded,
+      decision: decision ? { action: decision.action, finalText: (ev.outputs.reply as { text?: string } | undefined)?.text ?? null, reason: decision.reason ?? null, at: new Date(decision.at) } : null,
+    };
+    const id = escapeId(ev.message_id);
+    if (decision) {
+      return (
+        `<div hx-swap-oob="outerHTML:#bubble-${id}">${render(Bubble({ e: entry, selected: false }))}</div>` +
+        `<div hx-swap-oob="outerHTML:#draft-${id}">${render(Draft({ e: entry }))}</div>`
+      );
+    }
+    this.streaming.delete(id);
+    return (
+      `<li id="pending-${id}" hx-swap-oob="delete"></li>` +
+      `<div hx-swap-oob="beforeend:#thread">${render(Bubble({ e: entry, selected: false }))}</div>` +
+      `<div hx-swap-oob="outerHTML:#details-${id}">${render(Details({ e: entry, corrections: [], intents: [] }))}</div>`
+    );
+  }
+}
+
+/** Message ids are UUIDs; anything else is reduced to safe id characters before it reaches a selector. */
+function escapeId(id: string): string {
+  return id.replace(/[^A-Za-z0-9_-]/g, "");
+}

@@ -1,0 +1,246 @@
+import { and, desc, eq, gte, ilike, inArray, isNotNull, or, sql, type SQL } from "drizzle-orm";
+import type { AnyPgColumn } from "drizzle-orm/pg-core";
+import type { ResultEvent } from "../agents/types.ts";
+import type { Db } from "../db/store.ts";
+import { alerts, labelCorrections, messages, replyDecisions, results, users } from "../db/schema.ts";
+import { since, type FeedFilters, type Range } from "./filters.ts";
+import { intentOf, replyOf, sentimentOf } from "./outputs.ts";
+
+/** One line of the live feed. */
+export interface FeedItem {
+  messageId: string;
+  conversationId: string;
+  channel: string;
+  customerId: string;
+  customerName: string | null;
+  text: string;
+  receivedAt: Date;
+  processedAt: Date;
+  intent: string | null;
+  intentConfidence: number | null;
+  sentiment: string | null;
+  urgency: string | null;
+  degraded: boolean;
+  /** approved / edited / rejected once an agent acted, else the reply status from the pipeline (draft, auto_sent...). */
+  replyState: string | null;
+}
+
+/** Urgency levels that make a ticket stand out. */
+export const URGENT = ["high", "critical"];
+
+/** Builds a feed item from a live result event (same shape as the SQL rows). */
+export function feedItemFromEvent(ev: ResultEvent, decision: string | null = null): FeedItem {
+  const intent = intentOf(ev.outputs);
+  const sentiment = sentimentOf(ev.outputs);
+  return {
+    messageId: ev.message_id,
+    conversationId: ev.conversation_id,
+    channel: ev.source,
+    customerId: ev.user.id,
+    customerName: ev.user.name ?? null,
+    text: ev.text,
+    receivedAt: new Date(ev.received_at),
+    processedAt: new Date(ev.processed_at),
+    intent: intent?.label ?? null,
+    intentConfidence: intent?.confidence ?? null,
+    sentiment: sentiment?.label ?? null,
+    urgency: sentiment?.urgency ?? null,
+    degraded: ev.degraded,
+    replyState: decision ?? replyOf(ev.outputs)?.status ?? null,
+  };
+}
+
+const likePattern = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+/** Read-side queries of the dashboard: plain SQL aggregates over the pipeline's tables. */
+export class DashboardQueries {
+  constructor(private readonly db: Db) {}
+
+  /** The newest results matching the filters, newest first. */
+  async feed(f: FeedFilters, limit = 50): Promise<FeedItem[]> {
+    const conds: SQL[] = [];
+    const from = since(f.range);
+    if (from) conds.push(gte(results.createdAt, from));
+    if (f.channel) conds.push(eq(results.channel, f.channel));
+    if (f.intent) conds.push(eq(results.intent, f.intent));
+    if (f.sentiment) conds.push(eq(results.sentiment, f.sentiment));
+    if (f.urgency) conds.push(eq(results.urgency, f.urgency));
+    if (f.q) {
+      const p = likePattern(f.q);
+      conds.push(or(ilike(messages.text, p), ilike(messages.customerName, p), ilike(messages.customerId, p))!);
+    }
+    const rows = await this.db
+      .select({
+        messageId: results.messageId,
+        conversationId: results.conversationId,
+        channel: results.channel,
+        customerId: messages.customerId,
+        customerName: messages.customerName,
+        text: sql<string>`left(${messages.text}, 500)`,
+        receivedAt: messages.receivedAt,
+        processedAt: results.createdAt,
+        intent: results.intent,
+        intentConfidence: results.intentConfidence,
+        sentiment: results.sentiment,
+        urgency: results.urgency,
+        degraded: results.degraded,
+        decision: replyDecisions.action,
+        replyStatus: sql<string | null>`${results.outputs}->'reply'->>'status'`,
+      })
+      .from(results)
+      .innerJoin(messages, eq(messages.id, results.messageId))
+      .leftJoin(replyDecisions, eq(replyDecisions.messageId, results.messageId))
+      .where(conds.length ? and(...conds) : undefined)
+      .orderBy(desc(results.createdAt))
+      .limit(limit);
+    return rows.map(({ decision, replyStatus, degraded, ...r }) => ({ ...r, degraded: degraded === 1, replyState: decision ?? replyStatus }));
+  }
+
+  /** Distinct values seen recently, for the filter menus and the relabel form. */
+  async facets(): Promise<{ intents: string[]; sentiments: string[]; urgencies: string[] }> {
+    const recent = gte(results.createdAt, new Date(Date.now() - 30 * 86_400_000));
+    const pick = async (col: AnyPgColumn) => {
+      const rows = await this.db.selectDistinct({ v: col }).from(results).where(and(recent, isNotNull(col))).orderBy(col).limit(100);
+      return rows.map((r) => String(r.v)).filter(Boolean);
+    };
+    const [intents, sentiments, urgencies] = await Promise.all([pick(results.intent), pick(results.sentiment), pick(results.urgency)]);
+    return { intents, sentiments, urgencies };
+  }
+
+  /**
+   * The thread around a conversation: its own messages plus the same customer's messages on other channels
+   * (matched by email address), oldest first, each with its result and the agent's decision.
+   */
+  async thread(conversationId: string, limit = 200) {
+    const [first] = await this.db.select({ email: messages.customerEmail }).from(messages).where(and(eq(messages.conversationId, conversationId), isNotNull(messages.customerEmail))).limit(1);
+    const where = first?.email ? or(eq(messages.conversationId, conversationId), eq(messages.customerEmail, first.email)) : eq(messages.conversationId, conversationId);
+    const rows = await this.db
+      .select({ m: messages, r: results, d: replyDecisions })
+      .from(messages)
+      .leftJoin(results, eq(results.messageId, messages.id))
+      .leftJoin(replyDecisions, eq(replyDecisions.messageId, messages.id))
+      .where(where)
+      .orderBy(desc(messages.receivedAt))
+      .limit(limit);
+    return rows.reverse();
+  }
+
+  /** Label corrections recorded for some messages. */
+  async corrections(messageIds: string[]) {
+    if (messageIds.length === 0) return [];
+    return this.db
+      .select({ messageId: labelCorrections.messageId, field: labelCorrections.field, previous: labelCorrections.previous, value: labelCorrections.value, at: labelCorrections.createdAt, by: users.name })
+      .from(labelCorrections)
+      .leftJoin(users, eq(users.id, labelCorrections.userId))
+      .where(inArray(labelCorrections.messageId, messageIds))
+      .orderBy(labelCorrections.createdAt);
+  }
+
+  /** Every chart and figure of the analytics page, computed in SQL over the chosen range. */
+  async analytics(range: Range) {
+    const from = since(range) ?? new Date(0);
+    const hourly = range === "1h" || range === "24h";
+    const bucket = hourly ? sql.raw(`'hour'`) : sql.raw(`'day'`);
+    const q = <T>(s: SQL) => this.db.execute(s).then((r) => ((r as unknown as { rows?: T[] }).rows ?? (r as unknown as T[])));
+    const [volume, intents, sentiment, totals, ttfr, acceptance, emerging] = await Promise.all([
+      q<{ t: string; channel: string; n: number }>(sql`
+        select date_trunc(${bucket}, created_at) as t, channel, count(*)::int as n
+        from results where created_at >= ${from} group by 1, 2 order by 1`),
+      q<{ intent: string; n: number }>(sql`
+        select coalesce(intent, 'unclassified') as intent, count(*)::int as n
+        from results where created_at >= ${from} group by 1 order by 2 desc limit 12`),
+      q<{ t: string; sentiment: string; n: number }>(sql`
+        select date_trunc(${bucket}, created_at) as t, coalesce(sentiment, 'unknown') as sentiment, count(*)::int as n
+        from results where created_at >= ${from} group by 1, 2 order by 1`),
+      q<{ total: number; urgent: number; degraded: number }>(sql`
+        select count(*)::int as total,
+               count(*) filter (where urgency in ('high', 'critical'))::int as urgent,
+               count(*) filter (where degraded = 1)::int as degraded
+        from results where created_at >= ${from}`),
+      q<{ median_s: number | null; n: number }>(sql`
+        with replied as (
+          select conversation_id, min(at) as first_reply from (
+            select conversation_id, created_at as at from reply_decisions where action in ('approved', 'edited') and created_at >= ${from}
+            union all
+            select conversation_id, created_at as at from results where created_at >= ${from} and outputs->'reply'->>'status' = 'auto_sent'
+          ) x group by 1
+        ), asked as (
+          select conversation_id, min(received_at) as first_msg from messages
+          where conversation_id in (select conversation_id from replied) group by 1
+        )
+        select percentile_cont(0.5) within group (order by extract(epoch from first_reply - first_msg))::float8 as median_s, count(*)::int as n
+        from replied join asked using (conversation_id)`),
+      q<{ action: string; n: number }>(sql`
+        select action, count(*)::int as n from reply_decisions where created_at >= ${from} group by 1`),
+      q<{ intent: string; recent: number; baseline: number }>(sql`
+        select intent,
+               count(*) filter (where created_at >= now() - interval '24 hours')::int as recent,
+               (count(*) filter (where created_at < now() - interval '24 hours') / 6.0)::float8 as baseline
+        from results where created_at >= now() - interval '7 days' and intent is not null
+        group by intent
+        having count(*) filter (where created_at >= now() - interval '24 hours') > 0
+        order by (count(*) filter (where created_at >= now() - interval '24 hours') + 1.0)
+               / (count(*) filter (where created_at < now() - interval '24 hours') / 6.0 + 1.0) desc
+        limit 5`),
+    ]);
+    const acc = Object.fromEntries(acceptance.map((a) => [a.action, Number(a.n)]));
+    const decided = (acc.approved ?? 0) + (acc.edited ?? 0) + (acc.rejected ?? 0);
+    return {
+      range,
+      hourly,
+      volume: volume.map((v) => ({ t: new Date(v.t).getTime() / 1000, channel: v.channel, n: Number(v.n) })),
+      intents: intents.map((i) => ({ intent: i.intent, n: Number(i.n) })),
+      sentiment: sentiment.map((v) => ({ t: new Date(v.t).getTime() / 1000, sentiment: v.sentiment, n: Number(v.n) })),
+      total: Number(totals[0]?.total ?? 0),
+      urgent: Number(totals[0]?.urgent ?? 0),
+      degraded: Number(totals[0]?.degraded ?? 0),
+      medianFirstResponseS: ttfr[0]?.median_s === null || ttfr[0]?.median_s === undefined ? null : Number(ttfr[0].median_s),
+      acceptance: { approved: acc.approved ?? 0, edited: acc.edited ?? 0, rejected: acc.rejected ?? 0, rate: decided ? ((acc.approved ?? 0) + (acc.edited ?? 0)) / decided : null },
+      emerging: emerging.map((e) => ({ intent: e.intent, recent: Number(e.recent), baseline: Number(e.baseline) })),
+    };
+  }
+
+  /** Per-worker calls, failures and latency percentiles over the last hour, from the persisted timings. */
+  async agentActivity(windowMinutes = 60) {
+    const from = new Date(Date.now() - windowMinutes * 60_000);
+    const q = <T>(s: SQL) => this.db.execute(s).then((r) => ((r as unknown as { rows?: T[] }).rows ?? (r as unknown as T[])));
+    const [latency, failures, lastErrors, dlq] = await Promise.all([
+      q<{ worker: string; calls: number; p50: number; p99: number }>(sql`
+        select w.key as worker, count(*)::int as calls,
+               percentile_cont(0.5) within group (order by w.value::float8)::float8 as p50,
+               percentile_cont(0.99) within group (order by w.value::float8)::float8 as p99
+        from results, jsonb_each_text(timings->'workers') w
+        where created_at >= ${from} group by 1 order by 1`),
+      q<{ worker: string; n: number }>(sql`
+        select f->>'worker' as worker, count(*)::int as n
+        from results, jsonb_array_elements(failures) f
+        where created_at >= ${from} and degraded = 1 group by 1`),
+      q<{ worker: string; code: string; message: string; at: string; message_id: string; conversation_id: string }>(sql`
+        select f->>'worker' as worker, f->>'code' as code, f->>'message' as message, created_at as at, message_id, conversation_id
+        from results, jsonb_array_elements(failures) f
+        where degraded = 1 order by created_at desc limit 10`),
+      q<{ n: number; last: string | null }>(sql`select count(*)::int as n, max(created_at) as last from dead_letters where created_at >= ${from}`),
+    ]);
+    const failed = new Map(failures.map((f) => [f.worker, Number(f.n)]));
+    const workers = new Set([...latency.map((l) => l.worker), ...failed.keys()]);
+    return {
+      windowMinutes,
+      workers: [...workers].sort().map((w) => {
+        const l = latency.find((x) => x.worker === w);
+        return { worker: w, calls: Number(l?.calls ?? 0), failures: failed.get(w) ?? 0, p50: l ? Number(l.p50) : null, p99: l ? Number(l.p99) : null };
+      }),
+      lastErrors: lastErrors.map((e) => ({ ...e, at: new Date(e.at) })),
+      deadLetters: { n: Number(dlq[0]?.n ?? 0), last: dlq[0]?.last ? new Date(dlq[0].last) : null },
+    };
+  }
+
+  /** Fired alerts, newest first, with who acknowledged them. */
+  async alerts(limit = 100) {
+    return this.db
+      .select({ a: alerts, ackBy: users.name })
+      .from(alerts)
+      .leftJoin(users, eq(users.id, alerts.acknowledgedBy))
+      .orderBy(desc(alerts.createdAt))
+      .limit(limit);
+  }
+}

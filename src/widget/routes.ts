@@ -1,0 +1,87 @@
+import { desc, eq, sql } from "drizzle-orm";
+import { Elysia } from "elysia";
+import { DemoPage } from "../../views/demo.tsx";
+import { htmlResponse } from "../dashboard/http.ts";
+import type { Db } from "../db/store.ts";
+import { messages, replyDecisions, results } from "../db/schema.ts";
+import { AppError } from "../errors.ts";
+import type { Logger } from "../obs/log.ts";
+import { identify, type IdentityOptions } from "./identity.ts";
+
+/** Dependencies of the widget routes. */
+export interface WidgetDeps {
+  db: Db;
+  identity: IdentityOptions;
+  log: Logger;
+}
+
+const CLIENT = new URL("./client.ts", import.meta.url).pathname;
+let bundle: Promise<{ code: string; etag: string }> | null = null;
+
+/** Bundles the widget once per process with `Bun.build` (minified, browser target, no dependencies). */
+export function buildWidget(): Promise<{ code: string; etag: string }> {
+  bundle ??= (async () => {
+    const out = await Bun.build({ entrypoints: [CLIENT], target: "browser", minify: true, format: "iife" });
+    if (!out.success) throw new AppError("widget_build_failed", out.logs.map((l) => l.message).join("; "));
+    const code = await out.outputs[0]!.text();
+    return { code, etag: `"${Bun.hash(code).toString(36)}"` };
+  })().catch((e) => {
+    bundle = null;
+    throw e;
+  });
+  return bundle;
+}
+
+const CORS = { "access-control-allow-origin": "*", "access-control-allow-methods": "POST, OPTIONS", "access-control-allow-headers": "content-type", "access-control-max-age": "600" };
+
+/**
+ * The customer-facing widget: the script bundle, a demo page of a sample shop, and the history a reconnecting widget
+ * reads to catch up on replies it missed. Public by design; history is scoped by the visitor id or signed token,
+ * exactly like the chat socket, so it only ever returns the caller's own conversation.
+ */
+export function widgetRoutes(d: WidgetDeps) {
+  return new Elysia({ name: "widget", prefix: "/widget" })
+    .get("/widget.js", async ({ request }) => {
+      const b = await buildWidget();
+      if (request.headers.get("if-none-match") === b.etag) return new Response(null, { status: 304, headers: { etag: b.etag } });
+      return new Response(b.code, {
+        headers: { "content-type": "text/javascript; charset=utf-8", etag: b.etag, "cache-control": "public, max-age=300", "access-control-allow-origin": "*" },
+      });
+    })
+    .get("/demo", () => htmlResponse(DemoPage()))
+    .options("/history", () => new Response(null, { status: 204, headers: CORS }))
+    .post(
+      "/history",
+      async ({ body }) => {
+        const b = (body && typeof body === "object" ? body : {}) as { visitor?: unknown; token?: unknown };
+        const id = identify({ visitor: typeof b.visitor === "string" ? b.visitor : undefined, token: typeof b.token === "string" ? b.token : undefined }, d.identity);
+        if (!id.ok) return Response.json(id.error.toJSON(), { status: id.error.status, headers: CORS });
+        const rows = await d.db
+          .select({
+            id: messages.id,
+            text: messages.text,
+            at: messages.receivedAt,
+            clientId: sql<string | null>`${messages.metadata}->>'client_id'`,
+            action: replyDecisions.action,
+            finalText: replyDecisions.finalText,
+            replyStatus: sql<string | null>`${results.outputs}->'reply'->>'status'`,
+            replyText: sql<string | null>`${results.outputs}->'reply'->>'text'`,
+          })
+          .from(messages)
+          .leftJoin(results, eq(results.messageId, messages.id))
+          .leftJoin(replyDecisions, eq(replyDecisions.messageId, messages.id))
+          .where(eq(messages.conversationId, id.value.conversationId))
+          .orderBy(desc(messages.receivedAt))
+          .limit(100);
+        const list = rows.reverse().map((r) => ({
+          id: r.id,
+          client_id: r.clientId,
+          text: r.text,
+          at: r.at.toISOString(),
+          reply: r.action === "approved" || r.action === "edited" ? r.finalText : r.replyStatus === "auto_sent" ? r.replyText : null,
+        }));
+        return Response.json({ conversation_id: id.value.conversationId, messages: list }, { headers: { ...CORS, "cache-control": "no-store" } });
+      },
+      { parse: "json" },
+    );
+}
