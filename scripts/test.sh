@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The project's test command. On a fresh Debian machine it installs what is missing (apt), fetches Bun and the
+# locked dependencies, starts the local services (PostgreSQL, Redis, Kafka, Dovecot) and runs `bun test`.
+#
+#   scripts/test.sh [bun test args...]     e.g. scripts/test.sh test/config.test.ts
+#
+# Services stay up afterwards so the next run is fast; STOP_SERVICES=1 stops them at the end.
+# SKIP_CHROMIUM=1 skips installing chromium (browser tests then fail or skip).
+# The last line is always `N passed, N failed`, taken from bun's summary; the exit code is bun test's.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+log() { printf '[test] %s\n' "$*" >&2; }
+
+TESTS_RAN=0
+# Setup failures still end with the summary line CI looks for, counted as one failure.
+on_exit() {
+  local rc=$?
+  if ((TESTS_RAN == 0)); then
+    log "setup failed before bun test ran (exit $rc)"
+    printf '0 passed, 1 failed\n'
+  fi
+}
+trap on_exit EXIT
+
+bootstrap_args=(--system)
+[[ ${SKIP_CHROMIUM:-0} == 1 ]] || bootstrap_args+=(--chromium)
+BUN="$(bash scripts/bootstrap.sh "${bootstrap_args[@]}")"
+export PATH="${BUN%/*}:$PATH"
+
+bash scripts/services.sh up
+eval "$(bash scripts/services.sh env)"
+
+output="$(mktemp "${TMPDIR:-/tmp}/copilot-test.XXXXXX")"
+set +e
+"$BUN" test "$@" 2>&1 </dev/null | tee "$output"
+rc=${PIPESTATUS[0]}
+set -e
+TESTS_RAN=1
+
+if [[ ${STOP_SERVICES:-0} == 1 ]]; then
+  bash scripts/services.sh down || log "stopping services failed"
+fi
+
+# bun prints " N pass" and " N fail" in its final summary; take the last of each.
+summary="$(sed 's/\x1b\[[0-9;]*m//g' "$output")"
+rm -f "$output"
+passed="$(printf '%s\n' "$summary" | sed -n 's/^[[:space:]]*\([0-9][0-9]*\) pass[[:space:]]*$/\1/p' | tail -n1)"
+failed="$(printf '%s\n' "$summary" | sed -n 's/^[[:space:]]*\([0-9][0-9]*\) fail[[:space:]]*$/\1/p' | tail -n1)"
+passed=${passed:-0}
+failed=${failed:-0}
+# A non-zero exit without failed tests (no test files, crash, unhandled error) must not look green.
+if ((rc != 0 && failed == 0)); then
+  log "bun test exited with $rc without reporting failed tests"
+fi
+printf '%s passed, %s failed\n' "$passed" "$failed"
+exit "$rc"
