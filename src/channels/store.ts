@@ -188,13 +188,18 @@ export class ChannelStore {
     return rows[0] ?? null;
   }
 
-  /** Replies whose retry time has come. */
-  async dueReplies(now: Date, limit = 50): Promise<ReplyRow[]> {
+  /** Replies whose retry time has come, and replies left `pending` by a process that stopped before its first attempt. */
+  async dueReplies(now: Date, limit = 50, pendingGraceMs = 30_000): Promise<ReplyRow[]> {
     return this.wrap(() =>
       this.db
         .select()
         .from(outboundReplies)
-        .where(and(eq(outboundReplies.status, "retry"), lt(outboundReplies.nextAttemptAt, now)))
+        .where(
+          or(
+            and(eq(outboundReplies.status, "retry"), lt(outboundReplies.nextAttemptAt, now)),
+            and(eq(outboundReplies.status, "pending"), lt(outboundReplies.createdAt, new Date(now.getTime() - pendingGraceMs))),
+          ),
+        )
         .orderBy(outboundReplies.nextAttemptAt)
         .limit(limit),
     );
