@@ -51,6 +51,27 @@ export interface Config {
     /** Admin created at start-up when the user table is empty (the embedded in-memory database has no CLI access). */
     bootstrapAdmin: { email: string; password: string } | null;
   };
+  /** Customer channels beyond chat: IMAP mailboxes, SMTP replies, X, signed social webhooks, the reply service. */
+  channels: {
+    imap: {
+      host: string;
+      port: number;
+      secure: boolean;
+      tlsVerify: boolean;
+      user: string;
+      password: string;
+      mailboxes: string[];
+      processed: { mode: "flag"; flag: string } | { mode: "move"; mailbox: string } | { mode: "none" };
+      idle: boolean;
+      pollSeconds: number;
+      batchSize: number;
+    } | null;
+    smtp: { host: string; port: number; secure: boolean; tlsVerify: boolean; user: string | null; password: string | null; from: string } | null;
+    x: { baseUrl: string; bearerToken: string; userId: string; pollSeconds: number; mentions: boolean; dms: boolean } | null;
+    /** Signed webhook sources: name → secrets (any verifies; two during rotation) and optional reply callback URL. */
+    webhooks: { secrets: Record<string, string[]>; replyUrls: Record<string, string>; toleranceSeconds: number };
+    replies: { maxAttempts: number; autoSend: boolean };
+  };
   /** Tracing and error reporting; each is off unless its endpoint or DSN is set. */
   telemetry: {
     serviceName: string;
@@ -208,6 +229,84 @@ export function loadConfig(env: Env = process.env): Config {
       sentryDsn,
       sentryEnvironment: str("SENTRY_ENVIRONMENT", appEnv),
     },
+    channels: (() => {
+      const bool = (name: string, def: boolean) => oneOf(name, def ? "true" : "false", ["true", "false"] as const) === "true";
+      const read = (name: string): string | undefined => {
+        try {
+          return secret(env, name);
+        } catch (e) {
+          problems.push(`${name}_FILE cannot be read: ${(e as Error).message}`);
+          return undefined;
+        }
+      };
+      let imap: Config["channels"]["imap"] = null;
+      const imapHost = str("IMAP_HOST", "");
+      if (imapHost) {
+        const secure = bool("IMAP_SECURE", true);
+        const user = str("IMAP_USER", "");
+        const password = read("IMAP_PASSWORD") ?? "";
+        if (!user || !password) problems.push("IMAP_USER and IMAP_PASSWORD (or IMAP_PASSWORD_FILE) are required with IMAP_HOST");
+        const mode = oneOf("IMAP_PROCESSED", "flag", ["flag", "move", "none"] as const);
+        imap = {
+          host: imapHost,
+          port: int("IMAP_PORT", secure ? 993 : 143, 1, 65535),
+          secure,
+          tlsVerify: bool("IMAP_TLS_VERIFY", true),
+          user,
+          password,
+          mailboxes: str("IMAP_MAILBOXES", "INBOX").split(",").map((m) => m.trim()).filter(Boolean),
+          processed: mode === "flag" ? { mode, flag: str("IMAP_PROCESSED_FLAG", "\\Seen") } : mode === "move" ? { mode, mailbox: str("IMAP_PROCESSED_MAILBOX", "Processed") } : { mode },
+          idle: bool("IMAP_IDLE", true),
+          pollSeconds: int("IMAP_POLL_SECONDS", 60, 1, 3600),
+          batchSize: int("IMAP_BATCH_SIZE", 100, 1, 1000),
+        };
+      }
+      let smtp: Config["channels"]["smtp"] = null;
+      const smtpHost = str("SMTP_HOST", "");
+      if (smtpHost) {
+        const secure = bool("SMTP_SECURE", false);
+        const from = str("SMTP_FROM", imap?.user ?? "");
+        if (!from.includes("@")) problems.push("SMTP_FROM (an email address, optionally with a display name) is required with SMTP_HOST");
+        smtp = { host: smtpHost, port: int("SMTP_PORT", secure ? 465 : 587, 1, 65535), secure, tlsVerify: bool("SMTP_TLS_VERIFY", true), user: str("SMTP_USER", "") || null, password: read("SMTP_PASSWORD") ?? null, from };
+      }
+      let x: Config["channels"]["x"] = null;
+      const xToken = read("X_BEARER_TOKEN");
+      if (xToken) {
+        const userId = str("X_USER_ID", "");
+        if (!/^\d{1,20}$/.test(userId)) problems.push("X_USER_ID (the support account's numeric id) is required with X_BEARER_TOKEN");
+        x = { baseUrl: url("X_API_BASE", ["http:", "https:"]) ?? "https://api.twitter.com", bearerToken: xToken, userId, pollSeconds: int("X_POLL_SECONDS", 60, 5, 3600), mentions: bool("X_MENTIONS", true), dms: bool("X_DMS", true) };
+      }
+      const pairs = (name: string): [string, string][] =>
+        (read(name) ?? "")
+          .split(",")
+          .map((p) => p.trim())
+          .filter(Boolean)
+          .map((p) => {
+            const i = p.indexOf("=");
+            if (i <= 0) problems.push(`${name} entries must be name=value`);
+            return [p.slice(0, i).trim(), p.slice(i + 1).trim()] as [string, string];
+          });
+      const secrets: Record<string, string[]> = {};
+      for (const [name, value] of pairs("SOCIAL_WEBHOOK_SECRETS")) {
+        if (!/^[a-z0-9_-]{1,64}$/.test(name)) problems.push(`SOCIAL_WEBHOOK_SECRETS: source name ${JSON.stringify(name)} must be [a-z0-9_-]`);
+        const list = value.split("|").filter(Boolean);
+        if (list.some((v) => v.length < 16)) problems.push(`SOCIAL_WEBHOOK_SECRETS: every secret of ${name} must be at least 16 characters`);
+        secrets[name] = list;
+      }
+      const replyUrls: Record<string, string> = {};
+      for (const [name, value] of pairs("SOCIAL_WEBHOOK_REPLY_URLS")) {
+        if (!secrets[name]) problems.push(`SOCIAL_WEBHOOK_REPLY_URLS names ${name}, which has no secret in SOCIAL_WEBHOOK_SECRETS`);
+        if (!/^https?:\/\//.test(value)) problems.push(`SOCIAL_WEBHOOK_REPLY_URLS: ${name} must be an http(s) URL`);
+        replyUrls[name] = value;
+      }
+      return {
+        imap,
+        smtp,
+        x,
+        webhooks: { secrets, replyUrls, toleranceSeconds: int("SOCIAL_WEBHOOK_TOLERANCE_SECONDS", 300, 5, 3600) },
+        replies: { maxAttempts: int("REPLY_MAX_ATTEMPTS", 5, 1, 50), autoSend: bool("REPLY_AUTO_SEND", true) },
+      };
+    })(),
     dashboard: (() => {
       let widgetIdentitySecret: string | null = null;
       let alertWebhookSecret: string | null = null;
