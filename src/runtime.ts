@@ -8,6 +8,7 @@ import type { Config } from "./config.ts";
 import { openPglite, openPostgres, type Store } from "./db/store.ts";
 import { buildApp, type ReadinessCheck } from "./http/app.ts";
 import { createDashboard } from "./dashboard/index.ts";
+import { startChannels } from "./channels/index.ts";
 import { chatRoutes } from "./ingest/chat.ts";
 import { MessagePublisher } from "./ingest/publisher.ts";
 import { createLogger, type Logger } from "./obs/log.ts";
@@ -105,9 +106,12 @@ export async function startService(parts: Parts, agents: Agent[]): Promise<Servi
   }
   // A worker serves only /health, /ready and /metrics, so probes and Prometheus reach every consumer.
   const identity = { secret: config.dashboard.widgetIdentitySecret, required: config.dashboard.widgetRequireIdentity };
+  // Email, social and reply channels run where the hub runs: they produce messages and send approved replies.
+  const channels = hub ? startChannels({ config, store, bus, publisher, hub, log }) : null;
   const features = hub
     ? [
         chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log, identity }),
+        ...channels!.routes,
         createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master }).routes,
         widgetRoutes({ db: store.db, identity, log }),
       ]
@@ -123,6 +127,7 @@ export async function startService(parts: Parts, agents: Agent[]): Promise<Servi
     /** Stops consuming (finishing and committing in-flight batches), then closes every connection. */
     async stop() {
       removeLagSource();
+      await channels?.stop();
       await master?.stop();
       await hub?.stop();
       await bus.stop();
