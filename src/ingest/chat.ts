@@ -22,6 +22,11 @@ export interface ChatDeps {
 
 /** The part of a result a customer may see: never the internal analysis (intent, sentiment, entities). */
 export function customerView(ev: ResultEvent): Record<string, unknown> {
+  if ((ev as { type: string }).type === "reply.sent") {
+    // A reply sent later by the reply service (src/channels/replies): shown like a result's reply, once per message.
+    const r = ev as unknown as { message_id: string | null; reply_id: string; text: string; sent_at: string };
+    return { type: "result", message_id: r.message_id ?? r.reply_id, processed_at: r.sent_at, reply: r.text };
+  }
   const reply = ev.outputs.reply as { text?: string; status?: string } | undefined;
   return {
     type: "result",
