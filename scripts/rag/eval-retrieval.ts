@@ -83,35 +83,61 @@ const goldOf = (p: Passage) => p.meta?.thread_id ?? p.doc_id;
 const t1 = performance.now();
 const qvecs = await embedder.embed(queries.map((q) => q.query), "query");
 const embedMs = performance.now() - t1;
-let r1 = 0;
-let r5 = 0;
-let r10 = 0;
-let mrr = 0;
-const topScores: number[] = [];
-const misses: string[] = [];
-const t2 = performance.now();
-queries.forEach((q, i) => {
-  let ranked = c.search(qvecs[i]!, q.query, 100);
-  if (a.mode === "bm25") ranked = ranked.filter((p) => p.ranks.bm25 !== undefined).sort((x, y) => x.ranks.bm25! - y.ranks.bm25!);
-  const docsRanked: string[] = [];
-  for (const p of ranked) {
-    const g = goldOf(p);
-    if (!docsRanked.includes(g)) docsRanked.push(g);
-  }
-  topScores.push(ranked[0]?.score ?? 0);
-  const rank = docsRanked.indexOf(q.gold) + 1;
-  if (rank === 1) r1++;
-  if (rank >= 1 && rank <= 5) r5++;
-  if (rank >= 1 && rank <= 10) {
-    r10++;
-    mrr += 1 / rank;
-  }
-  if (rank !== 1 && misses.length < 12) misses.push(`  ${q.query_id} rank ${rank || ">10"}: ${q.query.slice(0, 70)} → got ${docsRanked[0]} want ${q.gold}`);
-});
-const searchMs = performance.now() - t2;
-const n = queries.length;
-const result = { recall_at_1: round(r1 / n), recall_at_5: round(r5 / n), recall_at_10: round(r10 / n), mrr_at_10: round(mrr / n) };
+interface Scored {
+  result: { recall_at_1: number; recall_at_5: number; recall_at_10: number; mrr_at_10: number };
+  topScores: number[];
+  misses: string[];
+  searchMs: number;
+}
 
+/** Scores every query at the current params; the document of a passage is its thread (or its doc id). */
+function score(): Scored {
+  let r1 = 0;
+  let r5 = 0;
+  let r10 = 0;
+  let mrr = 0;
+  const topScores: number[] = [];
+  const misses: string[] = [];
+  const ts = performance.now();
+  queries.forEach((q, i) => {
+    let ranked = c.search(qvecs[i]!, q.query, 100);
+    if (a.mode === "bm25") ranked = ranked.filter((p) => p.ranks.bm25 !== undefined).sort((x, y) => x.ranks.bm25! - y.ranks.bm25!);
+    const docsRanked: string[] = [];
+    for (const p of ranked) {
+      const g = goldOf(p);
+      if (!docsRanked.includes(g)) docsRanked.push(g);
+    }
+    // Same rule as the service: the best cosine among the candidates decides abstention.
+    topScores.push(Math.max(0, ...ranked.map((p) => p.score)));
+    const rank = docsRanked.indexOf(q.gold) + 1;
+    if (rank === 1) r1++;
+    if (rank >= 1 && rank <= 5) r5++;
+    if (rank >= 1 && rank <= 10) {
+      r10++;
+      mrr += 1 / rank;
+    }
+    if (rank !== 1 && misses.length < 12) misses.push(`  ${q.query_id} rank ${rank || ">10"}: ${q.query.slice(0, 70)} → got ${docsRanked[0]} want ${q.gold}`);
+  });
+  const n = queries.length;
+  return {
+    result: { recall_at_1: round(r1 / n), recall_at_5: round(r5 / n), recall_at_10: round(r10 / n), mrr_at_10: round(mrr / n) },
+    topScores,
+    misses,
+    searchMs: performance.now() - ts,
+  };
+}
+
+// --bm25-weight takes a comma list to compare fusion weights on one index; the first value is reported.
+const weights = a.mode === "hybrid" && a["bm25-weight"]?.includes(",") ? a["bm25-weight"].split(",").map(Number) : [params.bm25Weight];
+const runs = weights.map((w) => {
+  params.bm25Weight = w;
+  const r = score();
+  if (weights.length > 1) console.log(`bm25 weight ${w}: ${JSON.stringify(r.result)}`);
+  return r;
+});
+params.bm25Weight = weights[0]!;
+const { result, topScores, misses, searchMs } = runs[0]!;
+const n = queries.length;
 console.log(`mode ${a.mode}; ${n} queries; query embedding ${(embedMs / n).toFixed(1)} ms/query, search ${(searchMs / n).toFixed(2)} ms/query`);
 console.log("some misses:\n" + misses.join("\n"));
 
@@ -121,7 +147,7 @@ if (a.negatives) {
     .filter((_, i) => i % 7 === 0)
     .slice(0, num(a["negatives-limit"], 300));
   const nvecs = await embedder.embed(negTexts, "query");
-  const negTop = negTexts.map((t, i) => c.search(nvecs[i]!, t, 10)[0]?.score ?? 0);
+  const negTop = negTexts.map((t, i) => Math.max(0, ...c.search(nvecs[i]!, t, 100).map((p) => p.score)));
   console.log(`abstain threshold on top cosine (${n} in-domain, ${negTexts.length} off-domain queries):`);
   let best = { t: 0, acc: 0 };
   for (let t = 0.5; t <= 0.9001; t += 0.01) {

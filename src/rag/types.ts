@@ -96,10 +96,10 @@ export const DEFAULT_PARAMS: RagParams = {
   overlapChars: 200,
   candidates: 50,
   rrfK: 60,
-  bm25Weight: 1,
+  bm25Weight: 0.1,
   topK: 5,
   perDoc: 1,
-  threshold: 0.6,
+  threshold: 0.62,
 };
 
 export type { Embedder };
