@@ -1,0 +1,341 @@
+import { AppError, ok, type Result } from "../../errors.ts";
+import { extractiveAnswer } from "../../llm/extractive.ts";
+import { fence, loadReplyTemplates, render, type LanguagePhrases, type ReplyTemplates } from "../../llm/prompts.ts";
+import type { ChatMessage, Generation, Generator } from "../../llm/types.ts";
+import type { SessionStore } from "../../session/interface.ts";
+import type { Agent } from "../types.ts";
+import { checkCitations, type Citation, type LabelledPassage } from "./citations.ts";
+import { detectLanguage, logReply, prepareMemory, type MemoryOptions, type ReplyMemoryState } from "./memory.ts";
+import { DEFAULT_POLICY, decide, looksLikeInjection, type AutoSendPolicy, type PolicyDecision } from "./policy.ts";
+import { Redactor, restore, spansFromEntities, StreamRestorer } from "./redact.ts";
+import type { ReplyStream } from "./stream.ts";
+import type { SupersedeRegistry } from "./supersede.ts";
+
+/** Tunables of the response agent (config `reply.*`). */
+export interface ResponseAgentOptions {
+  company: string;
+  maxTokens: number;
+  /** Token budget of the clarifying question when retrieval abstains. */
+  questionMaxTokens: number;
+  temperature: number;
+  maxSentences: number;
+  /** Passages given to the model (the best first). */
+  maxPassages: number;
+  /** Characters kept of each passage. */
+  passageChars: number;
+  memory: MemoryOptions;
+  /** The agent's whole budget; generation is cut a little earlier so a fallback draft still comes back. */
+  timeoutMs: number;
+  defaultLanguage: string;
+  templateVersion: string;
+}
+
+/** Defaults sized for a small local model on 2 CPU cores. */
+export const RESPONSE_DEFAULTS: ResponseAgentOptions = {
+  company: "our company",
+  maxTokens: 200,
+  questionMaxTokens: 48,
+  temperature: 0.2,
+  maxSentences: 5,
+  maxPassages: 3,
+  passageChars: 700,
+  memory: { recentTurns: 6, summaryBudgetChars: 1200 },
+  timeoutMs: 60_000,
+  defaultLanguage: "en",
+  templateVersion: "v1",
+};
+
+/** How the draft text was produced. */
+export type DraftMode = "generated" | "abstain" | "extractive" | "superseded";
+
+/** The response agent's output (`outputs.reply`); the chat shows `text` only when status is auto_sent or approved. */
+export interface ReplyDraft {
+  /** Customer-facing text: citation markers removed, PII restored by policy. */
+  text: string;
+  /** The same text with citations as footnote numbers `[1]` into `citations`, for the agent reviewing it. */
+  annotated: string;
+  status: "draft" | "auto_sent" | "superseded";
+  mode: DraftMode;
+  template: string;
+  template_sha: string;
+  generator: { kind: string; model: string } | null;
+  /** Why the fallback was used, or why nothing was generated. */
+  fallback_reason: string | null;
+  /** Shown to the agent on the dashboard. */
+  note: string | null;
+  language: string;
+  citations: Citation[];
+  dropped_citations: string[];
+  abstained: boolean;
+  decision: PolicyDecision;
+  injection_suspected: boolean;
+  /** Placeholders used, by type (never the values). */
+  pii: Record<string, number>;
+  memory: { turns: number; summarized: boolean };
+  finish: string | null;
+  superseded_by: string | null;
+  timings: {
+    /** Message receipt → generation request (pipeline, triage and retrieval). */
+    queue_ms: number;
+    /** Waiting for the generator (the embedded one runs one request at a time). */
+    generator_queue_ms: number | null;
+    /** Generation request → first token. */
+    ttft_ms: number | null;
+    tokens_per_s: number | null;
+    completion_tokens: number | null;
+    prompt_tokens: number | null;
+    generation_ms: number | null;
+    /** Whole agent run. */
+    total_ms: number;
+  };
+}
+
+/** Dependencies of the response agent. */
+export interface ResponseAgentDeps {
+  /** Null on a machine with neither Ollama nor the GGUF: the agent answers extractively and says so. */
+  generator: Generator | null;
+  templates?: ReplyTemplates;
+  policy?: AutoSendPolicy;
+  options?: Partial<ResponseAgentOptions>;
+  /** Where the summary, language and reply log are saved (the master's session store). */
+  sessions?: Pick<SessionStore, "setState">;
+  stream?: ReplyStream;
+  supersede?: SupersedeRegistry;
+}
+
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj | null => (v && typeof v === "object" && !Array.isArray(v) ? (v as Obj) : null);
+const str = (v: unknown): string | null => (typeof v === "string" && v ? v : null);
+const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+const round = (v: number) => Math.round(v * 100) / 100;
+
+/** Reads the stage-0 outputs defensively: workers evolve independently and may be missing or degraded. */
+export function readSignals(previous: Readonly<Obj>) {
+  const intent = obj(previous.intent);
+  const top = Array.isArray(intent?.top) ? obj(intent!.top[0]) : null;
+  const sentiment = obj(previous.sentiment);
+  const urgency = sentiment?.urgency;
+  const knowledge = obj(previous.knowledge);
+  const list = Array.isArray(knowledge?.passages) ? (knowledge!.passages as unknown[]) : [];
+  const passages = list.flatMap((p) => {
+    const x = obj(p);
+    const text = str(x?.text);
+    const id = str(x?.chunk_id) ?? str(x?.id);
+    if (!x || !text || !id) return [];
+    return [{ chunk_id: id, doc_id: str(x.doc_id) ?? id, title: str(x.title) ?? "", section: str(x.section) ?? "", source: str(x.source) ?? "", url: str(x.url) ?? undefined, text, score: num(x.score) }];
+  });
+  return {
+    intent: str(intent?.label),
+    confidence: num(intent?.confidence) ?? num(top?.score),
+    sentiment: str(sentiment?.label),
+    urgency: typeof urgency === "string" ? urgency : str(obj(urgency)?.level),
+    knowledgePresent: knowledge !== null,
+    // A failed knowledge worker is treated as abstaining: no passages, no policy may be stated.
+    abstained: knowledge === null || knowledge.abstain === true || knowledge.abstained === true || passages.length === 0,
+    passages,
+  };
+}
+
+/** Builds the chat messages of a grounded reply (also used by the benchmark and the grounding eval). */
+export function buildReplyMessages(
+  t: ReplyTemplates,
+  o: Pick<ResponseAgentOptions, "company" | "maxSentences">,
+  v: { language: LanguagePhrases; intent: string | null; summary: string; history: string; passages: LabelledPassage[]; message: string },
+): ChatMessage[] {
+  const system = render(t.system, { company: o.company, max_sentences: o.maxSentences, language_name: v.language.name });
+  const passages = v.passages.map((p) => `<passage id="${p.label}" title="${fence(p.title).replace(/"/g, "'")}">\n${fence(p.text)}\n</passage>`).join("\n");
+  const user = render(t.user, {
+    intent: v.intent ?? "unknown",
+    guidance: (v.intent && t.guidance[v.intent]) || t.guidance.default!,
+    summary: fence(v.summary),
+    history: fence(v.history),
+    passages: passages || "(none)",
+    message: fence(v.message),
+  });
+  return [
+    { role: "system", content: system },
+    { role: "user", content: user },
+  ];
+}
+
+/** Keeps the first question of the model's output, or null when it did not write a usable one. */
+export function firstQuestion(s: string): string | null {
+  const text = s.replace(/\s+/g, " ").replace(/^["'“\s-]+/, "").trim();
+  const q = text.indexOf("?");
+  if (q < 8 || q > 300) return null;
+  const out = text.slice(0, q + 1).trim();
+  return /\[(?:P\d+|\d+)\]/.test(out) ? null : out;
+}
+
+/**
+ * The response agent (stage 1, output `reply`): a grounded, cited draft in the customer's language, streamed as it
+ * is generated, with PII redacted from every prompt, an auto-send decision with its reason, and a fallback that
+ * never invents (extractive answer, or a follow-up promise with a clarifying question when retrieval abstained).
+ */
+export function createResponseAgent(deps: ResponseAgentDeps): Agent<ReplyDraft> {
+  const o: ResponseAgentOptions = { ...RESPONSE_DEFAULTS, ...deps.options, memory: { ...RESPONSE_DEFAULTS.memory, ...deps.options?.memory } };
+  const templates = deps.templates ?? loadReplyTemplates(o.templateVersion);
+  const policy = deps.policy ?? DEFAULT_POLICY;
+  if (o.timeoutMs < 500) throw new AppError("bad_options", "reply timeoutMs must be at least 500");
+
+  return {
+    name: "reply",
+    stage: 1,
+    timeoutMs: o.timeoutMs,
+    async run(input, ctx): Promise<Result<ReplyDraft, AppError>> {
+      const started = performance.now();
+      const receivedAt = Date.parse(input.metadata.received_at);
+      const sig = readSignals(ctx.previous);
+      const state = ctx.session.state as ReplyMemoryState;
+      const language = detectLanguage(input.message.text) ?? state.reply_language ?? o.defaultLanguage;
+      const phrases = templates.phrases[language] ?? templates.phrases.en!;
+
+      const redactor = new Redactor();
+      const message = redactor.redact(input.message.text, spansFromEntities(ctx.previous.entities, input.message.text));
+      const memory = prepareMemory(ctx.session, input.id, redactor, o.memory);
+      const passages: LabelledPassage[] = sig.passages.slice(0, o.maxPassages).map((p, i) => ({ ...p, label: `P${i + 1}`, text: p.text.length > o.passageChars ? `${p.text.slice(0, o.passageChars)}…` : p.text }));
+      const injection = looksLikeInjection(input.message.text);
+      const channel = input.source;
+
+      const expected = decide(policy, { channel, intent: sig.intent, confidence: sig.confidence, sentiment: sig.sentiment, urgency: sig.urgency, abstained: sig.abstained, generated: true, citations: 1, finish: "stop", injectionSuspected: injection });
+      const customerVisible = expected.status === "auto_sent";
+
+      const ticket = deps.supersede?.begin(ctx.conversationId, input.id, input.metadata.received_at);
+      const deadline = new AbortController();
+      const deadlineTimer = setTimeout(() => deadline.abort(), Math.max(100, o.timeoutMs - 400 - (performance.now() - started)));
+      const signal = AbortSignal.any([ctx.signal, deadline.signal, ...(ticket ? [ticket.signal] : [])]);
+
+      const base = { conversation_id: ctx.conversationId, message_id: input.id };
+      let seq = 0;
+      let streamed = "";
+      const restorer = new StreamRestorer(redactor.map);
+      const emit = (text: string) => {
+        if (!text) return;
+        streamed += text;
+        deps.stream?.publish({ type: "reply.delta", ...base, seq: seq++, text });
+      };
+      deps.stream?.publish({ type: "reply.start", ...base, template: templates.id, generator: deps.generator ? `${deps.generator.kind}:${deps.generator.model}` : null, customer_visible: customerVisible });
+
+      let gen: Generation | null = null;
+      let failure: string | null = null;
+      const generationStart = Date.now();
+      try {
+        if (!deps.generator) failure = "no generator configured (neither Ollama nor an embedded GGUF model)";
+        else if (signal.aborted) failure = ticket?.supersededBy() ? null : "cancelled before generation";
+        else {
+          let messages: ChatMessage[];
+          let maxTokens = o.maxTokens;
+          if (sig.abstained) {
+            emit(`${phrases.follow_up} `);
+            messages = [
+              { role: "system", content: render(templates.system, { company: o.company, max_sentences: 1, language_name: phrases.name }) },
+              { role: "user", content: render(templates.abstain, { intent: sig.intent ?? "unknown", history: fence(memory.history), message: fence(message), language_name: phrases.name }) },
+            ];
+            maxTokens = o.questionMaxTokens;
+          } else {
+            messages = buildReplyMessages(templates, o, { language: phrases, intent: sig.intent, summary: memory.summary, history: memory.history, passages, message });
+          }
+          const r = await deps.generator.generate({ messages, maxTokens, temperature: o.temperature, signal, onDelta: (d) => emit(restorer.push(d)) });
+          if (r.ok) {
+            gen = r.value;
+            emit(restorer.flush());
+            if (gen.finish === "aborted" && !ticket?.supersededBy()) failure = deadline.signal.aborted ? `generation exceeded the ${o.timeoutMs} ms budget` : "generation cancelled";
+          } else failure = `${r.error.code}: ${r.error.message}`;
+        }
+      } finally {
+        clearTimeout(deadlineTimer);
+        ticket?.done();
+      }
+
+      const supersededBy = ticket?.supersededBy() ?? null;
+      let mode: DraftMode;
+      let text: string;
+      let annotated: string;
+      let citations: Citation[] = [];
+      let dropped: string[] = [];
+      let note: string | null = null;
+      if (supersededBy) {
+        mode = "superseded";
+        text = annotated = restore(gen?.text ?? "", redactor.map).trim();
+        note = `superseded by newer message ${supersededBy}: this draft is kept for the record and is never sent`;
+      } else if (sig.abstained) {
+        mode = "abstain";
+        const q = (!failure && gen && firstQuestion(restore(gen.text, redactor.map))) || phrases.clarify;
+        text = annotated = `${phrases.follow_up} ${q}`;
+        note = sig.knowledgePresent ? "the knowledge base has no passage for this: follow-up promised, clarifying question asked" : "knowledge retrieval failed: follow-up promised, clarifying question asked";
+        if (failure) note += ` (fixed question: ${failure})`;
+      } else {
+        const checked = !failure && gen ? checkCitations(restore(gen.text, redactor.map), passages) : null;
+        if (checked && checked.text.length >= 2) {
+          mode = "generated";
+          ({ text, annotated, citations } = checked);
+          dropped = checked.dropped;
+          if (dropped.length) note = `dropped citation(s) not among the retrieved passages: ${dropped.join(", ")}`;
+        } else {
+          mode = "extractive";
+          failure ??= "the model returned no text";
+          const ex = checkCitations(extractiveAnswer(phrases.extractive_lead, passages), passages);
+          ({ text, annotated, citations } = ex);
+          note = `extractive answer from the retrieved passages, not written by a model (${failure})`;
+        }
+      }
+
+      const decision: PolicyDecision = supersededBy
+        ? { status: "draft", reason: `superseded by ${supersededBy}`, checks: [] }
+        : decide(policy, {
+            channel,
+            intent: sig.intent,
+            confidence: sig.confidence,
+            sentiment: sig.sentiment,
+            urgency: sig.urgency,
+            abstained: sig.abstained,
+            generated: mode === "generated",
+            citations: citations.length,
+            finish: gen?.finish ?? null,
+            injectionSuspected: injection,
+          });
+      const status: ReplyDraft["status"] = supersededBy ? "superseded" : decision.status;
+      deps.stream?.publish({ type: "reply.end", ...base, status, replaced: text !== streamed.trim(), retract: customerVisible && status !== "auto_sent" });
+
+      const patch: ReplyMemoryState = {
+        reply_language: language,
+        reply_log: logReply(state.reply_log, { message_id: input.id, text, status, at: new Date().toISOString() }),
+        ...(memory.summaryUpdate ? { reply_summary: memory.summaryUpdate } : {}),
+      };
+      Object.assign(ctx.session.state, patch);
+      await deps.sessions?.setState(ctx.conversationId, patch as Record<string, unknown>).catch((e) => ctx.log.warn({ code: (e as AppError).code ?? "session_error" }, "reply memory not saved"));
+
+      return ok({
+        text,
+        annotated,
+        status,
+        mode,
+        template: templates.id,
+        template_sha: templates.sha,
+        generator: deps.generator ? { kind: deps.generator.kind, model: deps.generator.model } : null,
+        fallback_reason: supersededBy ? null : failure,
+        note,
+        language,
+        citations,
+        dropped_citations: dropped,
+        abstained: sig.abstained,
+        decision,
+        injection_suspected: injection,
+        pii: redactor.summary(),
+        memory: { turns: memory.turnsUsed, summarized: memory.summary !== "(none)" },
+        finish: gen?.finish ?? null,
+        superseded_by: supersededBy,
+        timings: {
+          queue_ms: round(Math.max(0, generationStart - receivedAt)),
+          generator_queue_ms: gen?.queueMs ?? null,
+          ttft_ms: gen?.ttftMs === null || gen?.ttftMs === undefined ? null : round(gen.ttftMs + gen.queueMs),
+          tokens_per_s: gen?.tokensPerS ?? null,
+          completion_tokens: gen?.completionTokens ?? null,
+          prompt_tokens: gen?.promptTokens ?? null,
+          generation_ms: gen ? round(gen.totalMs + gen.queueMs) : null,
+          total_ms: round(performance.now() - started),
+        },
+      });
+    },
+  };
+}

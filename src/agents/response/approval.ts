@@ -1,0 +1,119 @@
+import { eq, sql } from "drizzle-orm";
+import type { EventBus } from "../../bus/interface.ts";
+import { replyDecisions, results } from "../../db/schema.ts";
+import type { Store } from "../../db/store.ts";
+import { AppError, toAppError } from "../../errors.ts";
+import type { Logger } from "../../obs/log.ts";
+import type { SessionStore } from "../../session/interface.ts";
+import type { ResultEvent } from "../types.ts";
+import { logReply, type ReplyMemoryState } from "./memory.ts";
+
+/**
+ * The reply-back service as the approval flow needs it (src/channels/replies ReplyService satisfies it): record and
+ * send one approved reply on the message's channel, idempotently by `idempotencyKey`.
+ */
+export interface ReplyHandoff {
+  send(req: { messageId: string; text: string; approvedBy: string; approvedAt?: Date; idempotencyKey?: string }): Promise<{ id: string; status: string }>;
+}
+
+/** What a reviewer did. */
+export type ReviewAction = "approve" | "edit" | "reject";
+
+/** Who reviewed: a label for the audit (API key holder or dashboard user) and the dashboard user id when known. */
+export interface Reviewer {
+  label: string;
+  userId?: string;
+}
+
+/** Dependencies of the approval flow. */
+export interface ApprovalDeps {
+  store: Store;
+  bus: EventBus;
+  /** response-events: the updated result is re-published so the dashboard and the chat widget see the decision. */
+  responsesTopic: string;
+  sessions?: Pick<SessionStore, "get" | "setState">;
+  handoff?: ReplyHandoff;
+  log: Logger;
+  maxTextChars?: number;
+}
+
+const DECISION_ACTION: Record<ReviewAction, string> = { approve: "approved", edit: "edited", reject: "rejected" };
+
+/**
+ * Human approval of drafts: approve as is, edit then approve, or reject with a reason. Only a `draft` can be
+ * decided, once (the `reply_decisions` row shared with the dashboard is the lock, so two reviewers cannot both
+ * approve); the decision is recorded on the result (`outputs.reply.review`, `.delivery`); approved replies are
+ * handed to the reply-back service; the updated result is re-published on response-events.
+ */
+export class ReplyApprovals {
+  constructor(private readonly d: ApprovalDeps) {}
+
+  /** The current result of a message (404 when unknown). */
+  async get(messageId: string): Promise<ResultEvent> {
+    const ev = (await this.d.store.loadEvents([messageId])).get(messageId);
+    if (!ev) throw new AppError("not_found", `no result for message ${messageId}`, { status: 404 });
+    return ev;
+  }
+
+  async decide(messageId: string, action: ReviewAction, by: Reviewer, body: { text?: string; reason?: string } = {}): Promise<ResultEvent> {
+    const ev = await this.get(messageId);
+    const reply = ev.outputs.reply as Record<string, unknown> | undefined;
+    if (!reply || typeof reply.text !== "string") throw new AppError("no_draft", "this message has no drafted reply", { status: 409 });
+    if (reply.status !== "draft") throw new AppError("already_decided", `the reply is ${String(reply.status)}, only a draft can be ${DECISION_ACTION[action]}`, { status: 409 });
+    const max = this.d.maxTextChars ?? 20_000;
+    const edited = action === "edit" ? (body.text ?? "").trim() : null;
+    if (action === "edit" && (!edited || edited.length > max)) throw new AppError("invalid_text", `edited text must be 1..${max} characters`, { status: 422 });
+    const reason = body.reason?.trim().slice(0, 2000) || null;
+    if (action === "reject" && !reason) throw new AppError("reason_required", "a reason is required to reject a draft", { status: 422 });
+
+    const at = new Date().toISOString();
+    const finalText = edited ?? (reply.text as string);
+    const db = this.d.store.db;
+    // One decision per message, whoever makes it (this API or the dashboard): the reply_decisions row is the lock.
+    const claimed = await db
+      .insert(replyDecisions)
+      .values({ messageId, conversationId: ev.conversation_id, action: DECISION_ACTION[action], draftText: reply.text as string, finalText: action === "reject" ? null : finalText, reason, userId: by.userId ?? null })
+      .onConflictDoNothing()
+      .returning({ id: replyDecisions.messageId });
+    if (claimed.length === 0) throw new AppError("already_decided", "the draft was decided by someone else meanwhile", { status: 409 });
+    const next: Record<string, unknown> = {
+      ...reply,
+      status: action === "reject" ? "rejected" : "approved",
+      edited: action === "edit",
+      ...(edited ? { text: edited, annotated: edited, draft_text: reply.text } : {}),
+      review: { action: DECISION_ACTION[action], by: by.label, at, ...(reason ? { reason } : {}) },
+    };
+
+    if (action !== "reject") {
+      if (this.d.handoff) {
+        try {
+          const r = await this.d.handoff.send({ messageId, text: finalText, approvedBy: by.label, approvedAt: new Date(at), idempotencyKey: `${messageId}:reply` });
+          next.delivery = { id: r.id, status: r.status };
+        } catch (e) {
+          const ae = toAppError(e);
+          next.delivery = { status: "handoff_failed", code: ae.code, message: ae.message };
+          this.d.log.error({ component: "approval", code: ae.code, msg_id: messageId }, "approved reply not handed to its channel");
+        }
+      } else next.delivery = { status: "not_configured" };
+      await this.remember(ev.conversation_id, messageId, finalText, at);
+    }
+    await db.update(results).set({ outputs: sql`jsonb_set(${results.outputs}, '{reply}', ${JSON.stringify(next)}::jsonb)` }).where(eq(results.messageId, messageId));
+
+    const out: ResultEvent = { ...ev, outputs: { ...ev.outputs, reply: next } };
+    await this.d.bus.publish(this.d.responsesTopic, [{ key: ev.conversation_id, value: JSON.stringify(out), headers: { "message-id": messageId, "reply-review": DECISION_ACTION[action] } }]);
+    this.d.log.info({ component: "approval", msg_id: messageId, action: DECISION_ACTION[action] }, "draft decided");
+    return out;
+  }
+
+  /** Puts the sent text in the conversation memory so the next draft knows what the customer was told. */
+  private async remember(conversationId: string, messageId: string, text: string, at: string): Promise<void> {
+    if (!this.d.sessions) return;
+    try {
+      const s = await this.d.sessions.get(conversationId);
+      const log = logReply((s.state as ReplyMemoryState).reply_log, { message_id: messageId, text, status: "approved", at });
+      await this.d.sessions.setState(conversationId, { reply_log: log });
+    } catch (e) {
+      this.d.log.warn({ component: "approval", code: toAppError(e).code }, "approved reply not added to session memory");
+    }
+  }
+}

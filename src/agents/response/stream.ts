@@ -1,0 +1,133 @@
+import type { EventBus, Subscription } from "../../bus/interface.ts";
+import type { Logger } from "../../obs/log.ts";
+
+/** Streaming events of one draft, in order: start, deltas, end. Delta text is already PII-restored. */
+export type ReplyStreamEvent =
+  | {
+      type: "reply.start";
+      conversation_id: string;
+      message_id: string;
+      template: string;
+      generator: string | null;
+      /** True when the draft is expected to go out without review: the chat widget may show the deltas. */
+      customer_visible: boolean;
+    }
+  | { type: "reply.delta"; conversation_id: string; message_id: string; seq: number; text: string }
+  | {
+      type: "reply.end";
+      conversation_id: string;
+      message_id: string;
+      status: string;
+      /** The final customer text differs from the streamed one (citations removed, fallback used, or held back). */
+      replaced: boolean;
+      /** The customer must not keep what was streamed (it was not sent after all). */
+      retract: boolean;
+    };
+
+/** Receives reply stream events. */
+export type ReplyStreamListener = (ev: ReplyStreamEvent) => void;
+
+/** Where the response agent publishes its stream. */
+export interface ReplyStream {
+  publish(ev: ReplyStreamEvent): void;
+}
+
+/**
+ * In-process fan-out of reply stream events, by conversation (chat sockets) and for all (dashboard), shaped like
+ * ResultHub. A throwing listener is isolated.
+ */
+export class ReplyStreamHub implements ReplyStream {
+  private readonly byConversation = new Map<string, Set<ReplyStreamListener>>();
+  private readonly all = new Set<ReplyStreamListener>();
+
+  constructor(private readonly log?: Logger) {}
+
+  publish(ev: ReplyStreamEvent): void {
+    for (const l of [...(this.byConversation.get(ev.conversation_id) ?? []), ...this.all]) {
+      try {
+        l(ev);
+      } catch (e) {
+        this.log?.warn({ component: "reply-stream", err: (e as Error).message }, "listener failed");
+      }
+    }
+  }
+
+  /** Listens to one conversation; returns the unsubscribe function. */
+  onConversation(conversationId: string, l: ReplyStreamListener): () => void {
+    let set = this.byConversation.get(conversationId);
+    if (!set) this.byConversation.set(conversationId, (set = new Set()));
+    set.add(l);
+    return () => {
+      set!.delete(l);
+      if (set!.size === 0) this.byConversation.delete(conversationId);
+    };
+  }
+
+  /** Listens to every draft; returns the unsubscribe function. */
+  onAny(l: ReplyStreamListener): () => void {
+    this.all.add(l);
+    return () => this.all.delete(l);
+  }
+}
+
+/**
+ * Carries the stream between processes (a `worker` drafting, an `api` replica holding the sockets) over a bus
+ * topic keyed by conversation. Deltas are coalesced for `flushMs` so a token stream costs a few records a second.
+ */
+export class BusReplyStream implements ReplyStream {
+  private buffer = new Map<string, Extract<ReplyStreamEvent, { type: "reply.delta" }>>();
+  private queue: ReplyStreamEvent[] = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly bus: EventBus, private readonly topic: string, private readonly log: Logger, private readonly flushMs = 50) {}
+
+  publish(ev: ReplyStreamEvent): void {
+    if (ev.type === "reply.delta") {
+      const prev = this.buffer.get(ev.message_id);
+      if (prev) prev.text += ev.text;
+      else {
+        const copy = { ...ev };
+        this.buffer.set(ev.message_id, copy);
+        this.queue.push(copy);
+      }
+    } else {
+      this.buffer.delete(ev.message_id);
+      this.queue.push(ev);
+    }
+    if (ev.type !== "reply.delta") this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.flushMs);
+  }
+
+  /** Sends what is queued, in order; resolves once it is on the bus. */
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const batch = this.queue;
+    this.queue = [];
+    this.buffer = new Map();
+    if (batch.length === 0) return this.chain;
+    this.chain = this.chain
+      .then(() => this.bus.publish(this.topic, batch.map((e) => ({ key: e.conversation_id, value: JSON.stringify(e) }))))
+      .catch((e) => this.log.warn({ component: "reply-stream", err: (e as Error).message }, "stream events dropped"));
+    return this.chain;
+  }
+}
+
+/** Relays the stream topic into an in-process hub (every API replica uses its own group, from the end). */
+export function relayReplyStream(bus: EventBus, topic: string, groupId: string, hub: ReplyStreamHub, log: Logger): Promise<Subscription> {
+  return bus.subscribe({
+    groupId,
+    topics: [topic],
+    fromBeginning: false,
+    handler: async (records) => {
+      for (const r of records) {
+        try {
+          hub.publish(JSON.parse(r.value) as ReplyStreamEvent);
+        } catch {
+          log.warn({ component: "reply-stream", offset: r.offset }, "unparseable stream event skipped");
+        }
+      }
+    },
+  });
+}
