@@ -226,19 +226,12 @@ export class Collection {
       if (rec && rec.hash === hash) s.unchanged++;
       else work.push({ doc: d, hash });
     }
-    if (deleteMissing) {
-      for (const rec of [...this.docs.values()]) {
-        if (rec.origin === origin && !seen.has(rec.id)) {
-          s.removed += this.dropDoc(rec.id);
-          s.deleted++;
-        }
-      }
-    }
+    // Plan without touching the live index, embed (the only await), then apply in one synchronous step, so a
+    // search running meanwhile sees either the old or the new version of a document, never neither.
+    const plans: { doc: SourceDoc; hash: string; old?: DocRecord; keep: StoredChunk[]; ids: string[] }[] = [];
     const pending: { chunk: Chunk; label: number }[] = [];
     for (const { doc, hash } of work) {
       const old = this.docs.get(doc.id);
-      if (old) s.updated++;
-      else s.added++;
       const oldByHash = new Map<string, StoredChunk[]>();
       for (const cid of old?.chunk_ids ?? []) {
         const c = this.chunks.get(cid);
@@ -248,11 +241,24 @@ export class Collection {
       const keep: StoredChunk[] = [];
       for (const ch of fresh) {
         const same = oldByHash.get(ch.hash)?.shift();
-        if (same) {
-          keep.push({ ...ch, label: same.label });
-          s.reused++;
-        } else pending.push({ chunk: ch, label: this.nextLabel++ });
+        if (same) keep.push({ ...ch, label: same.label });
+        else pending.push({ chunk: ch, label: this.nextLabel++ });
       }
+      plans.push({ doc, hash, old, keep, ids: fresh.map((c) => c.id) });
+    }
+    const vecs = pending.length ? await this.embedAll(pending.map((p) => embedText(p.chunk)), progress) : [];
+
+    if (deleteMissing) {
+      for (const rec of [...this.docs.values()]) {
+        if (rec.origin === origin && !seen.has(rec.id)) {
+          s.removed += this.dropDoc(rec.id);
+          s.deleted++;
+        }
+      }
+    }
+    for (const { doc, hash, old, keep, ids } of plans) {
+      if (old) s.updated++;
+      else s.added++;
       const kept = new Set(keep.map((k) => k.label));
       for (const cid of old?.chunk_ids ?? []) {
         const c = this.chunks.get(cid);
@@ -261,19 +267,17 @@ export class Collection {
         if (!kept.has(c.label)) s.removed++;
       }
       for (const k of keep) this.index(k);
-      this.docs.set(doc.id, { id: doc.id, hash, origin: origin || old?.origin || doc.origin, source: doc.source, title: doc.title, chunk_ids: fresh.map((c) => c.id) });
-      s.chunks += fresh.length;
+      s.reused += keep.length;
+      s.chunks += ids.length;
+      this.docs.set(doc.id, { id: doc.id, hash, origin: origin || old?.origin || doc.origin, source: doc.source, title: doc.title, chunk_ids: ids });
       this.dirty = true;
     }
-    if (pending.length) {
-      const vecs = await this.embedAll(pending.map((p) => embedText(p.chunk)), progress);
-      this.vectors.reserve(pending.length);
-      pending.forEach((p, i) => {
-        this.vectors.add(p.label, vecs[i]!);
-        this.index({ ...p.chunk, label: p.label });
-      });
-      s.embedded = pending.length;
-    }
+    this.vectors.reserve(pending.length);
+    pending.forEach((p, i) => {
+      this.vectors.add(p.label, vecs[i]!);
+      this.index({ ...p.chunk, label: p.label });
+    });
+    s.embedded = pending.length;
     if (this.dirty) await this.save();
     s.ms = Math.round(performance.now() - t0);
     return s;

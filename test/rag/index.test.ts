@@ -78,6 +78,29 @@ describe("incremental ingestion", () => {
   });
 });
 
+test("a search during a re-ingest still finds the document being updated", async () => {
+  const kb = join(tmp(), "kb");
+  writeKb(kb, FILES);
+  const e = new HashEmbedder();
+  const c = await Collection.open({ dir: tmp(), name: "kb", embedder: e, params });
+  await ingest(c, kb);
+  const q = (await e.embed(["replacement card arrives"], "query"))[0]!;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const slow = e.embed.bind(e);
+  e.embed = async (texts, kind) => {
+    await gate;
+    return slow(texts, kind);
+  };
+  writeFileSync(join(kb, "cards.md"), FILES["cards.md"].replace("3 to 5 working days", "2 working days"));
+  const running = ingest(c, kb);
+  await Bun.sleep(5);
+  expect(c.search(q, "replacement card arrives")[0]!.text).toContain("3 to 5 working days");
+  release();
+  await running;
+  expect(c.search(q, "replacement card arrives")[0]!.text).toContain("2 working days");
+});
+
 describe("persistence", () => {
   test("a reopened collection answers the same without re-embedding", async () => {
     const kb = join(tmp(), "kb");
