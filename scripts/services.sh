@@ -110,6 +110,33 @@ pid_alive() {
 
 pid_of() { head -n1 "$1" | tr -dc '0-9'; }
 
+# Each service records the port(s) it was started with, so a changed SERVICES_*_PORT restarts our instance
+# instead of mistaking another server on the new port for ours.
+ports_match() { [[ "$(cat "$1" 2>/dev/null)" == "$2" ]]; }
+
+# Polls a check function for up to START_TIMEOUT seconds.
+wait_until() {
+  local i
+  for ((i = 0; i < START_TIMEOUT * 10; i++)); do "$@" && return 0; sleep 0.1; done
+  return 1
+}
+
+# Decides what to do when our own instance may be running: 0 = running and healthy, 1 = not running (start it).
+# A live instance on other ports is stopped first, unless the new port is already served by someone else (that
+# server is then used and ours is left alone); one that never becomes healthy is an error.
+ours_running() {
+  local name=$1 pidfile=$2 word=$3 portsfile=$4 ports=$5 check=$6 stop=$7
+  pid_alive "$pidfile" "$word" || return 1
+  if ! ports_match "$portsfile" "$ports"; then
+    port_open "${ports%% *}" && return 1
+    log "$name: our instance runs on other ports ($(cat "$portsfile" 2>/dev/null || echo unknown)); restarting it on $ports"
+    "$stop"
+    return 1
+  fi
+  wait_until "$check" && return 0
+  die "$name: our instance (pid $(pid_of "$pidfile")) is running but not healthy; see .services logs or run: scripts/services.sh down $name"
+}
+
 show_log_tail() {
   local file
   for file in "$@"; do
@@ -169,7 +196,7 @@ pg_ensure_database() {
 pg_up() {
   PG_BIN="$(pg_bin)"
   local dir="$SVC_DIR/pg" data="$SVC_DIR/pg/data" logf="$SVC_DIR/pg/postgres.log"
-  if pid_alive "$dir/postgres.pid" postgres && pg_ready; then
+  if ours_running postgres "$dir/postgres.pid" postgres "$dir/ports" "$PG_PORT" pg_ready pg_down; then
     log "postgres: already running (pid $(pid_of "$dir/postgres.pid")) on 127.0.0.1:$PG_PORT"
     return
   fi
@@ -201,7 +228,7 @@ pg_up() {
       die "postgres: initdb failed (log: $dir/initdb.log)"
     fi
   fi
-  # A stale postmaster.pid from a killed server would block the start; pg_ctl only removes it if the PID is dead.
+  # Our PID file is copied from postmaster.pid once the server is up (pg_ctl copes with a stale postmaster.pid).
   rm -f "$dir/postgres.pid"
   : >"$logf"
   is_root && chown "$SVC_USER:" "$logf"
@@ -213,6 +240,7 @@ pg_up() {
     die "postgres: failed to start (log: $logf)"
   fi
   head -n1 "$data/postmaster.pid" >"$dir/postgres.pid"
+  printf '%s\n' "$PG_PORT" >"$dir/ports"
   local i
   for ((i = 0; i < START_TIMEOUT * 10; i++)); do pg_ready && break; sleep 0.1; done
   pg_ready || { show_log_tail "$logf"; die "postgres: not answering pg_isready on 127.0.0.1:$PG_PORT"; }
@@ -228,7 +256,7 @@ pg_down() {
       || stop_pid "$(pid_of "$dir/postgres.pid")" postgres
     log "postgres: stopped"
   fi
-  rm -f "$dir/postgres.pid"
+  rm -f "$dir/postgres.pid" "$dir/ports"
 }
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -244,7 +272,7 @@ redis_ping() {
 
 redis_up() {
   local dir="$SVC_DIR/redis"
-  if pid_alive "$dir/redis.pid" redis-server && redis_ping; then
+  if ours_running redis "$dir/redis.pid" redis-server "$dir/ports" "$REDIS_PORT" redis_ping redis_down; then
     log "redis: already running (pid $(pid_of "$dir/redis.pid")) on 127.0.0.1:$REDIS_PORT"
     return
   fi
@@ -279,6 +307,7 @@ EOF
   for ((i = 0; i < START_TIMEOUT * 10; i++)); do redis_ping && break; sleep 0.1; done
   redis_ping || { show_log_tail "$dir/start.log" "$dir/redis.log"; die "redis: not answering PING on 127.0.0.1:$REDIS_PORT"; }
   for ((i = 0; i < 50; i++)); do [[ -s $dir/redis.pid ]] && break; sleep 0.1; done
+  printf '%s\n' "$REDIS_PORT" >"$dir/ports"
   log "redis: started (pid $(pid_of "$dir/redis.pid")) on 127.0.0.1:$REDIS_PORT"
 }
 
@@ -288,7 +317,7 @@ redis_down() {
     stop_pid "$(pid_of "$dir/redis.pid")" redis
     log "redis: stopped"
   fi
-  rm -f "$dir/redis.pid"
+  rm -f "$dir/redis.pid" "$dir/ports"
 }
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -303,7 +332,7 @@ kafka_lib() {
   rm -rf "$build" "$lib.tmp"
   mkdir -p "$build"
   cp "$ROOT/scripts/kafka/pom.xml" "$build/pom.xml"
-  if ! (cd "$build" && mvn -q -B dependency:copy-dependencies -DoutputDirectory="$lib.tmp" -DincludeScope=runtime) \
+  if ! (cd "$build" && mvn -q -B -Dstyle.color=never dependency:copy-dependencies -DoutputDirectory="$lib.tmp" -DincludeScope=runtime) \
     >"$dir/maven.log" 2>&1; then
     show_log_tail "$dir/maven.log"
     die "kafka: Maven could not fetch the Kafka jars (log: $dir/maven.log)"
@@ -399,15 +428,22 @@ kafka_ready() { kafka_probe "$KAFKA_PORT" && port_open "$KAFKA_SSL_PORT"; }
 
 # Launches the broker without waiting; kafka_wait finishes the job, so the JVM boots while the rest starts.
 KAFKA_LAUNCHED=0
+kafka_ports() { printf '%s\n' "$KAFKA_PORT $KAFKA_CONTROLLER_PORT $KAFKA_SSL_PORT"; }
 kafka_start() {
   local dir="$SVC_DIR/kafka"
   if pid_alive "$dir/kafka.pid" kafka.Kafka; then
-    if kafka_ready; then
+    if ! ports_match "$dir/ports" "$(kafka_ports)"; then
+      if ! port_open "$KAFKA_PORT"; then
+        log "kafka: our broker runs on other ports ($(cat "$dir/ports" 2>/dev/null || echo unknown)); restarting it"
+        kafka_down
+      fi
+    elif kafka_ready; then
       log "kafka: already running (pid $(pid_of "$dir/kafka.pid")) on 127.0.0.1:$KAFKA_PORT (SSL $KAFKA_SSL_PORT)"
       return
+    else
+      KAFKA_LAUNCHED=1
+      return
     fi
-    KAFKA_LAUNCHED=1
-    return
   fi
   if port_open "$KAFKA_PORT"; then
     kafka_probe "$KAFKA_PORT" || die "kafka: port $KAFKA_PORT is taken by something that does not answer Kafka requests; set SERVICES_KAFKA_PORT"
@@ -443,6 +479,7 @@ kafka_start() {
     -Dkafka.logs.dir="$dir" -cp "$dir/lib/*" kafka.Kafka "$dir/server.properties" \
     >"$dir/kafka.log" 2>&1 </dev/null 9>&- &
   echo $! >"$dir/kafka.pid"
+  kafka_ports >"$dir/ports"
   KAFKA_LAUNCHED=1
   log "kafka: starting (pid $!)"
 }
@@ -473,7 +510,7 @@ kafka_down() {
     stop_pid "$(pid_of "$dir/kafka.pid")" kafka
     log "kafka: stopped"
   fi
-  rm -f "$dir/kafka.pid"
+  rm -f "$dir/kafka.pid" "$dir/ports"
 }
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -509,7 +546,7 @@ imap_greets() {
 imap_up() {
   local dir="$SVC_DIR/dovecot" base
   base="$(imap_base_dir)"
-  if pid_alive "$base/master.pid" dovecot && imap_greets; then
+  if ours_running imap "$base/master.pid" dovecot "$dir/ports" "$IMAP_PORT" imap_greets imap_down; then
     log "imap: already running (pid $(pid_of "$base/master.pid")) on 127.0.0.1:$IMAP_PORT"
     return
   fi
@@ -544,6 +581,7 @@ default_login_user = dovenull"
   else
     # Rootless Dovecot: every process runs as us and nothing is chrooted.
     users="default_internal_user = $owner
+default_internal_group = $(id -gn)
 default_login_user = $owner
 service imap-login {
   chroot =
@@ -631,6 +669,7 @@ EOF
   imap_greets || { show_log_tail "$dir/start.log" "$dir/dovecot.log"; die "imap: no IMAP greeting on 127.0.0.1:$IMAP_PORT"; }
   imap_login_ok || { show_log_tail "$dir/dovecot.log"; die "imap: login as $IMAP_USER failed (log: $dir/dovecot.log)"; }
   ln -sf "$base/master.pid" "$dir/dovecot.pid"
+  printf '%s\n' "$IMAP_PORT" >"$dir/ports"
   log "imap: started (pid $(pid_of "$base/master.pid")) on 127.0.0.1:$IMAP_PORT, user $IMAP_USER"
 }
 
@@ -641,7 +680,7 @@ imap_down() {
     stop_pid "$(pid_of "$base/master.pid")" dovecot
     log "imap: stopped"
   fi
-  rm -f "$base/master.pid" "$dir/dovecot.pid"
+  rm -f "$base/master.pid" "$dir/dovecot.pid" "$dir/ports"
 }
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -721,15 +760,17 @@ cmd_reset() {
 }
 
 status_line() {
-  local name=$1 port=$2 pidfile=$3 word=$4 ready=$5
-  local who="stopped"
+  local name=$1 port=$2 pidfile=$3 word=$4 portsfile=$5 ports=$6 ready=$7
+  local ours=false who="stopped"
+  pid_alive "$pidfile" "$word" && ports_match "$portsfile" "$ports" && ours=true
   if $ready; then
-    if pid_alive "$pidfile" "$word"; then who="running (pid $(pid_of "$pidfile"), started by services.sh)"
+    if $ours; then who="running (pid $(pid_of "$pidfile"), started by services.sh)"
     else who="running (external, not managed by services.sh)"; fi
     printf '%-9s %-6s %s\n' "$name" "$port" "$who"
     return 0
   fi
-  pid_alive "$pidfile" "$word" && who="starting or unhealthy (pid $(pid_of "$pidfile"))"
+  if $ours; then who="starting or unhealthy (pid $(pid_of "$pidfile"))"
+  elif pid_alive "$pidfile" "$word"; then who="stopped here; our instance (pid $(pid_of "$pidfile")) runs on $(cat "$portsfile" 2>/dev/null)"; fi
   printf '%-9s %-6s %s\n' "$name" "$port" "$who"
   return 1
 }
@@ -743,14 +784,14 @@ cmd_status() {
   redis_ping && redis_ok=true
   kafka_ready && kafka_ok=true
   imap_greets && imap_ok=true
-  status_line postgres "$PG_PORT" "$SVC_DIR/pg/postgres.pid" postgres $pg_ok || rc=3
-  status_line redis "$REDIS_PORT" "$SVC_DIR/redis/redis.pid" redis-server $redis_ok || rc=3
-  status_line kafka "$KAFKA_PORT" "$SVC_DIR/kafka/kafka.pid" kafka.Kafka $kafka_ok || rc=3
+  status_line postgres "$PG_PORT" "$SVC_DIR/pg/postgres.pid" postgres "$SVC_DIR/pg/ports" "$PG_PORT" $pg_ok || rc=3
+  status_line redis "$REDIS_PORT" "$SVC_DIR/redis/redis.pid" redis-server "$SVC_DIR/redis/ports" "$REDIS_PORT" $redis_ok || rc=3
+  status_line kafka "$KAFKA_PORT" "$SVC_DIR/kafka/kafka.pid" kafka.Kafka "$SVC_DIR/kafka/ports" "$(kafka_ports)" $kafka_ok || rc=3
   if $kafka_ok; then
     if kafka_tls_ok; then printf '%-9s %-6s %s\n' kafka-ssl "$KAFKA_SSL_PORT" "TLS ok (CA $SVC_DIR/kafka/tls/ca.pem)"
     else printf '%-9s %-6s %s\n' kafka-ssl "$KAFKA_SSL_PORT" "TLS handshake against our CA fails"; rc=3; fi
   fi
-  status_line imap "$IMAP_PORT" "$(imap_base_dir)/master.pid" dovecot $imap_ok || rc=3
+  status_line imap "$IMAP_PORT" "$(imap_base_dir)/master.pid" dovecot "$SVC_DIR/dovecot/ports" "$IMAP_PORT" $imap_ok || rc=3
   return $rc
 }
 
