@@ -125,9 +125,13 @@ export class AlertEngine {
 
   /** Seeds the default rules when none exist. */
   async ensureDefaults(): Promise<void> {
-    const [row] = await this.o.db.select({ n: count() }).from(alertRules);
-    if (Number(row?.n ?? 0) > 0) return;
-    await this.o.db.insert(alertRules).values(DEFAULT_RULES.map((r) => ({ ...r, webhook: r.webhook ? 1 : 0, enabled: r.enabled ? 1 : 0 })));
+    // Replicas starting together serialise on an advisory lock so the defaults are inserted once.
+    await this.o.db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(727072)`);
+      const [row] = await tx.select({ n: count() }).from(alertRules);
+      if (Number(row?.n ?? 0) > 0) return;
+      await tx.insert(alertRules).values(DEFAULT_RULES.map((r) => ({ ...r, webhook: r.webhook ? 1 : 0, enabled: r.enabled ? 1 : 0 })));
+    });
     this.cache = null;
   }
 

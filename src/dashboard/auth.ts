@@ -49,7 +49,12 @@ export class Accounts {
   /** Verifying against this when the email is unknown keeps the response time the same as for a wrong password. */
   private dummyHash: Promise<string> | null = null;
 
-  constructor(private readonly db: Db, private readonly ttlHours: number) {}
+  /** `cost` lowers argon2id's memory/time for tests only; production uses Bun's defaults (64 MiB, t=2). */
+  constructor(private readonly db: Db, private readonly ttlHours: number, private readonly cost: { memoryCost: number; timeCost: number } | null = null) {}
+
+  private hash(password: string): Promise<string> {
+    return Bun.password.hash(password, { algorithm: "argon2id", ...(this.cost ?? {}) });
+  }
 
   /** Creates a user; the email is case-folded and must be unique. */
   async createUser(input: { email: string; name: string; role: Role; password: string }): Promise<User> {
@@ -58,7 +63,7 @@ export class Accounts {
     if (!(ROLES as readonly string[]).includes(input.role)) throw new AppError("invalid_user", `role must be one of ${ROLES.join(", ")}`, { status: 422 });
     if (input.password.length < MIN_PASSWORD) throw new AppError("invalid_user", `password must be at least ${MIN_PASSWORD} characters`, { status: 422 });
     const name = input.name.trim().slice(0, 128) || email;
-    const passwordHash = await Bun.password.hash(input.password, { algorithm: "argon2id" });
+    const passwordHash = await this.hash(input.password);
     const id = Bun.randomUUIDv7();
     const rows = await this.db.insert(users).values({ id, email, name, role: input.role, passwordHash }).onConflictDoNothing().returning({ id: users.id });
     if (rows.length === 0) throw new AppError("user_exists", "a user with this email already exists", { status: 409 });
@@ -68,7 +73,7 @@ export class Accounts {
   /** Replaces a user's password (admin reset or CLI). */
   async setPassword(email: string, password: string): Promise<boolean> {
     if (password.length < MIN_PASSWORD) throw new AppError("invalid_user", `password must be at least ${MIN_PASSWORD} characters`, { status: 422 });
-    const passwordHash = await Bun.password.hash(password, { algorithm: "argon2id" });
+    const passwordHash = await this.hash(password);
     const rows = await this.db.update(users).set({ passwordHash }).where(eq(users.email, email.trim().toLowerCase())).returning({ id: users.id });
     if (rows[0]) await this.db.delete(authSessions).where(eq(authSessions.userId, rows[0].id));
     return rows.length > 0;
@@ -78,7 +83,7 @@ export class Accounts {
   async verify(email: string, password: string): Promise<User | null> {
     const [row] = await this.db.select().from(users).where(eq(users.email, email.trim().toLowerCase())).limit(1);
     if (!row || row.disabled) {
-      this.dummyHash ??= Bun.password.hash(token(), { algorithm: "argon2id" });
+      this.dummyHash ??= this.hash(token());
       await Bun.password.verify(password, await this.dummyHash).catch(() => false);
       return null;
     }

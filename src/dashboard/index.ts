@@ -36,6 +36,7 @@ export interface DashboardDeps {
   consumer?: { workers: string[]; lag(): Promise<number>; busy: boolean } | null;
   /** Overrides for tests. */
   throttle?: LoginThrottle;
+  passwordCost?: { memoryCost: number; timeCost: number };
   spikeCheckMs?: number;
   fetch?: typeof fetch;
 }
@@ -66,7 +67,7 @@ const assetCache = new Map<string, string>();
 /** Builds the dashboard: accounts, alert engine, live fan-out (subscribed to the result hub) and the routes. */
 export function createDashboard(d: DashboardDeps): Dashboard {
   const db = d.store.db;
-  const accounts = new Accounts(db, d.settings.sessionTtlHours);
+  const accounts = new Accounts(db, d.settings.sessionTtlHours, d.passwordCost ?? null);
   const queries = new DashboardQueries(db);
   const live = new LiveDashboards(d.log);
   const alerts = new AlertEngine({
@@ -116,6 +117,15 @@ interface Parts {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** The client address as seen by the server; unknown for requests handed over in-process (tests). */
+function peer(server: { requestIP(r: Request): { address: string } | null } | null | undefined, request: Request): string {
+  try {
+    return server?.requestIP(request)?.address ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
 const isHtmx = (h: Headers) => h.get("hx-request") === "true";
 const forbidden = () => new AppError("forbidden", "your role does not allow this", { status: 403 });
 
@@ -184,7 +194,7 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
           };
           const cookieCsrf = readCookie(request.headers.get("cookie"), names.csrf);
           if (!cookieCsrf || !form._csrf || !safeEqual(cookieCsrf, form._csrf)) return again("Your sign-in form expired. Please try again.", 403);
-          const ip = request.headers.get("x-forwarded-for")?.split(",")[0]?.trim() || server?.requestIP(request)?.address || "unknown";
+          const ip = request.headers.get("x-forwarded-for")?.split(",")[0]?.trim() || peer(server, request);
           const wait = Math.max(p.throttle.retryAfter(`email:${email}`), p.throttle.retryAfter(`ip:${ip}`));
           if (wait > 0) return again(`Too many failed attempts. Try again in ${Math.ceil(wait / 60)} minute(s).`, 429, { "retry-after": String(wait) });
           const user = await p.accounts.verify(email, form.password ?? "");
