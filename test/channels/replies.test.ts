@@ -256,3 +256,46 @@ describe("reply service", () => {
     expect(sink.received.at(-1)!.text!.trim()).toBe("Edited answer");
   });
 });
+
+describe("reply HTTP routes", () => {
+  test("POST /api/channels/replies needs an API key, sends once per idempotency key, 404s an unknown message; auto-replies to automatic mail are suppressed", async () => {
+    const { Elysia } = await import("elysia");
+    const { buildApp } = await import("../../src/http/app.ts");
+    const { Metrics } = await import("../../src/obs/metrics.ts");
+    const { replyRoutes } = await import("../../src/channels/replies/routes.ts");
+    const db = await openTestStore();
+    const store = channelStore(db);
+    const bus = await busWithCollector();
+    try {
+      const svc = new ReplyService(store, [new ChatDeliverer(bus.bus, bus.topic)], opts, log);
+      const key = "test-api-key-0123456789";
+      const app = buildApp({ log, metrics: new Metrics(false), checks: [], features: [replyRoutes({ replies: svc, store, apiKeys: [key] }) as unknown as InstanceType<typeof Elysia>] });
+      const id = crypto.randomUUID();
+      const conv = `chat:v-${rand()}`;
+      const result: ResultEvent = { type: "message.result", message_id: id, conversation_id: conv, source: "chat", user: { id: "v" }, text: "hi", received_at: new Date().toISOString(), processed_at: new Date().toISOString(), outputs: {}, failures: [], degraded: false, timings: { total_ms: 1, workers: {} } };
+      await db.saveProcessed([{ message: { id, source: "chat", user: { id: "v" }, message: { text: "hi", attachments: [] }, metadata: { received_at: new Date().toISOString(), conversation_id: conv } }, conversationId: conv, result }]);
+      const call = (body: unknown, auth = true) =>
+        app.handle(new Request("http://local/api/channels/replies", { method: "POST", headers: { "content-type": "application/json", ...(auth ? { authorization: `Bearer ${key}` } : {}) }, body: JSON.stringify(body) }));
+      expect((await call({ message_id: id, text: "Hello!", approved_by: "agent-1" }, false)).status).toBe(401);
+      const res = await call({ message_id: id, text: "Hello!", approved_by: "agent-1" });
+      expect(res.status).toBe(201);
+      const view = (await res.json()) as { id: string; status: string; channel: string; approved_by: string };
+      expect(view).toMatchObject({ status: "sent", channel: "chat", approved_by: "agent-1" });
+      const again = await call({ message_id: id, text: "Hello!", approved_by: "agent-1" });
+      expect(((await again.json()) as { id: string }).id).toBe(view.id);
+      await bus.waitForCount(1);
+      expect(bus.records.length).toBe(1);
+      const read = await app.handle(new Request(`http://local/api/channels/conversations/${encodeURIComponent(conv)}/replies`, { headers: { authorization: `Bearer ${key}` } }));
+      expect(((await read.json()) as { replies: unknown[] }).replies).toHaveLength(1);
+      expect((await call({ message_id: crypto.randomUUID(), text: "x", approved_by: "a" })).status).toBe(404);
+
+      const loop: OriginalMessage = { id: crypto.randomUUID(), source: "email", conversationId: "email:ooo@x", user: { id: "bot@example.com", email: "bot@example.com" }, metadata: { email: { message_id: "ooo@x", subject: "Out of office", auto_submitted: true } } };
+      const suppressed = await new ReplyService(store, [], opts, log).send({ messageId: loop.id, original: loop, text: "Thanks", approvedBy: "auto" });
+      expect(suppressed.status).toBe("failed");
+      expect(suppressed.lastError).toContain("loop");
+    } finally {
+      await bus.close();
+      await db.close();
+    }
+  });
+});

@@ -60,6 +60,9 @@ export class ReplyService {
     const deliverer = this.deliverers.get(original.source);
     let recipient: Record<string, unknown> = {};
     let problem: string | null = deliverer ? null : `no ${original.source} reply channel is configured`;
+    if (req.approvedBy === "auto" && (original.metadata.email as { auto_submitted?: boolean } | undefined)?.auto_submitted) {
+      problem = "not sent automatically: the customer's mail was itself automatic (mail loop protection)";
+    }
     if (deliverer) {
       try {
         recipient = deliverer.recipient(original);
