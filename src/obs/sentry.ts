@@ -80,7 +80,6 @@ export async function initSentry(t: Config["telemetry"], release: string, log?: 
     maxBreadcrumbs: 0,
     beforeBreadcrumb: () => null,
     beforeSend: (event) => scrubEvent(event as ScrubbableEvent) as typeof event,
-    beforeSendTransaction: () => null,
   });
   capture = (e, hint) => void Sentry.captureException(e, hint?.tags ? { tags: hint.tags } : undefined);
   flush = (ms) => Sentry.flush(ms);

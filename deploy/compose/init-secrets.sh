@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Creates the secret files compose.yaml mounts (random values; existing files are kept). Never commit them.
+set -euo pipefail
+dir="$(cd "$(dirname "$0")" && pwd)/secrets"
+mkdir -p "$dir"
+umask 077
+rand() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+[[ -s $dir/api_keys ]] || { rand >"$dir/api_keys"; echo "created $dir/api_keys (send it as: Authorization: Bearer <key>)"; }
+[[ -s $dir/postgres_password ]] || rand >"$dir/postgres_password"
+[[ -s $dir/database_url ]] || printf 'postgres://copilot:%s@postgres:5432/copilot\n' "$(cat "$dir/postgres_password")" >"$dir/database_url"
+[[ -s $dir/grafana_password ]] || { rand | head -c 24 >"$dir/grafana_password"; echo "created $dir/grafana_password (Grafana user: admin)"; }
+# The containers run as non-root users that must be able to read the mounted files.
+chmod 0644 "$dir"/api_keys "$dir"/postgres_password "$dir"/database_url "$dir"/grafana_password
