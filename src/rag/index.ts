@@ -34,6 +34,11 @@ export interface KnowledgeOptions {
   kbDir?: string | null;
   params?: Partial<RagParams>;
   log?: Logger;
+  /**
+   * Wait for the KB folder sync before returning (default true). With false the service answers at once from the
+   * stored index and `ready` resolves when the first ingest (embedding the whole KB on a fresh data dir) is done.
+   */
+  waitForSync?: boolean;
 }
 
 /** What a search returns: KB passages and similar past tickets, each already thresholded. */
@@ -71,8 +76,10 @@ export interface Knowledge {
   /** Records a resolved ticket with its approved reply; searchable at once, persisted in the tickets log. */
   addPastTicket(t: PastTicket): Promise<void>;
   stats(): { kb: { docs: number; chunks: number; bytes: number }; tickets: { docs: number; chunks: number; bytes: number } };
-  /** The result of the start-up sync of the KB folder. */
+  /** The result of the start-up sync of the KB folder (empty until `ready` resolves). */
   readonly startup: SyncStats[];
+  /** Resolves when the start-up sync of the KB folder is done; rejects if it failed. */
+  readonly ready: Promise<SyncStats[]>;
   close(): Promise<void>;
 }
 
@@ -116,12 +123,18 @@ export async function openKnowledge(o: KnowledgeOptions): Promise<Knowledge> {
 
   const startup: SyncStats[] = [];
   const kbDir = o.kbDir === undefined ? "kb" : o.kbDir;
-  if (kbDir && existsSync(kbDir)) {
-    for (const { origin, docs } of loadPath(kbDir)) startup.push(await kb.sync(origin, docs));
-    log?.info({ docs: kb.stats().docs, chunks: kb.stats().chunks, embedded: startup.reduce((a, s) => a + s.embedded, 0) }, "knowledge base ready");
-  } else if (kbDir) {
-    log?.warn({ kbDir }, "knowledge base folder not found; starting with the stored index only");
-  }
+  const syncKb = async (): Promise<SyncStats[]> => {
+    if (kbDir && existsSync(kbDir)) {
+      for (const { origin, docs } of loadPath(kbDir)) startup.push(await kb.sync(origin, docs));
+      log?.info({ docs: kb.stats().docs, chunks: kb.stats().chunks, embedded: startup.reduce((a, s) => a + s.embedded, 0) }, "knowledge base ready");
+    } else if (kbDir) {
+      log?.warn({ kbDir }, "knowledge base folder not found; starting with the stored index only");
+    }
+    return startup;
+  };
+  const ready = syncKb();
+  if (o.waitForSync === false) ready.catch((e) => log?.error({ err: (e as Error).message }, "knowledge base sync failed"));
+  else await ready;
   if (existsSync(ticketLog)) {
     const latest = new Map<string, PastTicket>();
     for (const line of readFileSync(ticketLog, "utf8").split("\n")) {
@@ -173,6 +186,7 @@ export async function openKnowledge(o: KnowledgeOptions): Promise<Knowledge> {
     agent: createKnowledgeAgent({ search }),
     search,
     startup,
+    ready,
     async ingest(path, io = {}) {
       if (!existsSync(path)) throw new AppError("not_found", `nothing to ingest at ${path}`, { status: 404 });
       const all: SyncStats[] = [];

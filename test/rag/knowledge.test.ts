@@ -63,6 +63,20 @@ describe("knowledge service on the default KB", () => {
     expect(embedder.texts).toBe(before);
   });
 
+  test("with waitForSync false the service opens at once and `ready` reports the first ingest", async () => {
+    const t = tempDir();
+    try {
+      const bg = await openKnowledge({ embedder: new HashEmbedder(), dataDir: t.dir, kbDir: "kb/northwind", waitForSync: false });
+      expect(bg.stats().kb.docs).toBe(0);
+      const stats = await bg.ready;
+      expect(stats[0]).toMatchObject({ added: 14 });
+      expect(bg.stats().kb.docs).toBe(14);
+      await bg.close();
+    } finally {
+      t.cleanup();
+    }
+  });
+
   test("hybrid search returns cited passages found by both retrievers", async () => {
     const r = await k.search("How do I get a refund for a direct debit taken in error?");
     expect(r.abstain).toBe(false);
