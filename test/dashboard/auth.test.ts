@@ -8,7 +8,7 @@ import { client, login, signIn, startHarness, type Harness } from "./harness.ts"
 let h: Harness;
 beforeAll(async () => {
   h = await startHarness();
-});
+}, 60_000);
 afterAll(async () => {
   await h.stop();
 });

@@ -22,7 +22,7 @@ beforeAll(async () => {
   h = await startHarness({ listen: true, env: { ALERT_WEBHOOK_URL: `http://127.0.0.1:${hookServer.port}/hook`, ALERT_WEBHOOK_SECRET: "webhook-secret-for-tests" } });
   admin = await signIn(h, "admin");
   agent = await signIn(h, "agent");
-});
+}, 60_000);
 afterAll(async () => {
   await h.stop();
   hookServer.stop(true);
