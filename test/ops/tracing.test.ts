@@ -5,7 +5,9 @@ import { loadConfig } from "../../src/config.ts";
 import { ok } from "../../src/errors.ts";
 import { createLogger } from "../../src/obs/log.ts";
 import { Metrics } from "../../src/obs/metrics.ts";
-import { initTracing, shutdownTracing } from "../../src/obs/tracing.ts";
+import { initTracing, shutdownTracing, traceBus } from "../../src/obs/tracing.ts";
+import { MemoryBus } from "../../src/bus/memory.ts";
+import { MessagePublisher } from "../../src/ingest/publisher.ts";
 import { openParts, startService, type Service } from "../../src/runtime.ts";
 
 const rand = () => Math.random().toString(36).slice(2, 10);
@@ -98,16 +100,18 @@ describe("tracing across the pipeline", () => {
     const config = loadConfig({ APP_ENV: "test", LOG_LEVEL: "silent" });
     expect(config.telemetry.otlpEndpoint).toBeNull();
     expect(initTracing(config.telemetry)).toBe(false);
-    const parts = await openParts(config, { log: createLogger("silent"), metrics: new Metrics(false) });
+    const bus = traceBus(new MemoryBus());
+    await bus.start([config.topics.messages]);
     const seen: Record<string, string>[] = [];
-    const sub = await parts.bus.subscribe({ groupId: "probe", topics: [config.topics.messages], handler: async (rs) => void seen.push(...rs.map((r) => r.headers ?? {})) });
-    const svc = await startService(parts, []);
-    await svc.publisher.submit({ source: "chat", user: { id: "u1" }, message: { text: "hello" } });
+    const sub = await bus.subscribe({ groupId: "probe", topics: [config.topics.messages], handler: async (rs) => void seen.push(...rs.map((r) => r.headers ?? {})) });
+    const publisher = new MessagePublisher(bus, config.topics.messages, config.limits, new Metrics(false));
+    expect((await publisher.submit({ source: "chat", user: { id: "u1" }, message: { text: "hello" } })).ok).toBe(true);
     for (let i = 0; i < 100 && seen.length === 0; i++) await Bun.sleep(10);
     expect(seen.length).toBe(1);
     expect(seen[0]!.traceparent).toBeUndefined();
+    expect(seen[0]!["message-id"]).toBeString();
     await sub.stop();
-    await svc.stop();
+    await bus.stop();
   }, 20_000);
 });
 
