@@ -48,6 +48,11 @@ export interface CollectionOptions {
   log?: Logger;
   /** Texts per embed call during ingestion. */
   batchSize?: number;
+  /**
+   * Delay writes after an update by this many ms, coalescing bursts (for collections with a durable log of their
+   * own, like past tickets); 0 writes at once. `flush()` writes anything pending.
+   */
+  saveDelayMs?: number;
 }
 
 /** A keyword+dense candidate before it becomes a Passage. */
@@ -73,6 +78,7 @@ export class Collection {
   private nextLabel = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private dirty = false;
+  private saveTimer: ReturnType<typeof setTimeout> | null = null;
 
   private constructor(private readonly o: CollectionOptions) {}
 
@@ -278,13 +284,29 @@ export class Collection {
       this.index({ ...p.chunk, label: p.label });
     });
     s.embedded = pending.length;
-    if (this.dirty) await this.save();
+    if (this.dirty) {
+      if (this.o.saveDelayMs) this.scheduleSave();
+      else await this.save();
+    }
     s.ms = Math.round(performance.now() - t0);
     return s;
   }
 
+  private scheduleSave(): void {
+    if (this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null;
+      this.flush().catch((e) => this.o.log?.error({ collection: this.o.name, err: (e as Error).message }, "index save failed"));
+    }, this.o.saveDelayMs);
+    this.saveTimer.unref?.();
+  }
+
   /** Waits for pending writes and persists anything not yet saved. */
   flush(): Promise<void> {
+    if (this.saveTimer) {
+      clearTimeout(this.saveTimer);
+      this.saveTimer = null;
+    }
     return this.serial(async () => {
       if (this.dirty) await this.save();
     });

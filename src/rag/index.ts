@@ -118,7 +118,8 @@ export async function openKnowledge(o: KnowledgeOptions): Promise<Knowledge> {
   const log = o.log?.child({ component: "rag" });
   const common = { embedder: o.embedder, params, onModelMismatch: "reembed" as const, log };
   const kb = await Collection.open({ ...common, dir: join(dataDir, "kb"), name: "kb" });
-  const tickets = await Collection.open({ ...common, dir: join(dataDir, "tickets"), name: "tickets" });
+  // The tickets log is the durable record, so index writes can be coalesced.
+  const tickets = await Collection.open({ ...common, dir: join(dataDir, "tickets"), name: "tickets", saveDelayMs: 2000 });
   const ticketLog = join(dataDir, "tickets.jsonl");
 
   const startup: SyncStats[] = [];

@@ -118,5 +118,12 @@ describe("knowledge service on the default KB", () => {
     expect(embedder.texts).toBe(before);
     const out = (await again.agent.run(message("xero sync is not importing my invoices"), ctx([]))) as { value: KnowledgeOutput };
     expect(out.value.similar_tickets[0]).toMatchObject({ ticket_id: "T-1001", resolved_at: "2025-10-01T10:00:00Z" });
+    // A crash before the coalesced index write: the ticket is replayed from the log at the next open.
+    await again.addPastTicket({ id: "T-1002", question: "Webhook signature check fails", answer: "Verify against the raw body.", conversation_id: "c10", resolved_at: "2025-10-02T09:00:00Z" });
+    const afterCrash = await openKnowledge({ embedder, dataDir, kbDir: "kb/northwind", params: { threshold: 0.2 } });
+    expect(afterCrash.stats().tickets.docs).toBe(2);
+    expect((await afterCrash.search("webhook signature fails")).tickets[0]!.doc_id).toBe("ticket:T-1002");
+    await afterCrash.close();
+    await again.close();
   });
 });
