@@ -78,6 +78,25 @@ describe("incremental ingestion", () => {
   });
 });
 
+test("a JSONL knowledge base ingests {id, title, text, url} records and updates by record", async () => {
+  const file = join(tmp(), "articles.jsonl");
+  const rec = (id: string, text: string) => JSON.stringify({ id, title: `Article ${id}`, text, url: `https://kb.example/${id}` });
+  writeFileSync(file, [rec("a1", "Reset your password from the login page."), rec("a2", "Invoices are emailed monthly.")].join("\n") + "\n");
+  const [{ origin, docs }] = loadPath(file) as [ReturnType<typeof loadPath>[number]];
+  expect(docs.map((d) => [d.id, d.title, d.url, d.source])).toEqual([
+    ["a1", "Article a1", "https://kb.example/a1", "articles.jsonl#a1"],
+    ["a2", "Article a2", "https://kb.example/a2", "articles.jsonl#a2"],
+  ]);
+  const c = await Collection.open({ dir: tmp(), name: "kb", embedder: new HashEmbedder(), params });
+  expect(await c.sync(origin, docs)).toMatchObject({ added: 2, embedded: 2 });
+  writeFileSync(file, [rec("a1", "Reset your password from the login page."), rec("a3", "Cards arrive in 5 days.")].join("\n") + "\n");
+  const [{ docs: next }] = loadPath(file) as [ReturnType<typeof loadPath>[number]];
+  expect(await c.sync(origin, next)).toMatchObject({ added: 1, deleted: 1, unchanged: 1, embedded: 1 });
+  expect(c.docIds().sort()).toEqual(["a1", "a3"]);
+  writeFileSync(file, "{not json}\n");
+  expect(() => loadPath(file)).toThrow(/articles.jsonl:1 is not JSON/);
+});
+
 test("a search during a re-ingest still finds the document being updated", async () => {
   const kb = join(tmp(), "kb");
   writeKb(kb, FILES);
