@@ -32,6 +32,30 @@ export interface Config {
   /** PGlite data folder for the embedded database; null keeps it in memory. */
   pgliteDir: string | null;
   ollama: { host: string; model: string } | null;
+  /** Reply generation: which generator, Ollama client tuning, the embedded GGUF model, and generation limits. */
+  llm: {
+    /** `auto`: Ollama when OLLAMA_HOST is set, else the embedded GGUF when the file exists, else extractive answers only. */
+    generator: "auto" | "ollama" | "embedded" | "none";
+    ollamaKeepAlive: string;
+    ollamaConnectTimeoutMs: number;
+    ollamaFirstTokenTimeoutMs: number;
+    ollamaIdleTimeoutMs: number;
+    ollamaRetries: number;
+    modelPath: string;
+    threads: number;
+    contextSize: number;
+    maxTokens: number;
+    temperature: number;
+  };
+  /** The response agent: voice, memory, time budget and the auto-send rule (draft-only unless enabled). */
+  reply: {
+    company: string;
+    timeoutMs: number;
+    recentTurns: number;
+    summaryBudgetChars: number;
+    templateVersion: string;
+    autoSend: { enabled: boolean; intents: string[]; minConfidence: number; channels: string[] };
+  };
   session: { ttlSeconds: number; maxTurns: number };
   master: { workerTimeoutMs: number; workerRetries: number; concurrency: number };
   limits: { maxTextChars: number; maxAttachments: number };
@@ -213,6 +237,42 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: url("DATABASE_URL", ["postgres:", "postgresql:"]),
     pgliteDir: env.PGLITE_DIR || null,
     ollama: ollamaHost ? { host: ollamaHost, model: str("OLLAMA_MODEL", "gemma3:270m") } : null,
+    llm: {
+      generator: oneOf("LLM_GENERATOR", "auto", ["auto", "ollama", "embedded", "none"] as const),
+      ollamaKeepAlive: str("OLLAMA_KEEP_ALIVE", "30m"),
+      ollamaConnectTimeoutMs: int("OLLAMA_CONNECT_TIMEOUT_MS", 5000, 100, 600_000),
+      ollamaFirstTokenTimeoutMs: int("OLLAMA_FIRST_TOKEN_TIMEOUT_MS", 30_000, 100, 600_000),
+      ollamaIdleTimeoutMs: int("OLLAMA_IDLE_TIMEOUT_MS", 10_000, 100, 600_000),
+      ollamaRetries: int("OLLAMA_RETRIES", 2, 0, 10),
+      modelPath: str("LLM_MODEL_PATH", "models/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
+      threads: int("LLM_THREADS", 2, 1, 256),
+      contextSize: int("LLM_CONTEXT_SIZE", 2048, 512, 131_072),
+      maxTokens: int("LLM_MAX_TOKENS", 200, 8, 8192),
+      temperature: (() => {
+        const raw = str("LLM_TEMPERATURE", "0.2");
+        const v = Number(raw);
+        if (!(v >= 0 && v <= 2)) problems.push(`LLM_TEMPERATURE=${JSON.stringify(raw)} must be a number in [0, 2]`);
+        return v >= 0 && v <= 2 ? v : 0.2;
+      })(),
+    },
+    reply: {
+      company: str("REPLY_COMPANY", "our company"),
+      timeoutMs: int("REPLY_TIMEOUT_MS", 60_000, 500, 600_000),
+      recentTurns: int("REPLY_RECENT_TURNS", 6, 0, 100),
+      summaryBudgetChars: int("REPLY_SUMMARY_BUDGET_CHARS", 1200, 100, 100_000),
+      templateVersion: str("REPLY_TEMPLATE_VERSION", "v1"),
+      autoSend: {
+        enabled: oneOf("AUTO_SEND", "false", ["true", "false"] as const) === "true",
+        intents: str("AUTO_SEND_INTENTS", "").split(",").map((x) => x.trim()).filter(Boolean),
+        minConfidence: (() => {
+          const raw = str("AUTO_SEND_MIN_CONFIDENCE", "0.85");
+          const v = Number(raw);
+          if (!(v >= 0 && v <= 1)) problems.push(`AUTO_SEND_MIN_CONFIDENCE=${JSON.stringify(raw)} must be a number in [0, 1]`);
+          return v >= 0 && v <= 1 ? v : 0.85;
+        })(),
+        channels: str("AUTO_SEND_CHANNELS", "chat").split(",").map((x) => x.trim()).filter(Boolean),
+      },
+    },
     session: { ttlSeconds: int("SESSION_TTL_SECONDS", 7 * 24 * 3600, 60, 365 * 24 * 3600), maxTurns: int("SESSION_MAX_TURNS", 50, 1, 1000) },
     master: {
       workerTimeoutMs: int("WORKER_TIMEOUT_MS", 5000, 10, 600_000),
