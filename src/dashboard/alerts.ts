@@ -203,8 +203,8 @@ export class AlertEngine {
     const windowStart = new Date(now - windowMs);
     const [row] = await this.o.db
       .select({
-        recent: sql<number>`count(*) filter (where ${results.createdAt} >= ${windowStart})::int`,
-        before: sql<number>`count(*) filter (where ${results.createdAt} < ${windowStart})::int`,
+        recent: sql<number>`count(*) filter (where ${results.createdAt} >= ${windowStart.toISOString()}::timestamptz)::int`,
+        before: sql<number>`count(*) filter (where ${results.createdAt} < ${windowStart.toISOString()}::timestamptz)::int`,
       })
       .from(results)
       .where(and(cond, gte(results.createdAt, new Date(now - windowMs - 86_400_000)), lt(results.createdAt, new Date(now + 60_000))));

@@ -50,6 +50,9 @@ export function feedItemFromEvent(ev: ResultEvent, decision: string | null = nul
   };
 }
 
+/** A timestamp parameter for raw SQL: postgres.js does not serialise Date objects inside drizzle's sql template. */
+const ts = (d: Date) => sql`${d.toISOString()}::timestamptz`;
+
 const likePattern = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /** Read-side queries of the dashboard: plain SQL aggregates over the pipeline's tables. */
@@ -96,8 +99,18 @@ export class DashboardQueries {
     return rows.map(({ decision, replyStatus, degraded, ...r }) => ({ ...r, degraded: degraded === 1, replyState: decision ?? replyStatus }));
   }
 
-  /** Distinct values seen recently, for the filter menus and the relabel form. */
-  async facets(): Promise<{ intents: string[]; sentiments: string[]; urgencies: string[] }> {
+  private facetCache: { at: number; value: Promise<{ intents: string[]; sentiments: string[]; urgencies: string[] }> } | null = null;
+
+  /** Distinct values seen recently, for the filter menus and the relabel form; cached for a minute (labels change rarely). */
+  facets(): Promise<{ intents: string[]; sentiments: string[]; urgencies: string[] }> {
+    if (this.facetCache && Date.now() - this.facetCache.at < 60_000) return this.facetCache.value;
+    const value = this.loadFacets();
+    this.facetCache = { at: Date.now(), value };
+    value.catch(() => (this.facetCache = null));
+    return value;
+  }
+
+  private async loadFacets(): Promise<{ intents: string[]; sentiments: string[]; urgencies: string[] }> {
     const recent = gte(results.createdAt, new Date(Date.now() - 30 * 86_400_000));
     const pick = async (col: AnyPgColumn) => {
       const rows = await this.db.selectDistinct({ v: col }).from(results).where(and(recent, isNotNull(col))).orderBy(col).limit(100);
@@ -142,27 +155,20 @@ export class DashboardQueries {
     const hourly = range === "1h" || range === "24h";
     const bucket = hourly ? sql.raw(`'hour'`) : sql.raw(`'day'`);
     const q = <T>(s: SQL) => this.db.execute(s).then((r) => ((r as unknown as { rows?: T[] }).rows ?? (r as unknown as T[])));
-    const [volume, intents, sentiment, totals, ttfr, acceptance, emerging] = await Promise.all([
-      q<{ t: string; channel: string; n: number }>(sql`
-        select date_trunc(${bucket}, created_at) as t, channel, count(*)::int as n
-        from results where created_at >= ${from} group by 1, 2 order by 1`),
-      q<{ intent: string; n: number }>(sql`
-        select coalesce(intent, 'unclassified') as intent, count(*)::int as n
-        from results where created_at >= ${from} group by 1 order by 2 desc limit 12`),
-      q<{ t: string; sentiment: string; n: number }>(sql`
-        select date_trunc(${bucket}, created_at) as t, coalesce(sentiment, 'unknown') as sentiment, count(*)::int as n
-        from results where created_at >= ${from} group by 1, 2 order by 1`),
-      q<{ total: number; urgent: number; degraded: number }>(sql`
-        select count(*)::int as total,
+    // One scan of the range feeds volume, sentiment trend, intent mix and the totals; the other figures are small.
+    const [cube, ttfr, acceptance, emerging] = await Promise.all([
+      q<{ t: string; channel: string; sentiment: string; intent: string; n: number; urgent: number; degraded: number }>(sql`
+        select date_trunc(${bucket}, created_at) as t, channel, coalesce(sentiment, 'unknown') as sentiment, coalesce(intent, 'unclassified') as intent,
+               count(*)::int as n,
                count(*) filter (where urgency in ('high', 'critical'))::int as urgent,
                count(*) filter (where degraded = 1)::int as degraded
-        from results where created_at >= ${from}`),
+        from results where created_at >= ${ts(from)} group by 1, 2, 3, 4`),
       q<{ median_s: number | null; n: number }>(sql`
         with replied as (
           select conversation_id, min(at) as first_reply from (
-            select conversation_id, created_at as at from reply_decisions where action in ('approved', 'edited') and created_at >= ${from}
+            select conversation_id, created_at as at from reply_decisions where action in ('approved', 'edited') and created_at >= ${ts(from)}
             union all
-            select conversation_id, created_at as at from results where created_at >= ${from} and outputs->'reply'->>'status' = 'auto_sent'
+            select conversation_id, created_at as at from results where created_at >= ${ts(from)} and outputs->'reply'->>'status' = 'auto_sent'
           ) x group by 1
         ), asked as (
           select conversation_id, min(received_at) as first_msg from messages
@@ -171,7 +177,7 @@ export class DashboardQueries {
         select percentile_cont(0.5) within group (order by extract(epoch from first_reply - first_msg))::float8 as median_s, count(*)::int as n
         from replied join asked using (conversation_id)`),
       q<{ action: string; n: number }>(sql`
-        select action, count(*)::int as n from reply_decisions where created_at >= ${from} group by 1`),
+        select action, count(*)::int as n from reply_decisions where created_at >= ${ts(from)} group by 1`),
       q<{ intent: string; recent: number; baseline: number }>(sql`
         select intent,
                count(*) filter (where created_at >= now() - interval '24 hours')::int as recent,
@@ -183,17 +189,36 @@ export class DashboardQueries {
                / (count(*) filter (where created_at < now() - interval '24 hours') / 6.0 + 1.0) desc
         limit 5`),
     ]);
+    const volume = new Map<string, { t: number; channel: string; n: number }>();
+    const sentiment = new Map<string, { t: number; sentiment: string; n: number }>();
+    const intents = new Map<string, number>();
+    let total = 0;
+    let urgent = 0;
+    let degraded = 0;
+    for (const c of cube) {
+      const t = new Date(c.t).getTime() / 1000;
+      const n = Number(c.n);
+      const v = volume.get(`${t}|${c.channel}`) ?? volume.set(`${t}|${c.channel}`, { t, channel: c.channel, n: 0 }).get(`${t}|${c.channel}`)!;
+      v.n += n;
+      const st = sentiment.get(`${t}|${c.sentiment}`) ?? sentiment.set(`${t}|${c.sentiment}`, { t, sentiment: c.sentiment, n: 0 }).get(`${t}|${c.sentiment}`)!;
+      st.n += n;
+      intents.set(c.intent, (intents.get(c.intent) ?? 0) + n);
+      total += n;
+      urgent += Number(c.urgent);
+      degraded += Number(c.degraded);
+    }
+    const byTime = <T extends { t: number }>(m: Map<string, T>) => [...m.values()].sort((a, b) => a.t - b.t);
     const acc = Object.fromEntries(acceptance.map((a) => [a.action, Number(a.n)]));
     const decided = (acc.approved ?? 0) + (acc.edited ?? 0) + (acc.rejected ?? 0);
     return {
       range,
       hourly,
-      volume: volume.map((v) => ({ t: new Date(v.t).getTime() / 1000, channel: v.channel, n: Number(v.n) })),
-      intents: intents.map((i) => ({ intent: i.intent, n: Number(i.n) })),
-      sentiment: sentiment.map((v) => ({ t: new Date(v.t).getTime() / 1000, sentiment: v.sentiment, n: Number(v.n) })),
-      total: Number(totals[0]?.total ?? 0),
-      urgent: Number(totals[0]?.urgent ?? 0),
-      degraded: Number(totals[0]?.degraded ?? 0),
+      volume: byTime(volume),
+      intents: [...intents.entries()].map(([intent, n]) => ({ intent, n })).sort((a, b) => b.n - a.n).slice(0, 12),
+      sentiment: byTime(sentiment),
+      total,
+      urgent,
+      degraded,
       medianFirstResponseS: ttfr[0]?.median_s === null || ttfr[0]?.median_s === undefined ? null : Number(ttfr[0].median_s),
       acceptance: { approved: acc.approved ?? 0, edited: acc.edited ?? 0, rejected: acc.rejected ?? 0, rate: decided ? ((acc.approved ?? 0) + (acc.edited ?? 0)) / decided : null },
       emerging: emerging.map((e) => ({ intent: e.intent, recent: Number(e.recent), baseline: Number(e.baseline) })),
@@ -210,16 +235,16 @@ export class DashboardQueries {
                percentile_cont(0.5) within group (order by w.value::float8)::float8 as p50,
                percentile_cont(0.99) within group (order by w.value::float8)::float8 as p99
         from results, jsonb_each_text(timings->'workers') w
-        where created_at >= ${from} group by 1 order by 1`),
+        where created_at >= ${ts(from)} group by 1 order by 1`),
       q<{ worker: string; n: number }>(sql`
         select f->>'worker' as worker, count(*)::int as n
         from results, jsonb_array_elements(failures) f
-        where created_at >= ${from} and degraded = 1 group by 1`),
+        where created_at >= ${ts(from)} and degraded = 1 group by 1`),
       q<{ worker: string; code: string; message: string; at: string; message_id: string; conversation_id: string }>(sql`
         select f->>'worker' as worker, f->>'code' as code, f->>'message' as message, created_at as at, message_id, conversation_id
         from results, jsonb_array_elements(failures) f
         where degraded = 1 order by created_at desc limit 10`),
-      q<{ n: number; last: string | null }>(sql`select count(*)::int as n, max(created_at) as last from dead_letters where created_at >= ${from}`),
+      q<{ n: number; last: string | null }>(sql`select count(*)::int as n, max(created_at) as last from dead_letters where created_at >= ${ts(from)}`),
     ]);
     const failed = new Map(failures.map((f) => [f.worker, Number(f.n)]));
     const workers = new Set([...latency.map((l) => l.worker), ...failed.keys()]);
