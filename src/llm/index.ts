@@ -1,0 +1,41 @@
+import { existsSync } from "node:fs";
+import type { Config } from "../config.ts";
+import type { Logger } from "../obs/log.ts";
+import { LlamaCppGenerator } from "./llamacpp.ts";
+import { OllamaGenerator } from "./ollama.ts";
+import type { GenerationObserver, Generator } from "./types.ts";
+
+/**
+ * Chooses the generator from config: Ollama when OLLAMA_HOST is set (or LLM_GENERATOR=ollama), else the embedded
+ * GGUF when the file exists (or LLM_GENERATOR=embedded), else null: the response agent then answers extractively
+ * and says so. `observer` is the metrics registry (Metrics.observeGeneration).
+ */
+export function createGenerator(config: Pick<Config, "ollama" | "llm" | "reply">, log: Logger, observer?: GenerationObserver): Generator | null {
+  const l = config.llm;
+  const useOllama = l.generator === "ollama" || (l.generator === "auto" && config.ollama !== null);
+  if (useOllama) {
+    if (!config.ollama) {
+      log.warn({ component: "llm" }, "LLM_GENERATOR=ollama but OLLAMA_HOST is not set: replies fall back to extractive answers");
+      return null;
+    }
+    log.info({ component: "llm", generator: "ollama", host: config.ollama.host, model: config.ollama.model }, "reply generator");
+    return new OllamaGenerator({
+      host: config.ollama.host,
+      model: config.ollama.model,
+      keepAlive: l.ollamaKeepAlive,
+      connectTimeoutMs: l.ollamaConnectTimeoutMs,
+      firstTokenTimeoutMs: l.ollamaFirstTokenTimeoutMs,
+      idleTimeoutMs: l.ollamaIdleTimeoutMs,
+      totalTimeoutMs: Math.max(1000, config.reply.timeoutMs - 400),
+      retries: l.ollamaRetries,
+      numCtx: l.contextSize,
+      observer,
+    });
+  }
+  if (l.generator === "embedded" || (l.generator === "auto" && existsSync(l.modelPath))) {
+    log.info({ component: "llm", generator: "llamacpp", model: l.modelPath, threads: l.threads }, "reply generator");
+    return new LlamaCppGenerator({ modelPath: l.modelPath, threads: l.threads, contextSize: l.contextSize, queueTimeoutMs: config.reply.timeoutMs, observer });
+  }
+  log.warn({ component: "llm", model: l.modelPath }, "no reply generator (no OLLAMA_HOST, no GGUF): drafts are extractive answers from the knowledge base");
+  return null;
+}
