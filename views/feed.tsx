@@ -8,9 +8,10 @@ import { BASE } from "./layout.tsx";
 /** A short relative-or-clock time; the full timestamp is in the title attribute. */
 export function Time(p: { at: Date }): JSX.Element {
   const iso = p.at.toISOString();
+  const today = iso.slice(0, 10) === new Date().toISOString().slice(0, 10);
   return (
     <time datetime={iso} title={iso}>
-      {iso.slice(11, 19)}
+      {today ? iso.slice(11, 19) : `${iso.slice(5, 10)} ${iso.slice(11, 16)}`}
     </time>
   );
 }

@@ -236,7 +236,7 @@ export function AlertsPage(p: { list: { a: FiredAlert; ackBy: string | null }[];
           <AlertRow a={x.a} ackBy={x.ackBy} />
         ))}
       </ol>
-      {p.list.length === 0 ? <p class="muted">No alert has fired.</p> : ""}
+      <p class="muted empty-alerts">No alert has fired.</p>
       <h2>Rules</h2>
       <table class="grid" id="rules">
         <thead>

@@ -44,10 +44,10 @@ export function Layout(p: LayoutProps): JSX.Element {
         ))}
         <script src={`${BASE}/assets/htmx.min.js`}></script>
         <script src={`${BASE}/assets/htmx-ws.js`}></script>
-        <script src={`${BASE}/assets/app.js`} defer></script>
         {(p.scripts ?? []).map((s) => (
           <script src={s} defer></script>
         ))}
+        <script src={`${BASE}/assets/app.js`} defer></script>
       </head>
       <body hx-headers={JSON.stringify({ "X-CSRF-Token": p.csrf })} data-csrf={p.csrf}>
         <a class="skip" href="#main">

@@ -68,7 +68,7 @@ const CSS = `
 :host { all: initial; }
 * { box-sizing: border-box; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
 .launcher { position: fixed; right: 20px; bottom: 20px; width: 56px; height: 56px; border-radius: 50%; border: 0;
-  background: #1f4fd1; color: #fff; font-size: 26px; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); z-index: 2147483000; }
+  background: #1f4fd1; color: #fff; display: flex; align-items: center; justify-content: center; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); z-index: 2147483000; }
 .launcher:focus-visible, button:focus-visible, textarea:focus-visible { outline: 3px solid #ffb400; outline-offset: 2px; }
 .panel { position: fixed; right: 20px; bottom: 88px; width: min(370px, calc(100vw - 40px)); height: min(520px, calc(100vh - 120px));
   background: #fff; color: #1b1f24; border-radius: 12px; box-shadow: 0 10px 40px rgba(0,0,0,.3); display: flex; flex-direction: column;
@@ -103,7 +103,21 @@ const el = <K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string,
 
 const style = el("style");
 style.textContent = CSS;
-const launcher = el("button", { class: "launcher", type: "button", "aria-label": title, "aria-expanded": "false", "aria-controls": "copilot-panel" }, "💬");
+const launcher = el("button", { class: "launcher", type: "button", "aria-label": title, "aria-expanded": "false", "aria-controls": "copilot-panel" });
+{
+  // A speech-bubble icon drawn as SVG, so it does not depend on an emoji font being installed.
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "28");
+  svg.setAttribute("height", "28");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(NS, "path");
+  path.setAttribute("fill", "currentColor");
+  path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6v2h2V9H7zm4 0v2h2V9h-2zm4 0v2h2V9h-2z");
+  svg.append(path);
+  launcher.append(svg);
+}
 const panel = el("section", { class: "panel", id: "copilot-panel", role: "dialog", "aria-modal": "false", "aria-labelledby": "copilot-title" });
 panel.hidden = true;
 const header = el("header");
