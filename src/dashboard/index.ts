@@ -17,7 +17,7 @@ import { AlertEngine, parseRule } from "./alerts.ts";
 import { Accounts, cookieNames, hasRole, LoginThrottle, randomToken, readCookie, ROLES, safeEqual, setCookie, type Principal, type Role } from "./auth.ts";
 import { filtersToQuery, parseFilters, RANGES, type Range } from "./filters.ts";
 import { htmlResponse, PAGE_HEADERS, redirect, safeNext } from "./http.ts";
-import { LiveDashboards, type DecisionEvent } from "./live.ts";
+import { decisionOf, LiveDashboards, type DecisionEvent } from "./live.ts";
 import { replyOf } from "./outputs.ts";
 import { DashboardQueries } from "./queries.ts";
 
@@ -34,6 +34,14 @@ export interface DashboardDeps {
   metrics: Metrics;
   /** The master agent when this process consumes (agent activity shows its workers, lag and state). */
   consumer?: { workers: string[]; lag(): Promise<number>; busy: boolean } | null;
+  /**
+   * The response agent's approval flow (src/agents/response ReplyApprovals): when given, dashboard decisions go
+   * through it, so approved replies are handed to the reply-back service of their channel; otherwise the dashboard
+   * records the decision and re-publishes the result itself (chat replies still reach the widget).
+   */
+  approvals?: { decide(messageId: string, action: "approve" | "edit" | "reject", by: { label: string; userId?: string }, body: { text?: string; reason?: string }): Promise<unknown> };
+  /** Streamed draft tokens (the response agent's ReplyStreamHub), shown live on the conversation page. */
+  replyStream?: { onAny(l: (ev: { type: string; conversation_id: string; message_id: string }) => void): () => void };
   /** Overrides for tests. */
   throttle?: LoginThrottle;
   passwordCost?: { memoryCost: number; timeCost: number };
@@ -89,11 +97,12 @@ export function createDashboard(d: DashboardDeps): Dashboard {
   const pending = new Set<Promise<unknown>>();
   d.hub.onAny((ev) => {
     live.onEvent(ev);
-    if ((ev as { type?: string }).type !== "message.result" || "decision" in ev) return;
+    if ((ev as { type?: string }).type !== "message.result" || decisionOf(ev)) return;
     const p = alerts.evaluate(ev).catch((e) => d.log.warn({ component: "alerts", err: (e as Error).message }, "alert evaluation failed"));
     pending.add(p);
     void p.finally(() => pending.delete(p));
   });
+  d.replyStream?.onAny((ev) => live.onEvent(ev));
   return {
     routes: dashboardRoutes(d, { accounts, queries, live, alerts, throttle: d.throttle ?? new LoginThrottle() }),
     accounts,
@@ -307,6 +316,18 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
           if (action === "edited" && !finalText) throw new AppError("invalid_decision", "the edited reply is empty", { status: 422 });
           const reason = action === "rejected" ? (form.reason ?? "").trim().slice(0, 500) : null;
           if (action === "rejected" && !reason) throw new AppError("invalid_decision", "a rejection needs a reason", { status: 422 });
+          if (d.approvals) {
+            const verb = action === "approved" ? "approve" : action === "edited" ? "edit" : "reject";
+            let status = 200;
+            try {
+              await d.approvals.decide(ev.message_id, verb, { label: principal!.user.email, userId: principal!.user.id }, { text: finalText ?? undefined, reason: reason ?? undefined });
+            } catch (e) {
+              if (!(e instanceof AppError) || e.status !== 409) throw e;
+              status = 409;
+            }
+            if (!isHtmx(request.headers)) return redirect(`${BASE}/conversations/${encodeURIComponent(ev.conversation_id)}?m=${ev.message_id}`);
+            return htmlResponse(Draft({ e: (await entryOf(ev.message_id))! }), { status });
+          }
           const inserted = await db
             .insert(replyDecisions)
             .values({ messageId: ev.message_id, conversationId: ev.conversation_id, action, draftText: reply.text, finalText, reason, userId: principal!.user.id })

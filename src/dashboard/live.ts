@@ -19,7 +19,22 @@ export interface ReplyDelta {
   type: "reply.delta";
   conversation_id: string;
   message_id: string;
-  delta: string;
+  /** The token text; the response agent's stream calls it `text`. */
+  delta?: string;
+  text?: string;
+}
+
+/**
+ * The decision carried by a re-published result, in either shape: the dashboard's own (`decision`) or the response
+ * agent's approval flow (`outputs.reply.review`). Null for a fresh result.
+ */
+export function decisionOf(ev: ResultEvent): DecisionEvent["decision"] | null {
+  if ("decision" in ev && ev.decision) return (ev as DecisionEvent).decision;
+  const review = (ev.outputs?.reply as { review?: { action?: string; at?: string; by?: string; reason?: string } } | undefined)?.review;
+  if (review && (review.action === "approved" || review.action === "edited" || review.action === "rejected")) {
+    return { action: review.action, at: review.at ?? new Date().toISOString(), by: review.by ?? "", reason: review.reason ?? null };
+  }
+  return null;
 }
 
 /** One open dashboard socket: who, and what its page shows (the feed with filters, or one conversation). */
@@ -48,12 +63,12 @@ export class LiveDashboards {
     return this.clients.size;
   }
 
-  /** Anything that arrives on response-events: results, re-published decisions, reply deltas. */
-  onEvent(raw: ResultEvent | DecisionEvent | ReplyDelta): void {
+  /** Anything that arrives on response-events or the reply stream: results, re-published decisions, reply deltas. */
+  onEvent(raw: ResultEvent | DecisionEvent | ReplyDelta | { type: string; conversation_id: string }): void {
     if ((raw as { type?: string }).type === "reply.delta") return this.onDelta(raw as ReplyDelta);
     if ((raw as { type?: string }).type !== "message.result") return;
     const ev = raw as ResultEvent | DecisionEvent;
-    const decision = "decision" in ev ? ev.decision : null;
+    const decision = decisionOf(ev);
     const item = feedItemFromEvent(ev, decision?.action ?? null);
     const filterable = { ...item, at: item.processedAt };
     let feedHtml: string | null = null;
@@ -83,9 +98,10 @@ export class LiveDashboards {
    * "drafting" placeholder in the thread and the following ones append to it; the final result replaces it.
    */
   private onDelta(d: ReplyDelta): void {
-    if (typeof d.delta !== "string" || !d.delta || typeof d.message_id !== "string") return;
+    const piece = typeof d.delta === "string" ? d.delta : d.text;
+    if (typeof piece !== "string" || !piece || typeof d.message_id !== "string") return;
     const id = escapeId(d.message_id);
-    const text = Bun.escapeHTML(d.delta);
+    const text = Bun.escapeHTML(piece);
     const first = !this.streaming.has(id);
     if (first) {
       this.streaming.add(id);
