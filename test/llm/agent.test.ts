@@ -218,3 +218,15 @@ describe("ResponseAgent", () => {
     expect(d.note).toContain("retrieval failed");
   });
 });
+
+describe("unusable model replies", () => {
+  test("an uncited refusal or an echo of the message becomes the extractive answer; a cited answer is kept", async () => {
+    const { unusableReply } = await import("../../src/agents/response/agent.ts");
+    expect(unusableReply("I'm sorry, but I can't assist with that request.", "my card was declined", 0)).toContain("refused");
+    expect(unusableReply("I was charged twice for the same order. How do I dispute it?", "I was charged twice for the same order at an online shop. How do I dispute it?", 0)).toContain("repeated");
+    expect(unusableReply("Contact the merchant first and keep their reply.", "I was charged twice, how do I dispute it?", 1)).toBeNull();
+    const d = await draft(createResponseAgent({ generator: scripted("I'm sorry, but I can't assist with that request.") }), msg("lost card"), ctx(emptySession("chat:u")));
+    expect(d.mode).toBe("extractive");
+    expect(d.fallback_reason).toContain("refused");
+  });
+});

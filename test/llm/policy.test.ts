@@ -61,3 +61,12 @@ describe("injection detector", () => {
     for (const t of ["I lost my card yesterday", "Please ignore my previous email, the parcel arrived", "What are your instructions for returns?"]) expect(looksLikeInjection(t)).toBe(false);
   });
 });
+
+describe("citation forms small models write", () => {
+  test('[Passage id="P1"], [Passage ID: P2] and [Passage 1] resolve to the retrieved passages', () => {
+    const r = checkCitations('[Passage id="P1"] Freeze it. [Passage ID: P2] Limits apply. [Passage 1] Again.', passages);
+    expect(r.citations.map((c) => c.label)).toEqual(["P1", "P2"]);
+    expect(r.dropped).toEqual([]);
+    expect(r.text).toBe("Freeze it. Limits apply. Again.");
+  });
+});

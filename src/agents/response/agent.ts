@@ -158,6 +158,21 @@ export function buildReplyMessages(
   ];
 }
 
+const words = (s: string) => s.toLowerCase().match(/\p{L}+|\d+/gu) ?? [];
+const REFUSAL = /^(?:i'?m sorry|i am sorry|sorry|unfortunately)?[,.!\s]*(?:but\s+)?i (?:can(?:no|')t|am unable to|am not able to|cannot) (?:assist|help|provide|answer)/i;
+
+/**
+ * Why a model reply is not worth a reviewer's time, or null: an uncited refusal, or an echo of the customer's own
+ * message (small models do both). The agent then drafts the extractive answer instead.
+ */
+export function unusableReply(reply: string, message: string, citations: number): string | null {
+  if (citations === 0 && REFUSAL.test(reply.trim())) return "the model refused without citing anything";
+  const r = words(reply);
+  const m = new Set(words(message));
+  if (m.size >= 4 && r.length > 0 && r.filter((w) => m.has(w)).length / r.length >= 0.8) return "the model repeated the customer's message";
+  return null;
+}
+
 /** Keeps the first question of the model's output, or null when it did not write a usable one. */
 export function firstQuestion(s: string): string | null {
   const text = s.replace(/\s+/g, " ").replace(/^["'“\s-]+/, "").trim();
@@ -266,7 +281,9 @@ export function createResponseAgent(deps: ResponseAgentDeps): Agent<ReplyDraft> 
         if (failure) note += ` (fixed question: ${failure})`;
       } else {
         const checked = !failure && gen ? checkCitations(restore(gen.text, redactor.map), passages) : null;
-        if (checked && checked.text.length >= 2) {
+        const unusable = checked ? unusableReply(checked.text, input.message.text, checked.citations.length) : null;
+        if (unusable) failure = unusable;
+        if (checked && !unusable && checked.text.length >= 2) {
           mode = "generated";
           ({ text, annotated, citations } = checked);
           dropped = checked.dropped;

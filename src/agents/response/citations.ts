@@ -47,11 +47,12 @@ export function checkCitations(reply: string, passages: LabelledPassage[]): Chec
   const used = new Map<string, Citation>();
   const dropped: string[] = [];
   const resolve = (token: string): LabelledPassage | null | undefined => {
-    const t = token.trim();
+    // `Passage id="P1"`, `Passage ID: P1`, `Passage 1`: a small model's ways of writing a passage id.
+    const t = token.trim().replace(/^passage\s*(?:id)?\s*[:=]?\s*"?(P?\d{1,3})"?$/i, (_, id: string) => (/^\d/.test(id) ? `P${id}` : id));
     if (/^P\d{1,3}$/i.test(t)) return byLabel.get(t.toUpperCase()) ?? null;
     if (/^\d{1,3}$/.test(t)) return byLabel.get(`P${Number(t)}`) ?? null;
     if (byChunk.has(t)) return byChunk.get(t)!;
-    if (/^(?:passage|source|doc|ref)\b/i.test(t) || /^P(?:ass(?:age)?)?\s*\d+$/i.test(t)) return null;
+    if (/^(?:passage|source|doc|ref)\b/i.test(t) || /^Pass\s*\d+$/i.test(t)) return null;
     return undefined;
   };
   const cite = (p: LabelledPassage): Citation => {
