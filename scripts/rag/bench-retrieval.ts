@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, s
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import hnswlib from "hnswlib-node";
+import { Bm25Index } from "../../src/rag/bm25.ts";
 import { chunkDoc } from "../../src/rag/chunker.ts";
 import { loadPath } from "../../src/rag/sources.ts";
 import { contentHash, sentences } from "../../src/rag/text.ts";
@@ -203,6 +204,21 @@ for (const ef of [10, 16, 24, 32, 48, 64, 96, 128, 192, 256]) {
   if (recall >= 0.995) break;
 }
 const pick = sweep.find((s) => s.recall >= TARGET) ?? sweep[sweep.length - 1]!;
+
+// The keyword side of hybrid search over the same chunks, for the full-query picture (not part of the ANN target).
+const tk = performance.now();
+const bm25 = new Bm25Index();
+texts.forEach((t, i) => bm25.add(i, t));
+const bm25Build = (performance.now() - tk) / 1000;
+const klat: number[] = [];
+for (const q of queries) {
+  const s = performance.now();
+  bm25.search(q, 50);
+  klat.push(performance.now() - s);
+}
+klat.sort((x, y) => x - y);
+const kp = (f: number) => klat[Math.min(klat.length - 1, Math.floor(f * klat.length))]!;
+console.log(`BM25 over the same chunks: index ${bm25Build.toFixed(1)} s; top-50 p50 ${kp(0.5).toFixed(2)} ms, p99 ${kp(0.99).toFixed(2)} ms`);
 console.log(`chosen: efSearch=${pick.ef} (smallest with recall@10 >= ${TARGET} against exact search)`);
 rmSync(dir, { recursive: true, force: true });
 console.log(
@@ -219,6 +235,7 @@ console.log(
     build_s: round(buildS, 1),
     index_disk_mib: round(diskMB, 1),
     index_mem_mib: round(memMB, 1),
+    bm25_p99_ms: round(kp(0.99), 2),
     model: embedder.id,
   }),
 );
