@@ -6,7 +6,7 @@ import { Bm25Index } from "./bm25.ts";
 import { chunkDoc, embedText } from "./chunker.ts";
 import { contentHash } from "./text.ts";
 import type { Chunk, Embedder, Passage, RagParams, Retriever, SourceDoc, StoredChunk } from "./types.ts";
-import { VectorIndex } from "./vectors.ts";
+import { PROBE_TEXT, VectorIndex } from "./vectors.ts";
 
 /** A document as recorded in a collection: its content hash decides whether a re-ingest does any work. */
 interface DocRecord {
@@ -126,8 +126,9 @@ export class Collection {
       this.nextLabel = d.next_label;
       stored = readFileSync(chunksPath, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as StoredChunk);
     }
+    const [probe] = await embedder.embed([PROBE_TEXT], "passage");
     try {
-      this.vectors = VectorIndex.open(dir, embedder.id, embedder.dim, params);
+      this.vectors = VectorIndex.open(dir, embedder.id, embedder.dim, params, probe);
       if (stored.length && this.vectors.count !== stored.length) {
         throw new AppError("index_inconsistent", `collection ${dir}: ${stored.length} chunks but ${this.vectors.count} vectors`, { status: 500 });
       }
@@ -136,7 +137,7 @@ export class Collection {
       if (!(this.o.onModelMismatch === "reembed" && (code === "index_model_mismatch" || code === "index_dim_mismatch" || code === "index_inconsistent"))) throw e;
       this.o.log?.warn({ component: "rag", collection: this.o.name, reason: (e as Error).message }, "re-embedding the stored chunks");
       VectorIndex.destroy(dir);
-      this.vectors = VectorIndex.open(dir, embedder.id, embedder.dim, params);
+      this.vectors = VectorIndex.open(dir, embedder.id, embedder.dim, params, probe);
       const vecs = await this.embedAll(stored.map((c) => embedText(c)));
       this.vectors.reserve(stored.length);
       stored.forEach((c, i) => this.vectors.add(c.label, vecs[i]!));

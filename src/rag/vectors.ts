@@ -15,7 +15,12 @@ export interface VectorMeta {
   M: number;
   efConstruction: number;
   capacity: number;
+  /** The model's vector for PROBE_TEXT when the index was made: catches an encoding change under the same id. */
+  probe?: number[];
 }
+
+/** A fixed passage embedded at every open; its vector must match the stored one (cosine >= 0.999). */
+export const PROBE_TEXT = "Probe passage for the index fingerprint: reset your password from the sign-in page.";
 
 /** HNSW parameters of a vector index. */
 export interface HnswParams {
@@ -47,24 +52,33 @@ export class VectorIndex {
   ) {}
 
   /** Opens the index in `dir`, or creates an empty one; refuses an index made by another model. */
-  static open(dir: string, modelId: string, dim: number, p: HnswParams): VectorIndex {
+  static open(dir: string, modelId: string, dim: number, p: HnswParams, probe?: Float32Array): VectorIndex {
     const metaPath = join(dir, "vectors.json");
     const binPath = join(dir, "hnsw.bin");
     if (existsSync(metaPath) && existsSync(binPath)) {
       const meta = JSON.parse(readFileSync(metaPath, "utf8")) as VectorMeta & { deleted?: number };
       if (meta.model_id !== modelId) throw modelMismatch(dir, meta.model_id, modelId);
       if (meta.dim !== dim) throw new AppError("index_dim_mismatch", `index in ${dir} has dim ${meta.dim}, embedder has ${dim}`, { status: 409 });
+      if (probe && meta.probe && meta.probe.length === probe.length) {
+        let cos = 0;
+        for (let i = 0; i < probe.length; i++) cos += probe[i]! * meta.probe[i]!;
+        if (cos < 0.999) throw modelMismatch(dir, `${meta.model_id} (it encodes the probe passage differently: cosine ${cos.toFixed(4)})`, modelId);
+      }
       const index = new HierarchicalNSW("cosine", dim);
       index.readIndexSync(binPath, true);
       // readIndex resets ef to 10.
       index.setEf(p.efSearch);
-      return new VectorIndex(dir, index, { ...meta, capacity: index.getMaxElements() }, p.efSearch, meta.deleted ?? 0);
+      // An index from before fingerprints adopts the current one (its model id already matched).
+      const probeMeta = meta.probe ?? (probe ? Array.from(probe, (x) => Math.round(x * 1e6) / 1e6) : undefined);
+      return new VectorIndex(dir, index, { ...meta, probe: probeMeta, capacity: index.getMaxElements() }, p.efSearch, meta.deleted ?? 0);
     }
     const capacity = 1024;
     const index = new HierarchicalNSW("cosine", dim);
     index.initIndex({ maxElements: capacity, m: p.M, efConstruction: p.efConstruction, randomSeed: 100, allowReplaceDeleted: true });
     index.setEf(p.efSearch);
-    return new VectorIndex(dir, index, { format: 1, model_id: modelId, dim, space: "cosine", M: p.M, efConstruction: p.efConstruction, capacity }, p.efSearch, 0);
+    const meta: VectorMeta = { format: 1, model_id: modelId, dim, space: "cosine", M: p.M, efConstruction: p.efConstruction, capacity };
+    if (probe) meta.probe = Array.from(probe, (x) => Math.round(x * 1e6) / 1e6);
+    return new VectorIndex(dir, index, meta, p.efSearch, 0);
   }
 
   /** Live (not deleted) vectors. */

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { EmbedKind, Embedder } from "../../src/ml/embedder.ts";
 import { tokenize } from "../../src/rag/text.ts";
+import { PROBE_TEXT } from "../../src/rag/vectors.ts";
 
 /**
  * Deterministic stand-in encoder for unit tests only: hashed bag of stemmed words and character trigrams,
@@ -11,16 +12,18 @@ import { tokenize } from "../../src/rag/text.ts";
 export class HashEmbedder implements Embedder {
   readonly dim: number;
   calls = 0;
+  /** Texts embedded, not counting the index fingerprint probe embedded at every open. */
   texts = 0;
-  constructor(readonly id = "test-hash-embedder@1", dim = 256) {
+  /** `salt` changes the encoding without changing the id (to test the fingerprint check). */
+  constructor(readonly id = "test-hash-embedder@1", dim = 256, private readonly salt = "") {
     this.dim = dim;
   }
   async embed(texts: string[], _kind: EmbedKind = "passage"): Promise<Float32Array[]> {
     this.calls++;
-    this.texts += texts.length;
+    this.texts += texts.filter((t) => t !== PROBE_TEXT).length;
     return texts.map((t) => {
       const v = new Float32Array(this.dim);
-      for (const w of tokenize(t)) {
+      for (const w of tokenize(t).map((x) => this.salt + x)) {
         v[hash(w) % this.dim]! += 1;
         const p = `#${w}#`;
         for (let i = 0; i + 3 <= p.length; i++) v[hash(p.slice(i, i + 3)) % this.dim]! += 0.3;

@@ -154,6 +154,16 @@ describe("persistence", () => {
     expect(re.stats().chunks).toBe(c.stats().chunks);
     expect(() => VectorIndex.open(copy, "model-a", 256, params)).toThrow(/built with model model-b/);
   });
+
+  test("an encoder that changed under the same id is caught by the probe fingerprint", async () => {
+    const kb = join(tmp(), "kb");
+    writeKb(kb, FILES);
+    const dir = tmp();
+    await ingest(await Collection.open({ dir, name: "kb", embedder: new HashEmbedder("model-a"), params }), kb);
+    const changed = new HashEmbedder("model-a", 256, "v2:");
+    await expect(Collection.open({ dir, name: "kb", embedder: changed, params })).rejects.toThrow(/encodes the probe passage differently/);
+    expect((await Collection.open({ dir, name: "kb", embedder: new HashEmbedder("model-a"), params })).stats().chunks).toBeGreaterThan(0);
+  });
 });
 
 describe("vector index", () => {
