@@ -40,7 +40,8 @@ export const CACHE_DIR = process.env.ML_CACHE_DIR ?? join(tmpdir(), "copilot-ml-
 
 /** Embeds texts in chunks with a progress bar; caches the matrix (n × dim float32) on disk. */
 export async function embedAll(embedder: OnnxEmbedder, texts: string[], label: string, kind: "query" | "passage" = "query"): Promise<Float32Array> {
-  const key = createHash("sha256").update(embedder.id).update(kind).update(texts.join("\u0001")).digest("hex").slice(0, 24);
+  const prefix = kind === "query" ? embedder.spec.query_prefix : embedder.spec.passage_prefix;
+  const key = createHash("sha256").update(`${embedder.id}\u0000${embedder.spec.pooling}\u0000${embedder.spec.max_length}\u0000${prefix}\u0000`).update(texts.join("\u0001")).digest("hex").slice(0, 24);
   mkdirSync(CACHE_DIR, { recursive: true });
   const path = join(CACHE_DIR, `${key}.f32`);
   if (existsSync(path)) {
@@ -50,7 +51,6 @@ export async function embedAll(embedder: OnnxEmbedder, texts: string[], label: s
       return new Float32Array(buf);
     }
   }
-  const prefix = kind === "query" ? embedder.spec.query_prefix : embedder.spec.passage_prefix;
   const out = new Float32Array(texts.length * embedder.dim);
   const bar = progress(label, texts.length);
   const chunk = 256;

@@ -1,10 +1,19 @@
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { triageAgents } from "../agents/triage/index.ts";
 import type { Agent } from "../agents/types.ts";
+import { AppError } from "../errors.ts";
 import type { Embedder } from "./embedder.ts";
+import type { CatalogueProduct } from "./entities.ts";
+import { OnnxHead } from "./head.ts";
 import { OnnxEmbedder, type EmbedderOptions } from "./onnx-embedder.ts";
+import { TriageModel, type TriageConfig } from "./triage.ts";
 
 export type { Embedder, EmbedKind } from "./embedder.ts";
 export { OnnxEmbedder } from "./onnx-embedder.ts";
+export { extractEntities, redact, restore, PII_TYPES, type Entity, type EntityType, type Redaction } from "./entities.ts";
+export type { Analysis, EntitiesOutput, IntentOutput, SentimentOutput, Urgency } from "./triage.ts";
 
 /** Where the triage models live and how the encoder runs. */
 export interface TriageOptions {
@@ -13,6 +22,8 @@ export interface TriageOptions {
   /** Sub-folder of modelsDir holding the encoder (default `embed/bge-small-en-v1.5`). */
   encoder?: string;
   embedder?: EmbedderOptions;
+  /** Product catalogue JSON (`{"products": [{id, name, aliases}]}`); default: the one named in models/triage.json. */
+  cataloguePath?: string;
 }
 
 /** Loads the shared sentence encoder alone (retrieval-only processes and scripts). */
@@ -20,15 +31,46 @@ export function loadEmbedder(opts: TriageOptions): Promise<OnnxEmbedder> {
   return OnnxEmbedder.load(join(opts.modelsDir, opts.encoder ?? "embed/bge-small-en-v1.5"), opts.embedder);
 }
 
-/** Everything triage needs, loaded once: the shared embedder and the worker agents built on it. */
+/** Everything triage needs, loaded once: the shared embedder, the model behind the workers, and the workers. */
 export interface Triage {
-  embedder: Embedder;
+  /** The one encoder instance of the process: hand it to retrieval too. */
+  embedder: OnnxEmbedder;
+  model: TriageModel;
+  /** `intent`, `sentiment`, `entities` (stage 0, run in parallel by the master). */
   agents: Agent[];
+  /** Releases the heads and the embedder. */
   close(): Promise<void>;
 }
 
-/** Loads the encoder once and builds the triage agents over it. */
+async function readJson<T>(path: string, what: string): Promise<T> {
+  try {
+    return JSON.parse(await readFile(path, "utf8")) as T;
+  } catch (e) {
+    throw new AppError("model_missing", `${what} unreadable at ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Loads the encoder once and builds the triage agents over it; fails fast if a model file is missing or stale. */
 export async function loadTriage(opts: TriageOptions): Promise<Triage> {
   const embedder = await loadEmbedder(opts);
-  return { embedder, agents: [], close: () => embedder.close() };
+  try {
+    const config = await readJson<TriageConfig>(join(opts.modelsDir, "triage.json"), "triage config");
+    const catalogue = await readJson<{ products: CatalogueProduct[] }>(opts.cataloguePath ?? join(opts.modelsDir, config.catalogue), "product catalogue");
+    const head = (name: string) => OnnxHead.load(join(opts.modelsDir, name), embedder);
+    const angerDir = join(opts.modelsDir, "anger");
+    const [intent, sentiment, anger] = await Promise.all([head("intent"), head("sentiment"), existsSync(angerDir) ? head("anger") : Promise.resolve(null)]);
+    const model = new TriageModel(embedder, intent, sentiment, anger, config, catalogue.products);
+    return {
+      embedder,
+      model,
+      agents: triageAgents(model),
+      async close() {
+        await model.close();
+        await embedder.close();
+      },
+    };
+  } catch (e) {
+    await embedder.close();
+    throw e;
+  }
 }

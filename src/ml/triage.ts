@@ -1,0 +1,201 @@
+import type { Turn } from "../session/interface.ts";
+import type { Embedder } from "./embedder.ts";
+import { extractEntities, PII_TYPES, type CatalogueProduct, type Entity } from "./entities.ts";
+import type { OnnxHead, Scored } from "./head.ts";
+
+/** `models/triage.json`: the rules a company tunes without retraining. */
+export interface TriageConfig {
+  /** How many intents to return with their probabilities. */
+  top_k: number;
+  /** Intents that make a message urgent by themselves (e.g. a stolen card). */
+  urgent_intents: string[];
+  /** Probability of "anger" (TweetEval emotion head) above which a negative message counts as frustrated. */
+  anger_threshold: number;
+  /** Catalogue file relative to the models folder. */
+  catalogue: string;
+}
+
+/** Output of the `intent` worker. `label` is "unknown" when the calibrated top-1 probability is below the threshold. */
+export interface IntentOutput {
+  label: string;
+  confidence: number;
+  top: Scored[];
+  threshold: number;
+  model: string;
+}
+
+/** Urgency with every rule that fired. */
+export interface Urgency {
+  level: "low" | "normal" | "high";
+  reasons: string[];
+}
+
+/** Output of the `sentiment` worker: class, calibrated probabilities of the 3-class head, the rules applied. */
+export interface SentimentOutput {
+  label: "positive" | "neutral" | "negative" | "frustrated";
+  confidence: number;
+  probs: Record<string, number>;
+  anger: number | null;
+  reasons: string[];
+  urgency: Urgency;
+  model: string;
+}
+
+/** Output of the `entities` worker: masked values with offsets (see entities.ts). */
+export interface EntitiesOutput {
+  entities: Entity[];
+  counts: Partial<Record<Entity["type"], number>>;
+  has_pii: boolean;
+}
+
+/** Everything triage computes for one message, from one embedding. */
+export interface Analysis {
+  intent: IntentOutput;
+  sentiment: SentimentOutput;
+  entities: EntitiesOutput;
+}
+
+/** What the analysis needs to know about the message beyond its text. */
+export interface AnalyzeInput {
+  id: string;
+  text: string;
+  receivedAt: string;
+  /** Earlier turns of the conversation (session memory). */
+  history: Turn[];
+}
+
+const FRUSTRATION_CUES: [RegExp, string][] = [
+  [/\b(again|still|yet again|once again|keep(?:s)? (?:happening|failing)|every time)\b/i, "repeat-problem wording"],
+  [/\b(ridiculous|unacceptable|useless|joke|worst|terrible|awful|disgusting|pathetic|fed up|sick of|furious|outrageous|incompetent|scam)\b/i, "strong complaint words"],
+  [/!{2,}|\?{2,}|[?!]{3,}/, "repeated punctuation"],
+  [/\b[A-Z]{4,}\b(?:\s+\b[A-Z]{2,}\b){1,}/, "shouting (capitals)"],
+];
+const DEADLINE = /\b(today|tonight|tomorrow|asap|as soon as possible|urgent(?:ly)?|immediately|right now|deadline|by (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|tonight|\d{1,2}(?:[:.]\d{2})?\s?(?:am|pm))|within (?:the )?(?:hour|day)|before (?:my|the) (?:flight|trip|rent|payment))\b/i;
+const EMERGENCY = /\b(emergency|urgent(?:ly)?|fraud|stolen|hacked|scam(?:med)?|someone (?:used|took|stole)|not me|didn'?t (?:make|authori[sz]e))\b/i;
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** Builds the triage analysis from loaded models; memoises per message id so the three workers share one pass. */
+export class TriageModel {
+  private memo = new Map<string, Promise<Analysis>>();
+
+  constructor(
+    readonly embedder: Embedder,
+    readonly intentHead: OnnxHead,
+    readonly sentimentHead: OnnxHead,
+    readonly angerHead: OnnxHead | null,
+    readonly config: TriageConfig,
+    readonly catalogue: CatalogueProduct[],
+  ) {}
+
+  /** The analysis of a message, computed once per message id (concurrent workers share the same promise). */
+  analyze(input: AnalyzeInput): Promise<Analysis> {
+    let p = this.memo.get(input.id);
+    if (!p) {
+      p = this.compute(input);
+      this.memo.set(input.id, p);
+      p.catch(() => this.memo.delete(input.id));
+      if (this.memo.size > 512) this.memo.delete(this.memo.keys().next().value!);
+    }
+    return p;
+  }
+
+  /** Entities only: no model needed (also used for redaction). */
+  entities(text: string, receivedAt?: string): EntitiesOutput {
+    const entities = extractEntities(text, { catalogue: this.catalogue, ...(receivedAt ? { now: receivedAt } : {}) });
+    const counts: EntitiesOutput["counts"] = {};
+    for (const e of entities) counts[e.type] = (counts[e.type] ?? 0) + 1;
+    return { entities, counts, has_pii: entities.some((e) => PII_TYPES.includes(e.type)) };
+  }
+
+  /** Intent, sentiment and anger over already computed embeddings of `texts`. */
+  async classify(vectors: Float32Array[], texts: string[]): Promise<{ intent: IntentOutput; sentimentProbs: Float32Array; anger: number | null }[]> {
+    const [ip, sp, ap] = await Promise.all([
+      this.intentHead.probs(vectors, texts),
+      this.sentimentHead.probs(vectors, texts),
+      this.angerHead ? this.angerHead.probs(vectors, texts) : Promise.resolve(null),
+    ]);
+    const angerIdx = this.angerHead?.info.labels.indexOf("anger") ?? -1;
+    return vectors.map((_, i) => {
+      const top = this.intentHead.topK(ip[i]!, this.config.top_k).map((s) => ({ label: s.label, p: round(s.p) }));
+      const threshold = this.intentHead.info.unknown_threshold;
+      const best = top[0]!;
+      return {
+        intent: { label: best.p >= threshold ? best.label : "unknown", confidence: best.p, top, threshold, model: this.embedder.id },
+        sentimentProbs: sp[i]!,
+        anger: ap && angerIdx >= 0 ? round(ap[i]![angerIdx]!) : null,
+      };
+    });
+  }
+
+  private async compute(input: AnalyzeInput): Promise<Analysis> {
+    const [vec] = await this.embedder.embed([input.text], "query");
+    const [c] = await this.classify([vec!], [input.text]);
+    const entities = this.entities(input.text, input.receivedAt);
+    const sentiment = this.sentiment(input, c!.sentimentProbs, c!.anger, c!.intent, entities);
+    return { intent: c!.intent, sentiment, entities };
+  }
+
+  /** Sentiment class + urgency from the head's probabilities, cues in the text and the conversation so far. */
+  sentiment(input: AnalyzeInput, probs: Float32Array, anger: number | null, intent: IntentOutput, entities: EntitiesOutput): SentimentOutput {
+    const labels = this.sentimentHead.info.labels;
+    const named = Object.fromEntries(labels.map((l, i) => [l, round(probs[i]!)]));
+    let bestIdx = 0;
+    probs.forEach((p, i) => (p > probs[bestIdx]! ? (bestIdx = i) : 0));
+    let label = labels[bestIdx] as SentimentOutput["label"];
+    const confidence = round(probs[bestIdx]!);
+    const reasons: string[] = [`classifier: ${label} (p=${confidence.toFixed(2)})`];
+
+    const since = Date.parse(input.receivedAt) - DAY_MS;
+    const earlier = input.history.filter((t) => t.role === "customer" && t.message_id !== input.id && Date.parse(t.at) >= since && Date.parse(t.at) <= Date.parse(input.receivedAt));
+    const contacts = earlier.length + 1;
+    const lastSentiment = earlier.at(-1)?.meta?.sentiment as string | undefined;
+
+    if (label === "negative") {
+      const cues = FRUSTRATION_CUES.filter(([re]) => re.test(input.text)).map(([, why]) => why);
+      const why: string[] = [];
+      if (anger !== null && anger >= this.config.anger_threshold) why.push(`anger signal ${anger.toFixed(2)} ≥ ${this.config.anger_threshold}`);
+      if (cues.length) why.push(...cues);
+      if (contacts >= 2 && (lastSentiment === "negative" || lastSentiment === "frustrated")) why.push(`previous message in 24 h was also ${lastSentiment}`);
+      if (why.length) {
+        label = "frustrated";
+        reasons.push(`negative → frustrated: ${why.join("; ")}`);
+      }
+    }
+
+    const urgency = this.urgency(input, label, intent, entities, contacts);
+    return { label, confidence, probs: named, anger, reasons, urgency, model: this.embedder.id };
+  }
+
+  private urgency(input: AnalyzeInput, label: SentimentOutput["label"], intent: IntentOutput, entities: EntitiesOutput, contacts: number): Urgency {
+    const high: string[] = [];
+    const normal: string[] = [];
+    const negative = label === "negative" || label === "frustrated";
+    const deadline = DEADLINE.exec(input.text);
+    if (this.config.urgent_intents.includes(intent.label)) high.push(`urgent intent: ${intent.label}`);
+    const emergency = EMERGENCY.exec(input.text);
+    if (emergency) high.push(`emergency wording: "${emergency[0]}"`);
+    if (negative && deadline) high.push(`${label} + deadline mentioned ("${deadline[0]}")`);
+    if (contacts >= 3) high.push(`${ordinal(contacts)} contact in 24 h`);
+    else if (contacts === 2) normal.push("second contact in 24 h");
+    if (label === "frustrated") normal.push("customer is frustrated");
+    if (!negative && deadline) normal.push(`deadline mentioned ("${deadline[0]}")`);
+    if (entities.counts.card_number || entities.counts.iban || entities.counts.account_number) normal.push("message contains account or card details");
+    if (high.length) return { level: "high", reasons: [...high, ...normal] };
+    if (normal.length || negative) return { level: "normal", reasons: normal.length ? normal : [`${label} sentiment`] };
+    return { level: "low", reasons: [`${label}, no urgency cue`] };
+  }
+
+  /** Releases the heads (the embedder is shared and closed by its owner). */
+  async close(): Promise<void> {
+    await Promise.all([this.intentHead.close(), this.sentimentHead.close(), this.angerHead?.close()]);
+  }
+}
+
+function ordinal(n: number): string {
+  return n === 3 ? "third" : n === 4 ? "fourth" : n === 5 ? "fifth" : `${n}th`;
+}
+
+function round(x: number): number {
+  return Math.round(x * 10000) / 10000;
+}

@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { AppError } from "../../src/errors.ts";
+import { loadTriage, redact, type IntentOutput, type SentimentOutput, type Triage, type EntitiesOutput } from "../../src/ml/index.ts";
+import type { AgentContext } from "../../src/agents/types.ts";
+import type { CustomerMessage } from "../../src/schema/message.ts";
+import type { Turn } from "../../src/session/interface.ts";
+import { createLogger } from "../../src/obs/log.ts";
+
+const MODELS = join(import.meta.dir, "../../models");
+let triage: Triage;
+beforeAll(async () => {
+  triage = await loadTriage({ modelsDir: MODELS });
+});
+afterAll(() => triage.close());
+
+const AT = "2025-03-12T10:00:00Z";
+let seq = 0;
+function message(text: string, at = AT): CustomerMessage {
+  seq++;
+  return {
+    id: `00000000-0000-4000-8000-${String(seq).padStart(12, "0")}`,
+    source: "chat",
+    user: { id: "u1" },
+    message: { text, attachments: [] },
+    metadata: { received_at: at, conversation_id: "c1" },
+  };
+}
+function ctx(turns: Turn[] = []): AgentContext {
+  return { conversationId: "c1", session: { conversationId: "c1", turns, state: {}, updatedAt: null }, previous: {}, signal: new AbortController().signal, log: createLogger("silent") };
+}
+async function run<T>(name: string, text: string, turns: Turn[] = [], at = AT): Promise<T> {
+  const agent = triage.agents.find((a) => a.name === name)!;
+  const res = await agent.run(message(text, at), ctx(turns));
+  if (!res.ok) throw res.error;
+  return res.value as T;
+}
+
+describe("heads round-trip", () => {
+  for (const task of ["intent", "sentiment"]) {
+    test(`${task}: head.onnx reproduces the trainer's own probabilities`, async () => {
+      const rt = (await Bun.file(join(MODELS, task, "roundtrip.json")).json()) as {
+        features: number[][]; probs: number[][]; predicted: string[]; texts?: string[]; tfidf?: Record<string, number>[];
+      };
+      const head = task === "intent" ? triage.model.intentHead : triage.model.sentimentHead;
+      if (head.tfidf) {
+        // The serving n-gram featurizer must reproduce the trainer's sparse tf-idf values exactly.
+        rt.texts!.forEach((text, i) => {
+          const row = new Float32Array(head.tfidf!.size);
+          head.tfidf!.fill(text, row);
+          const nz = Object.fromEntries([...row.entries()].filter(([, v]) => v !== 0).map(([j, v]) => [String(j), v]));
+          expect(Object.keys(nz).sort()).toEqual(Object.keys(rt.tfidf![i]!).sort());
+          for (const [j, v] of Object.entries(rt.tfidf![i]!)) expect(Math.abs(nz[j]! - v)).toBeLessThan(1e-5);
+        });
+      }
+      const got = await head.probs(rt.features.map((f) => Float32Array.from(f)), rt.texts);
+      got.forEach((row, i) => {
+        for (let j = 0; j < row.length; j++) expect(Math.abs(row[j]! - rt.probs[i]![j]!)).toBeLessThan(1e-4);
+        expect(head.info.labels[row.indexOf(Math.max(...row))]).toBe(rt.predicted[i]!);
+      });
+    });
+  }
+
+  test("a head trained over another encoder is refused", async () => {
+    const { OnnxHead } = await import("../../src/ml/head.ts");
+    await expect(OnnxHead.load(join(MODELS, "intent"), { id: "other-encoder@000000000000", dim: 384, spec: { query_prefix: "" } })).rejects.toBeInstanceOf(AppError);
+    await expect(OnnxHead.load(join(MODELS, "intent"), { id: triage.embedder.id, dim: 384, spec: { query_prefix: "query: " } })).rejects.toBeInstanceOf(AppError);
+  });
+});
+
+describe("agents", () => {
+  test("names and output shape the master stores", () => {
+    expect(triage.agents.map((a) => a.name)).toEqual(["intent", "sentiment", "entities"]);
+  });
+
+  test("intent on clear banking sentences", async () => {
+    const cases: [string, string][] = [
+      ["I still haven't received my new card, it's been two weeks", "card_arrival"],
+      ["My card was stolen yesterday, please block it", "lost_or_stolen_card"],
+      ["How do I change my PIN?", "change_pin"],
+      ["What exchange rate do you use when I pay in euros?", "exchange_rate"],
+      ["I was charged twice for the same coffee", "transaction_charged_twice"],
+    ];
+    for (const [text, want] of cases) {
+      const out = await run<IntentOutput>("intent", text);
+      expect(out.top[0]!.label).toBe(want);
+      expect(out.top.length).toBe(3);
+      expect(out.confidence).toBeGreaterThan(0);
+      expect(out.confidence).toBeLessThanOrEqual(1);
+    }
+  });
+
+  test("off-topic text falls below the unknown threshold", async () => {
+    const out = await run<IntentOutput>("intent", "What's your favourite pizza topping?");
+    expect(out.label).toBe("unknown");
+    expect(out.confidence).toBeLessThan(out.threshold);
+  });
+
+  test("sentiment: positive is low urgency, angry repeat + deadline is frustrated and high", async () => {
+    const pos = await run<SentimentOutput>("sentiment", "Thank you so much, the transfer arrived and your support was great!");
+    expect(pos.label).toBe("positive");
+    expect(pos.urgency.level).toBe("low");
+
+    const history: Turn[] = [
+      { role: "customer", text: "my transfer is missing", at: "2025-03-12T06:00:00Z", meta: { sentiment: "negative" } },
+      { role: "customer", text: "any news on my transfer?", at: "2025-03-12T08:00:00Z", meta: { sentiment: "negative" } },
+    ];
+    const angry = await run<SentimentOutput>("sentiment", "This is ridiculous, my transfer STILL hasn't arrived and I need the money today!!", history);
+    expect(angry.label).toBe("frustrated");
+    expect(angry.urgency.level).toBe("high");
+    expect(angry.urgency.reasons).toContain("third contact in 24 h");
+    expect(angry.urgency.reasons.some((r) => r.includes("deadline"))).toBe(true);
+    expect(angry.reasons.length).toBeGreaterThan(1);
+  });
+
+  test("old contacts (more than 24 h ago) do not count", async () => {
+    const history: Turn[] = [
+      { role: "customer", text: "a", at: "2025-03-09T06:00:00Z" },
+      { role: "customer", text: "b", at: "2025-03-10T06:00:00Z" },
+    ];
+    const out = await run<SentimentOutput>("sentiment", "How do I order a virtual card?", history);
+    expect(out.urgency.reasons.join(" ")).not.toContain("contact in 24 h");
+  });
+
+  test("entities worker masks the card and its offsets drive redaction", async () => {
+    const text = "Please refund £25.00 to card 4111 1111 1111 1111, email me at jo@example.com";
+    const out = await run<EntitiesOutput>("entities", text);
+    expect(out.has_pii).toBe(true);
+    expect(JSON.stringify(out)).not.toContain("4111 1111 1111 1111");
+    expect(out.entities.find((e) => e.type === "amount")!.meta).toEqual({ amount: 25, currency: "GBP" });
+    expect(redact(text, out.entities).text).toBe("Please refund £25.00 to card [CARD_1], email me at [EMAIL_1]");
+  });
+
+  test("intent and sentiment of one message share a single embedding", async () => {
+    const before = { ...triage.embedder.stats };
+    const msg = message("Why was my card payment declined at the supermarket?");
+    const [i, s] = await Promise.all([triage.agents[0]!.run(msg, ctx()), triage.agents[1]!.run(msg, ctx())]);
+    expect(i.ok && s.ok).toBe(true);
+    expect(triage.embedder.stats.encoded - before.encoded).toBe(1);
+    // Retrieval embedding the same text as a query hits the cache.
+    await triage.embedder.embed([msg.message.text], "query");
+    expect(triage.embedder.stats.encoded - before.encoded).toBe(1);
+  });
+});
