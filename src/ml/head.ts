@@ -23,7 +23,7 @@ export interface HeadInfo {
 /** A label with its calibrated probability. */
 export interface Scored {
   label: string;
-  p: number;
+  score: number;
 }
 
 /**
@@ -78,8 +78,8 @@ export class OnnxHead {
 
   /** The k most probable labels of one probability row. */
   topK(row: Float32Array, k: number): Scored[] {
-    return Array.from(row, (p, i) => ({ label: this.info.labels[i]!, p }))
-      .sort((a, b) => b.p - a.p)
+    return Array.from(row, (score, i) => ({ label: this.info.labels[i]!, score }))
+      .sort((a, b) => b.score - a.score)
       .slice(0, k);
   }
 

@@ -117,11 +117,11 @@ export class TriageModel {
     ]);
     const angerIdx = this.angerHead?.info.labels.indexOf("anger") ?? -1;
     return vectors.map((_, i) => {
-      const top = this.intentHead.topK(ip[i]!, this.config.top_k).map((s) => ({ label: s.label, p: round(s.p) }));
+      const top = this.intentHead.topK(ip[i]!, this.config.top_k).map((s) => ({ label: s.label, score: round(s.score) }));
       const threshold = this.intentHead.info.unknown_threshold;
       const best = top[0]!;
       return {
-        intent: { label: best.p >= threshold ? best.label : "unknown", confidence: best.p, top, threshold, model: this.embedder.id },
+        intent: { label: best.score >= threshold ? best.label : "unknown", confidence: best.score, top, threshold, model: this.embedder.id },
         sentimentProbs: sp[i]!,
         anger: ap && angerIdx >= 0 ? round(ap[i]![angerIdx]!) : null,
       };
