@@ -9,8 +9,10 @@ export interface TriageConfig {
   top_k: number;
   /** Intents that make a message urgent by themselves (e.g. a stolen card). */
   urgent_intents: string[];
-  /** Probability of "anger" (TweetEval emotion head) above which a negative message counts as frustrated. */
+  /** Probability of "anger" (TweetEval emotion head) above which a negative message counts as frustrated on its own. */
   anger_threshold: number;
+  /** Lower anger probability that suffices together with an explicit cue (repeat-problem words, shouting, "!!"). */
+  anger_with_cue_threshold: number;
   /** Catalogue file relative to the models folder. */
   catalogue: string;
 }
@@ -155,7 +157,9 @@ export class TriageModel {
       const cues = FRUSTRATION_CUES.filter(([re]) => re.test(input.text)).map(([, why]) => why);
       const why: string[] = [];
       if (anger !== null && anger >= this.config.anger_threshold) why.push(`anger signal ${anger.toFixed(2)} ≥ ${this.config.anger_threshold}`);
-      if (cues.length) why.push(...cues);
+      else if (cues.length && (anger === null || anger >= this.config.anger_with_cue_threshold)) {
+        why.push(...cues, ...(anger === null ? [] : [`anger signal ${anger.toFixed(2)} ≥ ${this.config.anger_with_cue_threshold}`]));
+      }
       if (contacts >= 2 && (lastSentiment === "negative" || lastSentiment === "frustrated")) why.push(`previous message in 24 h was also ${lastSentiment}`);
       if (why.length) {
         label = "frustrated";
