@@ -7,7 +7,8 @@ serving see identical inputs). Requires: pip install numpy scikit-learn onnx onn
 
 SPEC.json: {"dim": D, "train_x": f32 file, "train_y": txt, "dev_x": ..., "dev_y": ..., "out_dir": ...,
             "name": "intent", "candidates": [{"kind": "lr", "C": 10}, {"kind": "mlp", "hidden": 512, "alpha": 1e-4}],
-            "refit_all": true, "class_weight": null | "balanced", "metric": "accuracy" | "macro_f1"}
+            "refit_all": true, "class_weight": null | "balanced", "metric": "accuracy" | "macro_f1",
+            optional "train_w"/"dev_w" (per-row weights), "train_ngrams"/"dev_ngrams" (JSON lines of n-grams)}
 The ONNX graph takes `features` [N, D] float32 and returns `logits` [N, C] (already divided by the temperature)
 and `probs` [N, C] (softmax of those). Labels are in labels.json in the same order.
 """
@@ -55,10 +56,14 @@ def features(x, toks, vec):
     return hstack([csr_matrix(x), vec.transform(toks)]).tocsr()
 
 
-def fit(cand, x, y, class_weight, seed=0):
+def fit(cand, x, y, class_weight, seed=0, sample_weight=None):
     class_weight = cand.get("class_weight", class_weight)
     if cand["kind"] == "lr":
         m = LogisticRegression(C=cand["C"], max_iter=5000, class_weight=class_weight)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            m.fit(x, y, sample_weight=sample_weight)
+        return m
     else:
         m = MLPClassifier(hidden_layer_sizes=(cand["hidden"],), alpha=cand["alpha"], max_iter=cand.get("epochs", 60), early_stopping=False,
                           learning_rate_init=cand.get("lr", 1e-3), batch_size=128, random_state=seed)
@@ -176,6 +181,9 @@ def main() -> None:
     spec = json.load(open(sys.argv[1]))
     xtr, ytr, ttr = load(spec, "train")
     xdv, ydv, tdv = load(spec, "dev")
+    wtr = np.array([float(v) for v in open(spec["train_w"]).read().split("\n")[: len(xtr)]]) if spec.get("train_w") else None
+    if wtr is not None:
+        log(f"  sample weights from the data (mean {wtr.mean():.3f})")
     vec = fit_tfidf(ttr) if ttr is not None else None
     ftr, fdv = features(xtr, ttr, vec), features(xdv, tdv, vec)
     if vec is not None:
@@ -188,7 +196,7 @@ def main() -> None:
     best = None
     for cand in spec["candidates"]:
         t0 = time.time()
-        m = fit(cand, ftr, ytr, cw)
+        m = fit(cand, ftr, ytr, cw, sample_weight=wtr)
         pred = m.predict(fdv)
         acc, f1 = accuracy_score(ydv, pred), f1_score(ydv, pred, average="macro")
         s = score_fn(ydv, pred)
@@ -217,7 +225,10 @@ def main() -> None:
         log("  refitting the chosen head on train+dev (temperature and threshold kept from the dev fit)")
         all_toks = (ttr + tdv) if vec is not None else None
         vec = fit_tfidf(all_toks) if vec is not None else None
-        final = fit(cand, features(np.concatenate([xtr, xdv]), all_toks, vec), np.concatenate([ytr, ydv]), cw)
+        wall = None
+        if wtr is not None:
+            wall = np.concatenate([wtr, np.array([float(v) for v in open(spec["dev_w"]).read().split("\n")[: len(xdv)]])])
+        final = fit(cand, features(np.concatenate([xtr, xdv]), all_toks, vec), np.concatenate([ytr, ydv]), cw, sample_weight=wall)
         assert list(final.classes_) == classes
     out = spec["out_dir"]
     vocab_size = len(vec.vocabulary_) if vec is not None else 0

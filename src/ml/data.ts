@@ -45,10 +45,12 @@ export function csvField(v: string): string {
 export interface Example {
   text: string;
   label: string;
+  /** Optional per-row training weight (e.g. annotator agreement). */
+  weight?: number;
 }
 
-/** Reads text/label columns of a CSV file by header name; fails with the list of columns if one is missing. */
-export async function readLabelled(path: string, textCol: string, labelCol: string): Promise<Example[]> {
+/** Reads text/label (and optional weight) columns of a CSV file by header name; fails listing the columns if one is missing. */
+export async function readLabelled(path: string, textCol: string, labelCol: string, weightCol?: string): Promise<Example[]> {
   const file = Bun.file(path);
   if (!(await file.exists())) throw new Error(`no such file: ${path}`);
   const rows = parseCsv(await file.text());
@@ -58,7 +60,14 @@ export async function readLabelled(path: string, textCol: string, labelCol: stri
   if (ti < 0 || li < 0) {
     throw new Error(`${path}: needs columns "${textCol}" and "${labelCol}" (has: ${header.join(", ")}); use --text-col/--label-col`);
   }
-  return rows.filter((r) => r[ti] && r[li]).map((r) => ({ text: r[ti]!, label: r[li]! }));
+  const wi = weightCol ? header.indexOf(weightCol) : -1;
+  if (weightCol && wi < 0) throw new Error(`${path}: no weight column "${weightCol}" (has: ${header.join(", ")})`);
+  return rows
+    .filter((r) => r[ti] && r[li])
+    .map((r) => {
+      const w = wi >= 0 ? Number(r[wi]) : NaN;
+      return { text: r[ti]!, label: r[li]!, ...(Number.isFinite(w) ? { weight: w } : {}) };
+    });
 }
 
 /** Stable 32-bit bucket of a string (sha1 prefix), independent of row order. */
