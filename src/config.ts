@@ -24,7 +24,7 @@ export interface Config {
     ssl: boolean;
     sslCaFile?: string;
     sasl?: { mechanism: "scram-sha-512" | "scram-sha-256" | "plain"; username: string; password: string };
-    topics: { messages: string; responses: string; dlq: string };
+    topics: Config["topics"];
     partitions: number;
   } | null;
   redisUrl: string | null;
@@ -59,7 +59,11 @@ export interface Config {
   session: { ttlSeconds: number; maxTurns: number };
   master: { workerTimeoutMs: number; workerRetries: number; concurrency: number };
   limits: { maxTextChars: number; maxAttachments: number };
-  topics: { messages: string; responses: string; dlq: string };
+  /** customer-messages, response-events, the DLQ, and the reply token stream between drafting workers and API replicas. */
+  topics: { messages: string; responses: string; dlq: string; stream: string };
+  /** Local models (ONNX encoder, classifier heads, catalogue) and the knowledge index. */
+  models: { dir: string };
+  rag: { dataDir: string; kbDir: string | null; M: number; efConstruction: number; efSearch: number; threshold: number };
   /** Dashboard sign-in, alert delivery and the customer chat widget's identity tokens. */
   dashboard: {
     /** Secure (HTTPS-only) session cookies; on by default in production. */
@@ -137,6 +141,16 @@ export function loadConfig(env: Env = process.env): Config {
     }
     return n;
   };
+  const num = (name: string, def: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return def;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      problems.push(`${name}=${JSON.stringify(raw)} must be a number in [${min}, ${max}]`);
+      return def;
+    }
+    return n;
+  };
   const oneOf = <T extends string>(name: string, def: T, allowed: readonly T[]): T => {
     const v = str(name, def);
     if (!(allowed as readonly string[]).includes(v)) {
@@ -168,6 +182,7 @@ export function loadConfig(env: Env = process.env): Config {
     messages: str("TOPIC_CUSTOMER_MESSAGES", "customer-messages"),
     responses: str("TOPIC_RESPONSE_EVENTS", "response-events"),
     dlq: str("TOPIC_DLQ", `${str("TOPIC_CUSTOMER_MESSAGES", "customer-messages")}.dlq`),
+    stream: str("TOPIC_REPLY_STREAM", "reply-stream"),
   };
   for (const [k, v] of Object.entries(topics)) {
     if (!/^[A-Za-z0-9._-]{1,249}$/.test(v)) problems.push(`topic ${k}=${JSON.stringify(v)} is not a valid Kafka topic name`);
@@ -236,6 +251,15 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: url("REDIS_URL", ["redis:", "rediss:"]),
     databaseUrl: url("DATABASE_URL", ["postgres:", "postgresql:"]),
     pgliteDir: env.PGLITE_DIR || null,
+    models: { dir: str("MODELS_DIR", "models") },
+    rag: {
+      dataDir: str("RAG_DATA_DIR", ".data/index"),
+      kbDir: str("RAG_KB_DIR", "kb") === "none" ? null : str("RAG_KB_DIR", "kb"),
+      M: int("RAG_HNSW_M", 16, 4, 128),
+      efConstruction: int("RAG_HNSW_EF_CONSTRUCTION", 200, 16, 2000),
+      efSearch: int("RAG_HNSW_EF_SEARCH", 64, 10, 2000),
+      threshold: num("RAG_ABSTAIN_THRESHOLD", 0.62, -1, 1),
+    },
     ollama: ollamaHost ? { host: ollamaHost, model: str("OLLAMA_MODEL", "gemma3:270m") } : null,
     llm: {
       generator: oneOf("LLM_GENERATOR", "auto", ["auto", "ollama", "embedded", "none"] as const),
@@ -248,12 +272,7 @@ export function loadConfig(env: Env = process.env): Config {
       threads: int("LLM_THREADS", 2, 1, 256),
       contextSize: int("LLM_CONTEXT_SIZE", 2048, 512, 131_072),
       maxTokens: int("LLM_MAX_TOKENS", 200, 8, 8192),
-      temperature: (() => {
-        const raw = str("LLM_TEMPERATURE", "0.2");
-        const v = Number(raw);
-        if (!(v >= 0 && v <= 2)) problems.push(`LLM_TEMPERATURE=${JSON.stringify(raw)} must be a number in [0, 2]`);
-        return v >= 0 && v <= 2 ? v : 0.2;
-      })(),
+      temperature: num("LLM_TEMPERATURE", 0.2, 0, 2),
     },
     reply: {
       company: str("REPLY_COMPANY", "our company"),
@@ -264,12 +283,7 @@ export function loadConfig(env: Env = process.env): Config {
       autoSend: {
         enabled: oneOf("AUTO_SEND", "false", ["true", "false"] as const) === "true",
         intents: str("AUTO_SEND_INTENTS", "").split(",").map((x) => x.trim()).filter(Boolean),
-        minConfidence: (() => {
-          const raw = str("AUTO_SEND_MIN_CONFIDENCE", "0.85");
-          const v = Number(raw);
-          if (!(v >= 0 && v <= 1)) problems.push(`AUTO_SEND_MIN_CONFIDENCE=${JSON.stringify(raw)} must be a number in [0, 1]`);
-          return v >= 0 && v <= 1 ? v : 0.85;
-        })(),
+        minConfidence: num("AUTO_SEND_MIN_CONFIDENCE", 0.85, 0, 1),
         channels: str("AUTO_SEND_CHANNELS", "chat").split(",").map((x) => x.trim()).filter(Boolean),
       },
     },

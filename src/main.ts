@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from "./config.ts";
+import { openWorkers } from "./agents/registry.ts";
 import { openParts, startService } from "./runtime.ts";
 
 /** Entry point: config → parts → agents → HTTP → signals. */
@@ -14,7 +15,9 @@ async function main(): Promise<void> {
     throw e;
   }
   const parts = await openParts(config);
-  const service = await startService(parts, []);
+  // Workers (local models, knowledge index, reply drafting) load only where the master agent consumes.
+  const workers = config.role === "api" ? null : await openWorkers(parts);
+  const service = await startService(parts, workers?.agents ?? [], { afterConsumersStopped: () => workers?.close() ?? Promise.resolve() });
   const server = service.app?.listen({ hostname: config.http.host, port: config.http.port, maxRequestBodySize: 1024 * 1024 });
   if (server) parts.log.info({ url: `http://${config.http.host}:${server.server?.port}` }, "support copilot listening");
 

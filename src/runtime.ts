@@ -1,7 +1,8 @@
 import { hostname } from "node:os";
 import { MasterAgent } from "./agents/master.ts";
 import type { Agent } from "./agents/types.ts";
-import type { EventBus } from "./bus/interface.ts";
+import type { EventBus, Subscription } from "./bus/interface.ts";
+import { draftReviewRoutes, relayReplyStream, ReplyApprovals, ReplyStreamHub } from "./agents/response/index.ts";
 import { KafkaBus } from "./bus/kafka.ts";
 import { MemoryBus } from "./bus/memory.ts";
 import type { Config } from "./config.ts";
@@ -43,7 +44,7 @@ export async function openParts(config: Config, opts: { log?: Logger; metrics?: 
   await initSentry(config.telemetry, `${pkg.name}@${pkg.version}`, log);
   const kafka = config.kafka ? new KafkaBus(config.kafka, log) : null;
   const bus: EventBus = traceBus(kafka ?? new MemoryBus());
-  await bus.start([config.topics.messages, config.topics.responses, config.topics.dlq]);
+  await bus.start([config.topics.messages, config.topics.responses, config.topics.dlq, config.topics.stream]);
   const rawStore = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.pgliteDir);
   // Every database and Redis call is timed (copilot_postgres/redis_call_duration_seconds) and traced as a client span.
   const store = instrument(rawStore, { name: "db", histogram: metrics.postgresLatency, labels: { driver: rawStore.kind }, attributes: { "db.system": "postgresql" }, skip: ["ping"] });
@@ -65,7 +66,7 @@ export interface Service {
 }
 
 /** Wires producers, the master agent with the given workers, the result hub and the HTTP app. */
-export async function startService(parts: Parts, agents: Agent[]): Promise<Service> {
+export async function startService(parts: Parts, agents: Agent[], opts: { afterConsumersStopped?: () => Promise<void> } = {}): Promise<Service> {
   const { config, log, metrics, bus, store, sessions } = parts;
   const publisher = new MessagePublisher(bus, config.topics.messages, config.limits, metrics);
   let master: MasterAgent | null = null;
@@ -95,6 +96,8 @@ export async function startService(parts: Parts, agents: Agent[]): Promise<Servi
     );
   }
   let hub: ResultHub | null = null;
+  let replyStream: ReplyStreamHub | null = null;
+  let streamRelay: Subscription | null = null;
   const checks: ReadinessCheck[] = [
     { name: "bus", check: () => bus.ping() },
     { name: "database", check: () => store.ping() },
@@ -103,19 +106,26 @@ export async function startService(parts: Parts, agents: Agent[]): Promise<Servi
   if (config.role !== "worker") {
     hub = new ResultHub(bus, config.topics.responses, `${config.kafka?.groupId ?? "copilot"}-hub-${hostname()}-${process.pid}`, log);
     await hub.start();
+    // Draft tokens from whichever worker drafts them reach this replica's chat sockets and dashboards.
+    replyStream = new ReplyStreamHub(log);
+    streamRelay = await relayReplyStream(bus, config.topics.stream, `${config.kafka?.groupId ?? "copilot"}-stream-${hostname()}-${process.pid}`, replyStream, log);
   }
   // A worker serves only /health, /ready and /metrics, so probes and Prometheus reach every consumer.
   const identity = { secret: config.dashboard.widgetIdentitySecret, required: config.dashboard.widgetRequireIdentity };
   // Email, social and reply channels run where the hub runs: they produce messages and send approved replies.
   const channels = hub ? startChannels({ config, store, bus, publisher, hub, log }) : null;
-  const features = hub
-    ? [
-        chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log, identity }),
-        ...channels!.routes,
-        createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master }).routes,
-        widgetRoutes({ db: store.db, identity, log }),
-      ]
-    : [];
+  // Approved drafts (dashboard or review API) are handed to the reply-back service of their channel.
+  const approvals = channels ? new ReplyApprovals({ store, bus, responsesTopic: config.topics.responses, sessions, handoff: channels.replies, log, maxTextChars: config.limits.maxTextChars }) : null;
+  const features =
+    hub && channels && approvals && replyStream
+      ? [
+          chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log, identity, replyStream }),
+          ...channels.routes,
+          draftReviewRoutes({ approvals, apiKeys: config.apiKeys }),
+          createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master, approvals, replyStream }).routes,
+          widgetRoutes({ db: store.db, identity, log }),
+        ]
+      : [];
   const app: Service["app"] = buildApp({ log, metrics, checks, features });
   if (config.apiKeys.length === 0 && config.role !== "worker") log.warn("no API_KEYS configured: POST /api/messages is open (development only)");
   return {
@@ -129,6 +139,9 @@ export async function startService(parts: Parts, agents: Agent[]): Promise<Servi
       removeLagSource();
       await channels?.stop();
       await master?.stop();
+      // Workers release their models and flush their streams while the bus is still up.
+      await opts.afterConsumersStopped?.();
+      await streamRelay?.stop();
       await hub?.stop();
       await bus.stop();
       await sessions.close();

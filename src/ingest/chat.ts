@@ -18,6 +18,31 @@ export interface ChatDeps {
   log: Logger;
   /** Widget identity: HMAC-signed customer tokens, and whether anonymous visitors are refused. */
   identity?: IdentityOptions;
+  /** The reply token stream (src/agents/response); only drafts marked customer-visible reach the customer. */
+  replyStream?: { onConversation(conversationId: string, l: (ev: StreamEvent) => void): () => void };
+}
+
+/** The subset of reply stream events the chat socket understands. */
+type StreamEvent =
+  | { type: "reply.start"; message_id: string; customer_visible: boolean }
+  | { type: "reply.delta"; message_id: string; text: string }
+  | { type: "reply.end"; message_id: string; retract: boolean };
+
+/**
+ * Filters a conversation's reply stream down to what its customer may see: deltas of drafts that are expected to
+ * be sent without review, and a retraction if the final check held the draft back after all.
+ */
+export function customerStream(send: (frame: Record<string, unknown>) => void): (ev: StreamEvent) => void {
+  const visible = new Set<string>();
+  return (ev) => {
+    if (ev.type === "reply.start") {
+      if (ev.customer_visible) visible.add(ev.message_id);
+    } else if (ev.type === "reply.delta") {
+      if (visible.has(ev.message_id)) send({ type: "reply.delta", message_id: ev.message_id, delta: ev.text });
+    } else if (ev.type === "reply.end" && visible.delete(ev.message_id) && ev.retract) {
+      send({ type: "reply.retract", message_id: ev.message_id });
+    }
+  };
 }
 
 /** The part of a result a customer may see: never the internal analysis (intent, sentiment, entities). */
@@ -92,8 +117,12 @@ export function chatRoutes(d: ChatDeps) {
         if (!id.ok) return ws.close(4401, id.error.code);
         (ws.data as unknown as { identity: ChatIdentity }).identity = id.value;
         const conversationId = id.value.conversationId;
-        const off = d.hub.onConversation(conversationId, (ev) => ws.send(JSON.stringify(customerView(ev))));
-        (ws.data as unknown as { off?: () => void }).off = off;
+        const offResults = d.hub.onConversation(conversationId, (ev) => ws.send(JSON.stringify(customerView(ev))));
+        const offStream = d.replyStream?.onConversation(conversationId, customerStream((f) => ws.send(JSON.stringify(f))));
+        (ws.data as unknown as { off?: () => void }).off = () => {
+          offResults();
+          offStream?.();
+        };
         d.metrics.wsClients.inc({ kind: "chat" });
         ws.send(JSON.stringify({ type: "ready", conversation_id: conversationId }));
       },

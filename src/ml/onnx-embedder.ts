@@ -33,6 +33,8 @@ export interface EmbedderOptions {
   spin?: boolean;
   /** Entries of the (kind, text) → vector cache that makes triage and retrieval share one embedding per message. */
   cacheSize?: number;
+  /** Told the batch size and duration of every ONNX run (Metrics.observeInference). */
+  onRun?: (batchSize: number, seconds: number) => void;
 }
 
 interface Pending {
@@ -73,6 +75,8 @@ export class OnnxEmbedder implements Embedder {
   private readonly cacheSize: number;
   private readonly needsTypeIds: boolean;
 
+  private readonly onRun?: (batchSize: number, seconds: number) => void;
+
   private constructor(
     readonly spec: EncoderSpec,
     private readonly tokenizer: PreTrainedTokenizer,
@@ -84,6 +88,7 @@ export class OnnxEmbedder implements Embedder {
     this.window = opts.batchWindowMs ?? 0;
     this.maxBatch = opts.maxBatch ?? 16;
     this.cacheSize = opts.cacheSize ?? 2048;
+    this.onRun = opts.onRun;
     this.needsTypeIds = session.inputNames.includes("token_type_ids");
   }
 
@@ -184,7 +189,9 @@ export class OnnxEmbedder implements Embedder {
       const base = ids[order[start]!]!.length;
       while (end < order.length && end - start < this.maxBatch && ids[order[end]!]!.length <= base * 1.5 + 8) end++;
       const group = order.slice(start, end);
+      const t0 = performance.now();
       const vecs = await this.run(group.map((i) => ids[i]!));
+      this.onRun?.(group.length, (performance.now() - t0) / 1000);
       group.forEach((i, k) => (out[i] = vecs[k]!));
       start = end;
     }

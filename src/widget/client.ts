@@ -275,6 +275,13 @@ function connect(): void {
       typing.textContent = "";
       const d = renderLine({ key: `agent:${id}`, who: "agent", text, at: Date.now() });
       d.setAttribute("aria-busy", "true");
+    } else if (m.type === "reply.retract") {
+      // The streamed draft was held back for review after all: the customer must not keep it.
+      const id = String(m.message_id);
+      streams.delete(id);
+      rendered.get(`agent:${id}`)?.remove();
+      rendered.delete(`agent:${id}`);
+      typing.textContent = "An agent is preparing your answer…";
     } else if (m.type === "typing") {
       typing.textContent = m.active === false ? "" : "An agent is typing…";
     } else if (m.type === "error" && typeof m.client_id === "string" && m.retriable === true) {

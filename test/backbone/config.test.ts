@@ -11,7 +11,7 @@ describe("config", () => {
     expect(c.redisUrl).toBeNull();
     expect(c.databaseUrl).toBeNull();
     expect(c.http.port).toBe(3000);
-    expect(c.topics).toEqual({ messages: "customer-messages", responses: "response-events", dlq: "customer-messages.dlq" });
+    expect(c.topics).toEqual({ messages: "customer-messages", responses: "response-events", dlq: "customer-messages.dlq", stream: "reply-stream" });
   });
 
   test("parses real service settings", () => {

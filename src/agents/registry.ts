@@ -1,0 +1,85 @@
+import { hostname } from "node:os";
+import type { Subscription } from "../bus/interface.ts";
+import { createGenerator } from "../llm/index.ts";
+import type { Generator } from "../llm/types.ts";
+import { extractEntities, loadTriage, redact, type Triage } from "../ml/index.ts";
+import { openKnowledge, type Knowledge, type PastTicket } from "../rag/index.ts";
+import type { Parts } from "../runtime.ts";
+import { BusReplyStream, responseAgentFromConfig, SupersedeRegistry, watchNewMessages } from "./response/index.ts";
+import type { Agent, ResultEvent } from "./types.ts";
+
+/** The worker agents of a consuming process and the long-lived parts behind them. */
+export interface Workers {
+  agents: Agent[];
+  triage: Triage;
+  knowledge: Knowledge;
+  generator: Generator | null;
+  close(): Promise<void>;
+}
+
+/**
+ * Loads the local models once and declares the workers: intent, sentiment, entities and knowledge run in parallel
+ * (stage 0); the reply drafter (stage 1) reads their outputs. One encoder instance serves triage and retrieval.
+ */
+export async function openWorkers(parts: Parts): Promise<Workers> {
+  const { config, log, metrics, bus, sessions } = parts;
+  const triage = await loadTriage({
+    modelsDir: config.models.dir,
+    embedder: { onRun: (n, s) => metrics.observeInference("bge-small-en-v1.5", "embed", n, s) },
+  });
+  const knowledge = await openKnowledge({
+    embedder: triage.embedder,
+    dataDir: config.rag.dataDir,
+    kbDir: config.rag.kbDir,
+    params: { M: config.rag.M, efConstruction: config.rag.efConstruction, efSearch: config.rag.efSearch, threshold: config.rag.threshold },
+    log,
+    // Answer at once from the stored index; a fresh data dir finishes its first KB ingest in the background.
+    waitForSync: false,
+  });
+  const generator = createGenerator(config, log, metrics);
+  const supersede = new SupersedeRegistry();
+  const watcher: Subscription = await watchNewMessages(bus, config.topics.messages, `${config.kafka?.groupId ?? "copilot"}-supersede-${hostname()}-${process.pid}`, supersede, log);
+  const stream = new BusReplyStream(bus, config.topics.stream, log);
+  const reply = responseAgentFromConfig(config, { generator, sessions, stream, supersede });
+  // Approved replies become "similar past tickets". The group is per host so a restarted worker resumes, and a new
+  // one rebuilds its ticket collection from the topic's retained history.
+  const tickets: Subscription = await bus.subscribe({
+    groupId: `${config.kafka?.groupId ?? "copilot"}-past-tickets-${hostname()}`,
+    topics: [config.topics.responses],
+    handler: async (records) => {
+      for (const r of records) {
+        const t = approvedTicket(r.value);
+        if (t) await knowledge.addPastTicket(t);
+      }
+    },
+  });
+  return {
+    agents: [...triage.agents, knowledge.agent, reply],
+    triage,
+    knowledge,
+    generator,
+    async close() {
+      await watcher.stop();
+      await tickets.stop();
+      await stream.flush();
+      await generator?.close();
+      await knowledge.close();
+      await triage.close();
+    },
+  };
+}
+
+/** A past ticket from a result event whose reply a person approved (or edited then approved); null otherwise. */
+export function approvedTicket(raw: string): PastTicket | null {
+  let ev: ResultEvent;
+  try {
+    ev = JSON.parse(raw) as ResultEvent;
+  } catch {
+    return null;
+  }
+  const reply = ev?.outputs?.reply as { status?: string; text?: string; review?: { at?: string } } | undefined;
+  if (ev.type !== "message.result" || reply?.status !== "approved" || !reply.review || typeof reply.text !== "string") return null;
+  // Another customer may be shown this ticket: their card numbers, IBANs, emails and phones never enter the index.
+  const scrub = (text: string) => redact(text, extractEntities(text)).text;
+  return { id: ev.message_id, question: scrub(ev.text), answer: scrub(reply.text), conversation_id: ev.conversation_id, resolved_at: reply.review.at ?? ev.processed_at };
+}
