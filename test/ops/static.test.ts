@@ -134,7 +134,7 @@ describe("Dockerfile", () => {
     expect(froms.length).toBeGreaterThanOrEqual(2);
     const bunVersion = /ARG BUN_VERSION=(\S+)/.exec(text)?.[1];
     expect(bunVersion).toMatch(/^\d+\.\d+\.\d+$/);
-    expect(bunVersion).toBe(JSON.parse(read("package.json")).devDependencies.bun);
+    expect(bunVersion).toBe(JSON.parse(read("package.json")).engines.bun);
     for (const f of froms) expect(f).toMatch(/^FROM oven\/bun:\$\{BUN_VERSION\}-(debian|slim) AS [a-z-]+$/);
     expect(froms.at(-1)).toContain("-slim");
     expect(text).toContain("bun install --frozen-lockfile --production");
