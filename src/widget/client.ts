@@ -263,10 +263,21 @@ function connect(): void {
     } else if (m.type === "result") {
       const id = String(m.message_id);
       if (typeof m.reply === "string") {
+        const key = `agent:${id}`;
+        const shown = lines.find((x) => x.key === key);
         streams.delete(id);
-        rendered.get(`agent:${id}`)?.remove();
-        rendered.delete(`agent:${id}`);
-        reveal(`agent:${id}`, m.reply);
+        if (shown) {
+          // The same reply can arrive twice (the approved result and the channel's reply.sent): show it once.
+          if (shown.text !== m.reply) {
+            shown.text = m.reply;
+            save();
+            renderLine(shown);
+          }
+        } else {
+          rendered.get(key)?.remove();
+          rendered.delete(key);
+          reveal(key, m.reply);
+        }
       } else typing.textContent = "An agent is preparing your answer…";
     } else if (m.type === "reply.delta" && typeof m.delta === "string") {
       const id = String(m.message_id);
