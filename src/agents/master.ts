@@ -161,17 +161,21 @@ export class MasterAgent {
 
       const processed = await this.processAll(fresh);
       const inserted = await this.o.store.saveProcessed(processed);
-      const events: ResultEvent[] = processed.filter((p) => inserted.has(p.message.id)).map((p) => p.result);
-      await this.appendSessions(processed.filter((p) => inserted.has(p.message.id)));
+      const stored = processed.filter((p) => inserted.has(p.message.id));
+      const events: ResultEvent[] = stored.map((p) => p.result);
       if (republish.length) events.push(...(await this.o.store.loadEvents(republish)).values());
-
-      if (events.length) {
-        await this.o.bus.publish(
-          this.o.topics.responses,
-          events.map((e) => ({ key: e.conversation_id, value: JSON.stringify(e), headers: { "message-id": e.message_id } })),
-        );
-        await this.o.store.markPublished(events.map((e) => e.message_id));
-      }
+      // Session memory and publication are independent once the rows are stored: do both at once.
+      await Promise.all([
+        this.appendSessions(stored),
+        events.length
+          ? this.o.bus
+              .publish(
+                this.o.topics.responses,
+                events.map((e) => ({ key: e.conversation_id, value: JSON.stringify(e), headers: { "message-id": e.message_id } })),
+              )
+              .then(() => this.o.store.markPublished(events.map((e) => e.message_id)))
+          : undefined,
+      ]);
       const now = Date.now();
       for (const e of events) {
         metrics.processed.inc({ source: e.source, status: e.degraded ? "degraded" : "ok" });

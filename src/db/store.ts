@@ -43,6 +43,12 @@ function typedColumns(r: ResultEvent) {
   };
 }
 
+/** The typed columns under their SQL names. */
+function typedColumnsSnake(r: ResultEvent) {
+  const c = typedColumns(r);
+  return { intent: c.intent, intent_confidence: c.intentConfidence, sentiment: c.sentiment, urgency: c.urgency };
+}
+
 /** Persistence of the pipeline over drizzle; the same code runs on postgres.js and PGlite. */
 export class Store {
   constructor(readonly db: Db, readonly kind: "postgres" | "pglite", private readonly onClose: () => Promise<void>) {}
@@ -84,84 +90,64 @@ export class Store {
     return map;
   }
 
-  /** Persists messages and results in one transaction; rows that already exist are left untouched. Returns the ids inserted. */
+  /**
+   * Persists messages, results and conversation counters in ONE statement (data-modifying CTEs are atomic and cost
+   * one round trip); rows that already exist are left untouched. Returns the ids inserted.
+   */
   async saveProcessed(items: ProcessedMessage[]): Promise<Set<string>> {
     if (items.length === 0) return new Set();
-    const perConversation = new Map<string, { item: ProcessedMessage; count: number; last: Date }>();
-    for (const it of items) {
-      const at = new Date(it.message.metadata.received_at);
-      const c = perConversation.get(it.conversationId);
-      if (c) {
-        c.count++;
-        if (at > c.last) c.last = at;
-      } else perConversation.set(it.conversationId, { item: it, count: 1, last: at });
-    }
-    return this.wrap(() =>
-      this.db.transaction(async (tx) => {
-        const inserted = await tx
-          .insert(schema.messages)
-          .values(
-            items.map(({ message: m, conversationId }) => ({
-              id: m.id,
-              conversationId,
-              source: m.source,
-              customerId: m.user.id,
-              customerName: m.user.name ?? null,
-              customerEmail: m.user.email ?? null,
-              text: m.message.text,
-              attachments: m.message.attachments,
-              metadata: m.metadata,
-              receivedAt: new Date(m.metadata.received_at),
-            })),
-          )
-          .onConflictDoNothing()
-          .returning({ id: schema.messages.id });
-        const fresh = new Set(inserted.map((r) => r.id));
-        if (fresh.size === 0) return fresh;
-        const newItems = items.filter((i) => fresh.has(i.message.id));
-        await tx
-          .insert(schema.results)
-          .values(
-            newItems.map(({ result: r, conversationId }) => ({
-              messageId: r.message_id,
-              conversationId,
-              channel: r.source,
-              ...typedColumns(r),
-              outputs: r.outputs,
-              failures: r.failures,
-              degraded: r.degraded ? 1 : 0,
-              totalMs: r.timings.total_ms,
-              timings: r.timings,
-            })),
-          )
-          .onConflictDoNothing();
-        const convs = [...perConversation.entries()]
-          .map(([id, c]) => ({ id, c: { ...c, count: newItems.filter((i) => i.conversationId === id).length } }))
-          .filter(({ c }) => c.count > 0);
-        if (convs.length) {
-          await tx
-            .insert(schema.conversations)
-            .values(
-              convs.map(({ id, c }) => ({
-                id,
-                channel: c.item.message.source,
-                customerId: c.item.message.user.id,
-                customerName: c.item.message.user.name ?? null,
-                messageCount: c.count,
-                lastMessageAt: c.last,
-              })),
-            )
-            .onConflictDoUpdate({
-              target: schema.conversations.id,
-              set: {
-                messageCount: sql`${schema.conversations.messageCount} + excluded.message_count`,
-                lastMessageAt: sql`greatest(${schema.conversations.lastMessageAt}, excluded.last_message_at)`,
-              },
-            });
-        }
-        return fresh;
-      }),
+    const rows = items.map(({ message: m, conversationId, result: r }) => ({
+      id: m.id,
+      conversation_id: conversationId,
+      source: m.source,
+      customer_id: m.user.id,
+      customer_name: m.user.name ?? null,
+      customer_email: m.user.email ?? null,
+      text: m.message.text,
+      attachments: m.message.attachments,
+      metadata: m.metadata,
+      received_at: m.metadata.received_at,
+      ...typedColumnsSnake(r),
+      outputs: r.outputs,
+      failures: r.failures,
+      degraded: r.degraded ? 1 : 0,
+      total_ms: r.timings.total_ms,
+      timings: r.timings,
+    }));
+    const res = await this.wrap(() =>
+      this.db.execute<{ id: string }>(sql`
+        with input as (
+          select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(
+            id uuid, conversation_id text, source text, customer_id text, customer_name text, customer_email text,
+            text text, attachments jsonb, metadata jsonb, received_at timestamptz, intent text, intent_confidence real,
+            sentiment text, urgency text, outputs jsonb, failures jsonb, degraded integer, total_ms real, timings jsonb)
+        ),
+        new_messages as (
+          insert into messages (id, conversation_id, source, customer_id, customer_name, customer_email, text, attachments, metadata, received_at)
+          select id, conversation_id, source, customer_id, customer_name, customer_email, text, attachments, metadata, received_at from input
+          on conflict (id) do nothing
+          returning id
+        ),
+        new_results as (
+          insert into results (message_id, conversation_id, channel, intent, intent_confidence, sentiment, urgency, outputs, failures, degraded, total_ms, timings)
+          select i.id, i.conversation_id, i.source, i.intent, i.intent_confidence, i.sentiment, i.urgency, i.outputs, i.failures, i.degraded, i.total_ms, i.timings
+          from input i join new_messages n on n.id = i.id
+          on conflict (message_id) do nothing
+        ),
+        touched as (
+          insert into conversations (id, channel, customer_id, customer_name, message_count, last_message_at)
+          select distinct on (i.conversation_id) i.conversation_id, i.source, i.customer_id, i.customer_name,
+            count(*) over (partition by i.conversation_id), max(i.received_at) over (partition by i.conversation_id)
+          from input i join new_messages n on n.id = i.id
+          order by i.conversation_id, i.received_at
+          on conflict (id) do update set
+            message_count = conversations.message_count + excluded.message_count,
+            last_message_at = greatest(conversations.last_message_at, excluded.last_message_at)
+        )
+        select id::text as id from new_messages`),
     );
+    const list = Array.isArray(res) ? res : (res as { rows: { id: string }[] }).rows;
+    return new Set(list.map((r) => r.id));
   }
 
   /** Marks results as published on response-events. */
