@@ -16,7 +16,7 @@ const arg = (name: string, def: number) => {
 };
 const N = arg("n", 20_000);
 const RATE = arg("rate", 200);
-const SECONDS = arg("seconds", 10);
+const SECONDS = arg("seconds", 20);
 
 if (!process.env.KAFKA_BROKERS || !process.env.DATABASE_URL) {
   console.error('bench:pipeline needs the real services: run `scripts/services.sh up && eval "$(scripts/services.sh env)"` first');
@@ -78,6 +78,9 @@ const drained = await waitUntil(() => preloadIds.every((i) => seen.has(i)), 300_
 const drainS = (performance.now() - t0) / 1000;
 const msgsPerS = N / drainS;
 console.log(`  drained ${drained ? N : [...preloadIds].filter((i) => seen.has(i)).length}/${N} in ${drainS.toFixed(2)} s → ${msgsPerS.toFixed(0)} msg/s (includes consumer-group join)`);
+
+// Let the drain's aftermath (offset commits, GC of 20k results) settle so phase 2 measures steady state.
+await Bun.sleep(3000);
 
 // Phase 2: paced ingest through the publisher at RATE msg/s.
 const total = RATE * SECONDS;
