@@ -146,7 +146,8 @@ ensure_deps() {
   if [[ -f $ROOT/bun.lock ]]; then args+=(--frozen-lockfile); else log "no bun.lock yet: installing without --frozen-lockfile"; fi
   log "installing dependencies: bun ${args[*]}"
   # onnxruntime-node would try to download a CUDA add-on; node-gyp cannot download Node headers here.
-  if ! (cd "$ROOT" && ONNXRUNTIME_NODE_INSTALL=skip npm_config_nodedir=/usr "$BUN" "${args[@]}" </dev/null >&2); then
+  # Lifecycle scripts (hnswlib-node's node-gyp build) call `bun` by name: put ours first on PATH.
+  if ! (cd "$ROOT" && PATH="${BUN%/*}:$PATH" ONNXRUNTIME_NODE_INSTALL=skip npm_config_nodedir=/usr "$BUN" "${args[@]}" </dev/null >&2); then
     die "bun ${args[*]} failed (if package.json changed, update bun.lock with: bun install)"
   fi
   printf '%s\n' "$stamp" >"$stamp_file"
