@@ -260,7 +260,7 @@ export function loadConfig(env: Env = process.env): Config {
       efSearch: int("RAG_HNSW_EF_SEARCH", 64, 10, 2000),
       threshold: num("RAG_ABSTAIN_THRESHOLD", 0.62, -1, 1),
     },
-    ollama: ollamaHost ? { host: ollamaHost, model: str("OLLAMA_MODEL", "gemma3:270m") } : null,
+    ollama: ollamaHost ? { host: ollamaHost, model: str("OLLAMA_MODEL", "support-copilot") } : null,
     llm: {
       generator: oneOf("LLM_GENERATOR", "auto", ["auto", "ollama", "embedded", "none"] as const),
       ollamaKeepAlive: str("OLLAMA_KEEP_ALIVE", "30m"),
