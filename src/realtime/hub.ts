@@ -1,6 +1,7 @@
 import type { ResultEvent } from "../agents/types.ts";
 import type { EventBus, Subscription } from "../bus/interface.ts";
 import type { Logger } from "../obs/log.ts";
+import { ConversationFanout } from "./fanout.ts";
 
 /** Receives a result event. */
 export type ResultListener = (event: ResultEvent) => void;
@@ -10,11 +11,12 @@ export type ResultListener = (event: ResultEvent) => void;
  * Every process runs its own consumer group starting at the end, so each API replica sees every event.
  */
 export class ResultHub {
-  private readonly byConversation = new Map<string, Set<ResultListener>>();
-  private readonly all = new Set<ResultListener>();
+  private readonly fanout: ConversationFanout<ResultEvent>;
   private sub: Subscription | null = null;
 
-  constructor(private readonly bus: EventBus, private readonly topic: string, private readonly groupId: string, private readonly log: Logger) {}
+  constructor(private readonly bus: EventBus, private readonly topic: string, private readonly groupId: string, private readonly log: Logger) {
+    this.fanout = new ConversationFanout<ResultEvent>(log, "hub");
+  }
 
   async start(): Promise<void> {
     this.sub = await this.bus.subscribe({
@@ -38,31 +40,17 @@ export class ResultHub {
 
   /** Delivers an event to its conversation's listeners and to the global ones; a throwing listener is isolated. */
   dispatch(ev: ResultEvent): void {
-    const targets = [...(this.byConversation.get(ev.conversation_id) ?? []), ...this.all];
-    for (const l of targets) {
-      try {
-        l(ev);
-      } catch (e) {
-        this.log.warn({ component: "hub", err: (e as Error).message }, "listener failed");
-      }
-    }
+    this.fanout.publish(ev);
   }
 
   /** Listens to one conversation; returns the unsubscribe function. */
   onConversation(conversationId: string, l: ResultListener): () => void {
-    let set = this.byConversation.get(conversationId);
-    if (!set) this.byConversation.set(conversationId, (set = new Set()));
-    set.add(l);
-    return () => {
-      set!.delete(l);
-      if (set!.size === 0) this.byConversation.delete(conversationId);
-    };
+    return this.fanout.onConversation(conversationId, l);
   }
 
   /** Listens to every result; returns the unsubscribe function. */
   onAny(l: ResultListener): () => void {
-    this.all.add(l);
-    return () => this.all.delete(l);
+    return this.fanout.onAny(l);
   }
 
   async stop(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { EventBus, Subscription } from "../../bus/interface.ts";
 import type { Logger } from "../../obs/log.ts";
+import { ConversationFanout } from "../../realtime/fanout.ts";
 
 /** Streaming events of one draft, in order: start, deltas, end. Delta text is already PII-restored. */
 export type ReplyStreamEvent =
@@ -33,40 +34,11 @@ export interface ReplyStream {
 }
 
 /**
- * In-process fan-out of reply stream events, by conversation (chat sockets) and for all (dashboard), shaped like
- * ResultHub. A throwing listener is isolated.
+ * In-process fan-out of reply stream events, by conversation (chat sockets) and for all (dashboard).
  */
-export class ReplyStreamHub implements ReplyStream {
-  private readonly byConversation = new Map<string, Set<ReplyStreamListener>>();
-  private readonly all = new Set<ReplyStreamListener>();
-
-  constructor(private readonly log?: Logger) {}
-
-  publish(ev: ReplyStreamEvent): void {
-    for (const l of [...(this.byConversation.get(ev.conversation_id) ?? []), ...this.all]) {
-      try {
-        l(ev);
-      } catch (e) {
-        this.log?.warn({ component: "reply-stream", err: (e as Error).message }, "listener failed");
-      }
-    }
-  }
-
-  /** Listens to one conversation; returns the unsubscribe function. */
-  onConversation(conversationId: string, l: ReplyStreamListener): () => void {
-    let set = this.byConversation.get(conversationId);
-    if (!set) this.byConversation.set(conversationId, (set = new Set()));
-    set.add(l);
-    return () => {
-      set!.delete(l);
-      if (set!.size === 0) this.byConversation.delete(conversationId);
-    };
-  }
-
-  /** Listens to every draft; returns the unsubscribe function. */
-  onAny(l: ReplyStreamListener): () => void {
-    this.all.add(l);
-    return () => this.all.delete(l);
+export class ReplyStreamHub extends ConversationFanout<ReplyStreamEvent> implements ReplyStream {
+  constructor(log?: Logger) {
+    super(log, "reply-stream");
   }
 }
 
