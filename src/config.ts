@@ -17,6 +17,8 @@ export interface Config {
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
   /** Empty list means ingestion is open (allowed only outside production). */
   apiKeys: string[];
+  /** Bearer token Prometheus must present on /metrics; null leaves /metrics open (keep it on an internal network). */
+  metricsToken: string | null;
   kafka: {
     brokers: string[];
     clientId: string;
@@ -247,6 +249,14 @@ export function loadConfig(env: Env = process.env): Config {
     http: { host: str("HOST", "127.0.0.1"), port: int("PORT", 3000, 0, 65535) },
     logLevel: oneOf("LOG_LEVEL", appEnv === "test" ? "warn" : "info", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const),
     apiKeys,
+    metricsToken: (() => {
+      try {
+        return secret(env, "METRICS_TOKEN") ?? null;
+      } catch (e) {
+        problems.push(`METRICS_TOKEN_FILE cannot be read: ${(e as Error).message}`);
+        return null;
+      }
+    })(),
     kafka,
     redisUrl: url("REDIS_URL", ["redis:", "rediss:"]),
     databaseUrl: url("DATABASE_URL", ["postgres:", "postgresql:"]),

@@ -126,7 +126,8 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
           widgetRoutes({ db: store.db, identity, log }),
         ]
       : [];
-  const app: Service["app"] = buildApp({ log, metrics, checks, features });
+  const app: Service["app"] = buildApp({ log, metrics, checks, features, metricsToken: config.metricsToken });
+  if (!config.metricsToken && config.env === "production") log.warn("METRICS_TOKEN is not set: /metrics is readable by anyone who can reach the port");
   if (config.apiKeys.length === 0 && config.role !== "worker") log.warn("no API_KEYS configured: POST /api/messages is open (development only)");
   return {
     parts,

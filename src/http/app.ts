@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import { AppError } from "../errors.ts";
+import { requireApiKey } from "./auth.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 
@@ -14,6 +15,8 @@ export interface AppDeps {
   log: Logger;
   metrics: Metrics;
   checks: ReadinessCheck[];
+  /** When set, /metrics requires `Authorization: Bearer <token>` (Prometheus `authorization` / `bearer_token`). */
+  metricsToken?: string | null;
   /** Feature plugins (chat, dashboard, channels...), each an Elysia instance with its own name and prefix. */
   features: Elysia<any, any, any, any, any, any, any>[];
 }
@@ -50,7 +53,8 @@ export function buildApp(d: AppDeps) {
       set.status = ready ? 200 : 503;
       return { status: ready ? "ready" : "not_ready", checks: Object.fromEntries(results) };
     })
-    .get("/metrics", async ({ set }) => {
+    .get("/metrics", async ({ set, request }) => {
+      if (d.metricsToken) requireApiKey([d.metricsToken], request.headers);
       set.headers["content-type"] = d.metrics.registry.contentType;
       return d.metrics.registry.metrics();
     });

@@ -108,3 +108,20 @@ describe("chat ingestion over HTTP and WebSocket (embedded parts)", () => {
     expect(closed).toBe(true);
   });
 });
+
+describe("/metrics with METRICS_TOKEN", () => {
+  test("requires the bearer token when one is configured", async () => {
+    const svc = await startService(await openParts(testConfig({ METRICS_TOKEN: "metrics-token-0123456789" })), []);
+    try {
+      const get = (auth?: string) => svc.app!.handle(new Request("http://local/metrics", { headers: auth ? { authorization: auth } : {} }));
+      expect((await get()).status).toBe(401);
+      expect((await get("Bearer wrong-token-0123456789")).status).toBe(401);
+      const ok = await get("Bearer metrics-token-0123456789");
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toContain("copilot_messages_consumed_total");
+      expect((await svc.app!.handle(new Request("http://local/health"))).status).toBe(200);
+    } finally {
+      await svc.stop();
+    }
+  });
+});
