@@ -6,11 +6,15 @@ import { extractEntities, loadTriage, redact, type Triage } from "../ml/index.ts
 import { openKnowledge, type Knowledge, type PastTicket } from "../rag/index.ts";
 import type { Parts } from "../runtime.ts";
 import { BusReplyStream, responseAgentFromConfig, SupersedeRegistry, watchNewMessages } from "./response/index.ts";
+import { DraftingStage } from "./drafting.ts";
 import type { Agent, ResultEvent } from "./types.ts";
 
 /** The worker agents of a consuming process and the long-lived parts behind them. */
 export interface Workers {
+  /** The master's workers (fast: triage and retrieval). */
   agents: Agent[];
+  /** The drafting stage: the reply drafter on its own consumer group, after the result is published. */
+  drafting: DraftingStage;
   triage: Triage;
   knowledge: Knowledge;
   generator: Generator | null;
@@ -18,8 +22,9 @@ export interface Workers {
 }
 
 /**
- * Loads the local models once and declares the workers: intent, sentiment, entities and knowledge run in parallel
- * (stage 0); the reply drafter (stage 1) reads their outputs. One encoder instance serves triage and retrieval.
+ * Loads the local models once and declares the workers: intent, sentiment, entities and knowledge run in parallel in
+ * the master; the reply drafter runs in the drafting stage on the published result, so the live feed never waits for
+ * the LLM. One encoder instance serves triage and retrieval.
  */
 export async function openWorkers(parts: Parts): Promise<Workers> {
   const { config, log, metrics, bus, sessions } = parts;
@@ -53,12 +58,27 @@ export async function openWorkers(parts: Parts): Promise<Workers> {
       }
     },
   });
+  const drafting = new DraftingStage({
+    bus,
+    store: parts.store,
+    sessions,
+    agents: [reply],
+    metrics,
+    log,
+    groupId: `${config.kafka?.groupId ?? "support-copilot-master"}-drafting`,
+    responsesTopic: config.topics.responses,
+    timeoutMs: config.reply.timeoutMs,
+    retries: config.master.workerRetries,
+  });
+  await drafting.start();
   return {
-    agents: [...triage.agents, knowledge.agent, reply],
+    agents: [...triage.agents, knowledge.agent],
+    drafting,
     triage,
     knowledge,
     generator,
     async close() {
+      await drafting.stop();
       await watcher.stop();
       await tickets.stop();
       await stream.flush();

@@ -47,5 +47,7 @@ export interface ResultEvent {
   outputs: Record<string, unknown>;
   failures: WorkerFailure[];
   degraded: boolean;
+  /** Absent on the master's event; incremented when a later stage (drafting) re-publishes it: replace, don't add. */
+  revision?: number;
   timings: { total_ms: number; workers: Record<string, number> };
 }

@@ -76,7 +76,8 @@ export class LiveDashboards {
     for (const c of this.clients) {
       try {
         if (c.feed) {
-          if (decision) c.send((feedHtml ??= render(FeedReplace({ item }))));
+          // A decision or a later stage's revision updates the row already shown; only a fresh result adds one.
+          if (decision || ev.revision) c.send((feedHtml ??= render(FeedReplace({ item }))));
           else if (matches(c.feed, filterable)) c.send((feedHtml ??= render(FeedPrepend({ item }))));
         } else if (c.conversationId === ev.conversation_id) {
           c.send((convHtml ??= this.conversationFragment(ev, decision)));
@@ -128,6 +129,15 @@ export class LiveDashboards {
       decision: decision ? { action: decision.action, finalText: (ev.outputs.reply as { text?: string } | undefined)?.text ?? null, reason: decision.reason ?? null, at: new Date(decision.at) } : null,
     };
     const id = escapeId(ev.message_id);
+    if (!decision && ev.revision) {
+      // The drafting stage completed a result already on the page: replace its bubble and details in place.
+      this.streaming.delete(id);
+      return (
+        `<li id="pending-${id}" hx-swap-oob="delete"></li>` +
+        `<div hx-swap-oob="outerHTML:#bubble-${id}">${render(Bubble({ e: entry, selected: false }))}</div>` +
+        `<div hx-swap-oob="outerHTML:#details-${id}">${render(Details({ e: entry, corrections: [], intents: [] }))}</div>`
+      );
+    }
     if (decision) {
       return (
         `<div hx-swap-oob="outerHTML:#bubble-${id}">${render(Bubble({ e: entry, selected: false }))}</div>` +

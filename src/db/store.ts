@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { PgDatabase } from "drizzle-orm/pg-core";
-import type { ResultEvent } from "../agents/types.ts";
+import type { ResultEvent, WorkerFailure } from "../agents/types.ts";
 import { AppError } from "../errors.ts";
 import type { CustomerMessage } from "../schema/message.ts";
 import * as schema from "./schema.ts";
@@ -148,6 +148,45 @@ export class Store {
     );
     const list = Array.isArray(res) ? res : (res as { rows: { id: string }[] }).rows;
     return new Set(list.map((r) => r.id));
+  }
+
+  /** The stored customer messages, in the schema's shape (the drafting stage re-reads what the master validated). */
+  async loadMessages(ids: string[]): Promise<Map<string, CustomerMessage>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.wrap(() => this.db.select().from(schema.messages).where(inArray(schema.messages.id, ids)));
+    return new Map(
+      rows.map((m) => [
+        m.id,
+        {
+          id: m.id,
+          source: m.source as CustomerMessage["source"],
+          user: { id: m.customerId, ...(m.customerName ? { name: m.customerName } : {}), ...(m.customerEmail ? { email: m.customerEmail } : {}) },
+          message: { text: m.text, attachments: m.attachments as CustomerMessage["message"]["attachments"] },
+          metadata: m.metadata as CustomerMessage["metadata"],
+        },
+      ]),
+    );
+  }
+
+  /**
+   * Adds one worker's late output to a stored result (the drafting stage): sets `outputs.<name>`, appends a failure
+   * and the timing, unless that output is already there. Returns false when it was (a redelivered draft).
+   */
+  async addOutput(messageId: string, name: string, value: unknown, failure: WorkerFailure | null, ms: number): Promise<boolean> {
+    const path = `{${name}}`;
+    const res = await this.wrap(() =>
+      this.db
+        .update(schema.results)
+        .set({
+          outputs: failure ? sql`${schema.results.outputs}` : sql`jsonb_set(${schema.results.outputs}, ${path}::text[], ${JSON.stringify(value)}::jsonb)`,
+          failures: failure ? sql`${schema.results.failures} || ${JSON.stringify([failure])}::jsonb` : sql`${schema.results.failures}`,
+          degraded: failure ? 1 : sql`${schema.results.degraded}`,
+          timings: sql`jsonb_set(${schema.results.timings}, ${`{workers,${name}}`}::text[], ${JSON.stringify(ms)}::jsonb)`,
+        })
+        .where(and(eq(schema.results.messageId, messageId), sql`not (${schema.results.outputs} ? ${name})`, sql`not (${schema.results.timings}->'workers' ? ${name})`))
+        .returning({ id: schema.results.messageId }),
+    );
+    return res.length > 0;
   }
 
   /** Marks results as published on response-events. */

@@ -225,6 +225,8 @@ describe("unusable model replies", () => {
     expect(unusableReply("I'm sorry, but I can't assist with that request.", "my card was declined", 0)).toContain("refused");
     expect(unusableReply("I was charged twice for the same order. How do I dispute it?", "I was charged twice for the same order at an online shop. How do I dispute it?", 0)).toContain("repeated");
     expect(unusableReply("Contact the merchant first and keep their reply.", "I was charged twice, how do I dispute it?", 1)).toBeNull();
+    expect(unusableReply("[Card Payment Not Recognised]", "How do I dispute a card payment I do not recognise?", 0)).toContain("no answer");
+    expect(unusableReply("Freeze the card in the app, then open a dispute from the payment's menu.", "How do I dispute a payment?", 0)).toBeNull();
     const d = await draft(createResponseAgent({ generator: scripted("I'm sorry, but I can't assist with that request.") }), msg("lost card"), ctx(emptySession("chat:u")));
     expect(d.mode).toBe("extractive");
     expect(d.fallback_reason).toContain("refused");

@@ -162,12 +162,13 @@ const words = (s: string) => s.toLowerCase().match(/\p{L}+|\d+/gu) ?? [];
 const REFUSAL = /^(?:i'?m sorry|i am sorry|sorry|unfortunately)?[,.!\s]*(?:but\s+)?i (?:can(?:no|')t|am unable to|am not able to|cannot) (?:assist|help|provide|answer)/i;
 
 /**
- * Why a model reply is not worth a reviewer's time, or null: an uncited refusal, or an echo of the customer's own
- * message (small models do both). The agent then drafts the extractive answer instead.
+ * Why a model reply is not worth a reviewer's time, or null: an uncited refusal, a few uncited words (a heading),
+ * or an echo of the customer's own message (small models do all three). The agent then drafts the extractive answer instead.
  */
 export function unusableReply(reply: string, message: string, citations: number): string | null {
   if (citations === 0 && REFUSAL.test(reply.trim())) return "the model refused without citing anything";
   const r = words(reply);
+  if (citations === 0 && r.length < 8) return "the model wrote no answer (a few words, nothing cited)";
   const m = new Set(words(message));
   if (m.size >= 4 && r.length > 0 && r.filter((w) => m.has(w)).length / r.length >= 0.8) return "the model repeated the customer's message";
   return null;

@@ -1,0 +1,129 @@
+import type { EventBus, InRecord, Subscription } from "../bus/interface.ts";
+import type { Store } from "../db/store.ts";
+import { AppError, toAppError } from "../errors.ts";
+import type { Logger } from "../obs/log.ts";
+import type { Metrics } from "../obs/metrics.ts";
+import type { CustomerMessage } from "../schema/message.ts";
+import { emptySession, type Session, type SessionStore } from "../session/interface.ts";
+import { runWorker } from "./master.ts";
+import type { Agent, ResultEvent } from "./types.ts";
+
+/** Options of the drafting stage. */
+export interface DraftingOptions {
+  bus: EventBus;
+  store: Store;
+  sessions: SessionStore;
+  /** The slow workers that run after the result is published (the reply drafter). */
+  agents: Agent[];
+  metrics: Metrics;
+  log: Logger;
+  groupId: string;
+  responsesTopic: string;
+  timeoutMs: number;
+  retries: number;
+}
+
+/**
+ * The drafting stage: a consumer group on response-events that runs the slow workers (a local LLM drafting the
+ * reply) on each fresh result, stores their output on the result row, and re-publishes the completed result.
+ * Triage, retrieval and the live feed never wait for generation; a draft that is lost in a crash is redone on
+ * redelivery (offsets are committed after the row is updated), and a result that already has the output is skipped.
+ */
+export class DraftingStage {
+  private sub: Subscription | null = null;
+
+  constructor(private readonly o: DraftingOptions) {
+    if (o.agents.length === 0) throw new AppError("bad_options", "the drafting stage needs at least one agent");
+  }
+
+  async start(): Promise<void> {
+    this.sub = await this.o.bus.subscribe({ groupId: this.o.groupId, topics: [this.o.responsesTopic], handler: (b) => this.handleBatch(b) });
+    this.o.log.info({ component: "drafting", workers: this.o.agents.map((a) => a.name) }, "drafting stage consuming");
+  }
+
+  async stop(): Promise<void> {
+    const s = this.sub;
+    this.sub = null;
+    if (s) await s.stop();
+  }
+
+  /** Fresh results (no decision, missing at least one of our outputs) in this batch, oldest first. */
+  private pending(records: InRecord[]): ResultEvent[] {
+    const out: ResultEvent[] = [];
+    for (const r of records) {
+      let ev: ResultEvent;
+      try {
+        ev = JSON.parse(r.value) as ResultEvent;
+      } catch {
+        continue;
+      }
+      if (ev?.type !== "message.result" || !ev.outputs) continue;
+      if ((ev.outputs.reply as { review?: unknown } | undefined)?.review) continue;
+      if (this.missing(ev)) out.push(ev);
+    }
+    return out;
+  }
+
+  /** True when one of the stage's workers has neither an output nor a recorded attempt on this result. */
+  private missing(ev: ResultEvent): boolean {
+    return this.o.agents.some((a) => !(a.name in ev.outputs) && !(a.name in (ev.timings?.workers ?? {})));
+  }
+
+  /** Drafts for one batch; conversations in parallel, each conversation's messages in order. */
+  async handleBatch(records: InRecord[]): Promise<void> {
+    const candidates = this.pending(records);
+    if (candidates.length === 0) return;
+    // The stored row is the truth: a redelivered or replayed event whose draft is already stored costs one query.
+    const stored = await this.o.store.loadEvents(candidates.map((e) => e.message_id));
+    const todo = candidates.map((e) => stored.get(e.message_id)).filter((e): e is ResultEvent => !!e && this.missing(e));
+    if (todo.length === 0) return;
+    const messages = await this.o.store.loadMessages(todo.map((e) => e.message_id));
+    const byConversation = new Map<string, ResultEvent[]>();
+    for (const ev of todo) byConversation.set(ev.conversation_id, [...(byConversation.get(ev.conversation_id) ?? []), ev]);
+    await Promise.all(
+      [...byConversation.entries()].map(async ([conversationId, events]) => {
+        let session: Session;
+        try {
+          session = await this.o.sessions.get(conversationId);
+        } catch (e) {
+          this.o.log.warn({ component: "drafting", code: toAppError(e).code }, "session unavailable; drafting without memory");
+          session = emptySession(conversationId);
+        }
+        for (const ev of events) {
+          const msg = messages.get(ev.message_id);
+          if (!msg) {
+            this.o.log.warn({ component: "drafting", msg_id: ev.message_id }, "result without a stored message skipped");
+            continue;
+          }
+          await this.draft(ev, msg, session);
+        }
+      }),
+    );
+  }
+
+  private async draft(ev: ResultEvent, msg: CustomerMessage, session: Session): Promise<void> {
+    const log = this.o.log.child({ component: "drafting", msg_id: ev.message_id });
+    const outputs = { ...ev.outputs };
+    const failures = [...ev.failures];
+    const workers = { ...ev.timings.workers };
+    let changed = false;
+    for (const agent of this.o.agents) {
+      if (agent.name in outputs || agent.name in workers) continue;
+      const r = await runWorker(agent, msg, { conversationId: ev.conversation_id, session, previous: outputs, log }, agent.timeoutMs ?? this.o.timeoutMs, this.o.retries);
+      const ms = Math.round(r.ms * 100) / 100;
+      this.o.metrics.workerLatency.observe({ worker: agent.name, outcome: r.ok ? "ok" : "failed" }, r.ms / 1000);
+      const stored = await this.o.store.addOutput(ev.message_id, agent.name, r.ok ? r.value : null, r.ok ? null : r.failure, ms);
+      if (!stored) continue;
+      changed = true;
+      workers[agent.name] = ms;
+      if (r.ok) outputs[agent.name] = r.value;
+      else {
+        failures.push(r.failure);
+        log.warn({ worker: agent.name, code: r.failure.code }, "drafting worker failed; result degraded");
+      }
+    }
+    if (!changed) return;
+    const done: ResultEvent = { ...ev, revision: (ev.revision ?? 0) + 1, outputs, failures, degraded: failures.length > 0, timings: { ...ev.timings, workers } };
+    await this.o.bus.publish(this.o.responsesTopic, [{ key: ev.conversation_id, value: JSON.stringify(done), headers: { "message-id": ev.message_id, stage: "drafting" } }]);
+  }
+}
