@@ -47,8 +47,9 @@ describe("drafting stage (slow workers after the result is published)", () => {
   });
 
   const send = async (text: string) => {
-    const m = sampleMessage({ message: { text, attachments: [] }, metadata: { received_at: new Date().toISOString(), conversation_id: `c-${rand()}` } });
-    await bus.publish("in", [{ key: m.metadata.conversation_id, value: JSON.stringify(m) }]);
+    const conversationId = `c-${rand()}`;
+    const m = sampleMessage({ message: { text, attachments: [] }, metadata: { received_at: new Date().toISOString(), conversation_id: conversationId } });
+    await bus.publish("in", [{ key: conversationId, value: JSON.stringify(m) }]);
     return m.id;
   };
 

@@ -225,10 +225,22 @@ describe("unusable model replies", () => {
     expect(unusableReply("I'm sorry, but I can't assist with that request.", "my card was declined", 0)).toContain("refused");
     expect(unusableReply("I was charged twice for the same order. How do I dispute it?", "I was charged twice for the same order at an online shop. How do I dispute it?", 0)).toContain("repeated");
     expect(unusableReply("Contact the merchant first and keep their reply.", "I was charged twice, how do I dispute it?", 1)).toBeNull();
+    expect(unusableReply("I apologize, but I can't assist with that.", "how do I schedule an email?", 0)).toContain("refused");
     expect(unusableReply("[Card Payment Not Recognised]", "How do I dispute a card payment I do not recognise?", 0)).toContain("no answer");
     expect(unusableReply("Freeze the card in the app, then open a dispute from the payment's menu.", "How do I dispute a payment?", 0)).toBeNull();
     const d = await draft(createResponseAgent({ generator: scripted("I'm sorry, but I can't assist with that request.") }), msg("lost card"), ctx(emptySession("chat:u")));
     expect(d.mode).toBe("extractive");
     expect(d.fallback_reason).toContain("refused");
+  });
+});
+
+describe("language detection", () => {
+  test("short English questions stay English; clear other languages are recognised", async () => {
+    const { detectLanguage } = await import("../../src/agents/response/memory.ts");
+    expect(detectLanguage("Sending a mail on a timer in gmail?")).not.toBe("pt");
+    expect(detectLanguage("Sending a mail on a timer in gmail?")).not.toBe("it");
+    expect(detectLanguage("How do I block my card, it was stolen")).toBe("en");
+    expect(detectLanguage("Hola, no tengo mi tarjeta y por favor necesito ayuda con el pago")).toBe("es");
+    expect(detectLanguage("Bonjour, je ne trouve pas ma carte, pouvez-vous m'aider avec le paiement")).toBe("fr");
   });
 });

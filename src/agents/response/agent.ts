@@ -159,7 +159,7 @@ export function buildReplyMessages(
 }
 
 const words = (s: string) => s.toLowerCase().match(/\p{L}+|\d+/gu) ?? [];
-const REFUSAL = /^(?:i'?m sorry|i am sorry|sorry|unfortunately)?[,.!\s]*(?:but\s+)?i (?:can(?:no|')t|am unable to|am not able to|cannot) (?:assist|help|provide|answer)/i;
+const REFUSAL = /^(?:i'?m sorry|i am sorry|sorry|unfortunately|i apologi[sz]e)?[,.!\s]*(?:but\s+)?i (?:can(?:no|')t|am unable to|am not able to|cannot|can ?not) (?:assist|help|provide|answer)/i;
 
 /**
  * Why a model reply is not worth a reviewer's time, or null: an uncited refusal, a few uncited words (a heading),

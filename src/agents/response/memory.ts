@@ -12,7 +12,9 @@ export interface ReplyMemoryState {
 }
 
 const STOP: Record<string, string[]> = {
-  en: "the and you your is are to of for with my have not this that please can what how".split(" "),
+  // Short English words that other languages share ("a", "in", "e"...) keep a short English question from scoring
+  // as Portuguese or Italian: a tie means "unsure", and the conversation keeps its language.
+  en: "the and you your is are to of for with my have not this that please can what how a an in on at it i do does be or if me we why when where there from by was will".split(" "),
   es: "el la los las que de y en por para con mi mis no es una un por favor cómo qué tengo".split(" "),
   fr: "le la les et de des en pour avec mon ma mes ne pas est une un je vous svp comment".split(" "),
   de: "der die das und ist nicht ich sie mit für mein meine ein eine bitte wie was habe".split(" "),
