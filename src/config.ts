@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 
 /** Raised once at start-up when the environment is invalid; main prints it and exits. */
 export class ConfigError extends Error {
@@ -116,6 +117,24 @@ export interface Config {
 }
 
 type Env = Record<string, string | undefined>;
+
+/**
+ * Consumer-group names of this deployment: the master's group, and derived groups for the other consumers. `shared`
+ * groups split the work between replicas; `perProcess` ones see every record in each process (fan-out to sockets).
+ */
+export function consumerGroups(c: Pick<Config, "kafka">) {
+  const base = c.kafka?.groupId ?? "support-copilot-master";
+  const me = `${hostname()}-${process.pid}`;
+  return {
+    master: base,
+    drafting: `${base}-drafting`,
+    /** Per host (not per process): a restarted worker resumes its past-ticket collection where it stopped. */
+    pastTickets: `${base}-past-tickets-${hostname()}`,
+    hub: `${base}-hub-${me}`,
+    stream: `${base}-stream-${me}`,
+    supersede: `${base}-supersede-${me}`,
+  };
+}
 
 /** Reads NAME or the file named by NAME_FILE (Docker/Kubernetes secrets). */
 export function secret(env: Env, name: string): string | undefined {

@@ -1,11 +1,10 @@
-import { hostname } from "node:os";
 import { MasterAgent } from "./agents/master.ts";
 import type { Agent } from "./agents/types.ts";
 import type { EventBus, Subscription } from "./bus/interface.ts";
 import { draftReviewRoutes, relayReplyStream, ReplyApprovals, ReplyStreamHub } from "./agents/response/index.ts";
 import { KafkaBus } from "./bus/kafka.ts";
 import { MemoryBus } from "./bus/memory.ts";
-import type { Config } from "./config.ts";
+import { consumerGroups, type Config } from "./config.ts";
 import { openPglite, openPostgres, type Store } from "./db/store.ts";
 import { buildApp, type ReadinessCheck } from "./http/app.ts";
 import { createDashboard } from "./dashboard/index.ts";
@@ -69,6 +68,7 @@ export interface Service {
 export async function startService(parts: Parts, agents: Agent[], opts: { afterConsumersStopped?: () => Promise<void> } = {}): Promise<Service> {
   const { config, log, metrics, bus, store, sessions } = parts;
   const publisher = new MessagePublisher(bus, config.topics.messages, config.limits, metrics);
+  const groups = consumerGroups(config);
   let master: MasterAgent | null = null;
   let removeLagSource = () => {};
   if (config.role !== "api") {
@@ -79,7 +79,7 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
       agents,
       metrics,
       log,
-      groupId: config.kafka?.groupId ?? "support-copilot-master",
+      groupId: groups.master,
       topics: config.topics,
       limits: config.limits,
       workerTimeoutMs: config.master.workerTimeoutMs,
@@ -88,7 +88,7 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
     });
     await master.start();
     const m = master;
-    const groupId = config.kafka?.groupId ?? "support-copilot-master";
+    const groupId = groups.master;
     removeLagSource = metrics.addLagSource(
       parts.consumerLag
         ? () => parts.consumerLag!(groupId, [config.topics.messages])
@@ -104,11 +104,11 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
     { name: "sessions", check: () => sessions.ping() },
   ];
   if (config.role !== "worker") {
-    hub = new ResultHub(bus, config.topics.responses, `${config.kafka?.groupId ?? "copilot"}-hub-${hostname()}-${process.pid}`, log);
+    hub = new ResultHub(bus, config.topics.responses, groups.hub, log);
     await hub.start();
     // Draft tokens from whichever worker drafts them reach this replica's chat sockets and dashboards.
     replyStream = new ReplyStreamHub(log);
-    streamRelay = await relayReplyStream(bus, config.topics.stream, `${config.kafka?.groupId ?? "copilot"}-stream-${hostname()}-${process.pid}`, replyStream, log);
+    streamRelay = await relayReplyStream(bus, config.topics.stream, groups.stream, replyStream, log);
   }
   // A worker serves only /health, /ready and /metrics, so probes and Prometheus reach every consumer.
   const identity = { secret: config.dashboard.widgetIdentitySecret, required: config.dashboard.widgetRequireIdentity };

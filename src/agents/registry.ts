@@ -1,4 +1,4 @@
-import { hostname } from "node:os";
+import { consumerGroups } from "../config.ts";
 import type { Subscription } from "../bus/interface.ts";
 import { createGenerator } from "../llm/index.ts";
 import type { Generator } from "../llm/types.ts";
@@ -28,6 +28,7 @@ export interface Workers {
  */
 export async function openWorkers(parts: Parts): Promise<Workers> {
   const { config, log, metrics, bus, sessions } = parts;
+  const groups = consumerGroups(config);
   const triage = await loadTriage({
     modelsDir: config.models.dir,
     embedder: { onRun: (n, s) => metrics.observeInference("bge-small-en-v1.5", "embed", n, s) },
@@ -43,13 +44,12 @@ export async function openWorkers(parts: Parts): Promise<Workers> {
   });
   const generator = createGenerator(config, log, metrics);
   const supersede = new SupersedeRegistry();
-  const watcher: Subscription = await watchNewMessages(bus, config.topics.messages, `${config.kafka?.groupId ?? "copilot"}-supersede-${hostname()}-${process.pid}`, supersede, log);
+  const watcher: Subscription = await watchNewMessages(bus, config.topics.messages, groups.supersede, supersede, log);
   const stream = new BusReplyStream(bus, config.topics.stream, log);
   const reply = responseAgentFromConfig(config, { generator, sessions, stream, supersede });
-  // Approved replies become "similar past tickets". The group is per host so a restarted worker resumes, and a new
-  // one rebuilds its ticket collection from the topic's retained history.
+  // Approved replies become "similar past tickets"; a new worker rebuilds its collection from the topic's history.
   const tickets: Subscription = await bus.subscribe({
-    groupId: `${config.kafka?.groupId ?? "copilot"}-past-tickets-${hostname()}`,
+    groupId: groups.pastTickets,
     topics: [config.topics.responses],
     handler: async (records) => {
       for (const r of records) {
@@ -65,7 +65,7 @@ export async function openWorkers(parts: Parts): Promise<Workers> {
     agents: [reply],
     metrics,
     log,
-    groupId: `${config.kafka?.groupId ?? "support-copilot-master"}-drafting`,
+    groupId: groups.drafting,
     responsesTopic: config.topics.responses,
     timeoutMs: config.reply.timeoutMs,
     retries: config.master.workerRetries,
