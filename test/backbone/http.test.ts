@@ -125,3 +125,22 @@ describe("/metrics with METRICS_TOKEN", () => {
     }
   });
 });
+
+describe("reply stream to the customer's socket", () => {
+  test("only drafts marked customer-visible are streamed, and a held-back draft is retracted", async () => {
+    const { customerStream } = await import("../../src/ingest/chat.ts");
+    const frames: Record<string, unknown>[] = [];
+    const on = customerStream((f) => frames.push(f));
+    on({ type: "reply.start", message_id: "m1", customer_visible: false });
+    on({ type: "reply.delta", message_id: "m1", text: "internal draft" });
+    on({ type: "reply.end", message_id: "m1", retract: false });
+    on({ type: "reply.start", message_id: "m2", customer_visible: true });
+    on({ type: "reply.delta", message_id: "m2", text: "Hello" });
+    on({ type: "reply.end", message_id: "m2", retract: true });
+    on({ type: "reply.delta", message_id: "m2", text: " late" });
+    expect(frames).toEqual([
+      { type: "reply.delta", message_id: "m2", delta: "Hello" },
+      { type: "reply.retract", message_id: "m2" },
+    ]);
+  });
+});
