@@ -2,6 +2,7 @@ import type { ResultEvent } from "../agents/types.ts";
 import type { EventBus, Subscription } from "../bus/interface.ts";
 import type { Logger } from "../obs/log.ts";
 import { ConversationFanout } from "./fanout.ts";
+import { tailJson } from "../bus/tail.ts";
 
 /** Receives a result event. */
 export type ResultListener = (event: ResultEvent) => void;
@@ -19,23 +20,7 @@ export class ResultHub {
   }
 
   async start(): Promise<void> {
-    this.sub = await this.bus.subscribe({
-      groupId: this.groupId,
-      topics: [this.topic],
-      fromBeginning: false,
-      handler: async (records) => {
-        for (const r of records) {
-          let ev: ResultEvent;
-          try {
-            ev = JSON.parse(r.value) as ResultEvent;
-          } catch {
-            this.log.warn({ component: "hub", offset: r.offset }, "unparseable response event skipped");
-            continue;
-          }
-          this.dispatch(ev);
-        }
-      },
-    });
+    this.sub = await tailJson<ResultEvent>(this.bus, this.topic, this.groupId, (ev) => this.dispatch(ev), this.log, "hub");
   }
 
   /** Delivers an event to its conversation's listeners and to the global ones; a throwing listener is isolated. */

@@ -1,6 +1,7 @@
 import type { EventBus, Subscription } from "../../bus/interface.ts";
 import type { Logger } from "../../obs/log.ts";
 import { ConversationFanout } from "../../realtime/fanout.ts";
+import { tailJson } from "../../bus/tail.ts";
 
 /** Streaming events of one draft, in order: start, deltas, end. Delta text is already PII-restored. */
 export type ReplyStreamEvent =
@@ -88,18 +89,5 @@ export class BusReplyStream implements ReplyStream {
 
 /** Relays the stream topic into an in-process hub (every API replica uses its own group, from the end). */
 export function relayReplyStream(bus: EventBus, topic: string, groupId: string, hub: ReplyStreamHub, log: Logger): Promise<Subscription> {
-  return bus.subscribe({
-    groupId,
-    topics: [topic],
-    fromBeginning: false,
-    handler: async (records) => {
-      for (const r of records) {
-        try {
-          hub.publish(JSON.parse(r.value) as ReplyStreamEvent);
-        } catch {
-          log.warn({ component: "reply-stream", offset: r.offset }, "unparseable stream event skipped");
-        }
-      }
-    },
-  });
+  return tailJson<ReplyStreamEvent>(bus, topic, groupId, (ev) => hub.publish(ev), log, "reply-stream");
 }

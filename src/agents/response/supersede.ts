@@ -1,4 +1,5 @@
 import type { EventBus, Subscription } from "../../bus/interface.ts";
+import { tailJson } from "../../bus/tail.ts";
 import type { Logger } from "../../obs/log.ts";
 import { conversationIdOf, type CustomerMessage } from "../../schema/message.ts";
 
@@ -71,19 +72,7 @@ export class SupersedeRegistry {
  * is still queued behind the current draft in the master's partition already cancels that draft.
  */
 export function watchNewMessages(bus: EventBus, topic: string, groupId: string, registry: SupersedeRegistry, log: Logger): Promise<Subscription> {
-  return bus.subscribe({
-    groupId,
-    topics: [topic],
-    fromBeginning: false,
-    handler: async (records) => {
-      for (const r of records) {
-        try {
-          const m = JSON.parse(r.value) as CustomerMessage;
-          if (typeof m?.id === "string" && typeof m.metadata?.received_at === "string") registry.seen(conversationIdOf(m), m.id, m.metadata.received_at);
-        } catch {
-          log.debug({ component: "supersede", offset: r.offset }, "unparseable record ignored");
-        }
-      }
-    },
-  });
+  return tailJson<CustomerMessage>(bus, topic, groupId, (m) => {
+    if (typeof m?.id === "string" && typeof m.metadata?.received_at === "string") registry.seen(conversationIdOf(m), m.id, m.metadata.received_at);
+  }, log, "supersede");
 }
