@@ -5,7 +5,7 @@ import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import type { CustomerMessage } from "../schema/message.ts";
 import { emptySession, type Session, type SessionStore } from "../session/interface.ts";
-import { runWorker } from "./master.ts";
+import { groupBy, runWorker } from "./master.ts";
 import type { Agent, ResultEvent } from "./types.ts";
 
 /** Options of the drafting stage. */
@@ -78,8 +78,7 @@ export class DraftingStage {
     const todo = candidates.map((e) => stored.get(e.message_id)).filter((e): e is ResultEvent => !!e && this.missing(e));
     if (todo.length === 0) return;
     const messages = await this.o.store.loadMessages(todo.map((e) => e.message_id));
-    const byConversation = new Map<string, ResultEvent[]>();
-    for (const ev of todo) byConversation.set(ev.conversation_id, [...(byConversation.get(ev.conversation_id) ?? []), ev]);
+    const byConversation = groupBy(todo, (e) => e.conversation_id);
     await Promise.all(
       [...byConversation.entries()].map(async ([conversationId, events]) => {
         let session: Session;

@@ -39,6 +39,18 @@ export interface DlqEvent {
   at: string;
 }
 
+/** Groups items by a key, keeping their order within each group. */
+export function groupBy<T, K>(items: Iterable<T>, key: (item: T) => K): Map<K, T[]> {
+  const out = new Map<K, T[]>();
+  for (const it of items) {
+    const k = key(it);
+    const list = out.get(k);
+    if (list) list.push(it);
+    else out.set(k, [it]);
+  }
+  return out;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs one worker with a timeout and retries of retriable failures; never throws. */
@@ -96,8 +108,7 @@ export class MasterAgent {
       if (names.has(a.name)) throw new AppError("bad_options", `two agents are named ${a.name}`);
       names.add(a.name);
     }
-    const byStage = new Map<number, Agent[]>();
-    for (const a of o.agents) byStage.set(a.stage ?? 0, [...(byStage.get(a.stage ?? 0) ?? []), a]);
+    const byStage = groupBy(o.agents, (a) => a.stage ?? 0);
     this.stages = [...byStage.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v);
   }
 
@@ -208,12 +219,8 @@ export class MasterAgent {
 
   /** Processes conversations concurrently, and each conversation's messages in order (the session depends on it). */
   private async processAll(items: { msg: CustomerMessage; rec: InRecord }[]): Promise<ProcessedMessage[]> {
-    const groups = new Map<string, CustomerMessage[]>();
+    const groups = groupBy(items.map((i) => i.msg), conversationIdOf);
     const headersOf = new Map(items.map((i) => [i.msg.id, i.rec.headers]));
-    for (const { msg } of items) {
-      const c = conversationIdOf(msg);
-      groups.set(c, [...(groups.get(c) ?? []), msg]);
-    }
     const out: ProcessedMessage[] = [];
     const queue = [...groups.entries()];
     const run = async () => {
@@ -287,11 +294,10 @@ export class MasterAgent {
 
   /** Appends the customer turns to session memory; a session outage is logged, not fatal (Postgres has the message). */
   private async appendSessions(items: ProcessedMessage[]): Promise<void> {
-    const byConv = new Map<string, Turn[]>();
-    for (const p of items) byConv.set(p.conversationId, [...(byConv.get(p.conversationId) ?? []), customerTurn(p.message, p.result)]);
+    const byConv = groupBy(items, (p) => p.conversationId);
     await Promise.all(
-      [...byConv.entries()].map(([c, turns]) =>
-        this.o.sessions.append(c, turns).catch((e) => this.o.log.warn({ component: "master", code: toAppError(e).code }, "session append failed")),
+      [...byConv.entries()].map(([c, ps]) =>
+        this.o.sessions.append(c, ps.map((p) => customerTurn(p.message, p.result))).catch((e) => this.o.log.warn({ component: "master", code: toAppError(e).code }, "session append failed")),
       ),
     );
   }
