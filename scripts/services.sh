@@ -461,13 +461,14 @@ kafka_start() {
   kafka_tls
   kafka_render_config
   if [[ ! -s $dir/cluster-id ]]; then
-    # 16 random bytes, URL-safe base64 without padding: the format of kafka.tools.StorageTool random-uuid.
+    # 16 random bytes, URL-safe base64 without padding: the format of kafka.tools.StorageTool random-uuid. It may
+    # start with '-', so it is passed as --cluster-id=VALUE (as a separate argument it would read as an option).
     head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$dir/cluster-id"
   fi
   if [[ ! -s $dir/data/meta.properties ]]; then
     mkdir -p "$dir/data"
     if ! java -Xmx256m -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$dir/lib/*" kafka.tools.StorageTool format \
-      -t "$(cat "$dir/cluster-id")" -c "$dir/server.properties" --ignore-formatted >"$dir/format.log" 2>&1; then
+      --cluster-id="$(cat "$dir/cluster-id")" -c "$dir/server.properties" --ignore-formatted >"$dir/format.log" 2>&1; then
       show_log_tail "$dir/format.log"
       die "kafka: formatting the KRaft storage failed (log: $dir/format.log)"
     fi
