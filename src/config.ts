@@ -57,6 +57,9 @@ export interface Config {
     recentTurns: number;
     summaryBudgetChars: number;
     templateVersion: string;
+    /** Retrieved passages given to the model, and characters kept of each (the part most relevant to the message). */
+    maxPassages: number;
+    passageChars: number;
     autoSend: { enabled: boolean; intents: string[]; minConfidence: number; channels: string[] };
   };
   session: { ttlSeconds: number; maxTurns: number };
@@ -66,7 +69,19 @@ export interface Config {
   topics: { messages: string; responses: string; dlq: string; stream: string };
   /** Local models (ONNX encoder, classifier heads, catalogue) and the knowledge index. */
   models: { dir: string };
-  rag: { dataDir: string; kbDir: string | null; M: number; efConstruction: number; efSearch: number; threshold: number };
+  rag: {
+    dataDir: string;
+    kbDir: string | null;
+    M: number;
+    efConstruction: number;
+    efSearch: number;
+    threshold: number;
+    /**
+     * Answerability head (JSON from `bun run train:answerability` on this KB's labelled queries); null (the default,
+     * `none`) = the similarity threshold alone decides when the knowledge agent abstains. A head is KB-specific.
+     */
+    answerabilityHead: string | null;
+  };
   /** Dashboard sign-in, alert delivery and the customer chat widget's identity tokens. */
   dashboard: {
     /** Secure (HTTPS-only) session cookies; on by default in production. */
@@ -288,6 +303,7 @@ export function loadConfig(env: Env = process.env): Config {
       efConstruction: int("RAG_HNSW_EF_CONSTRUCTION", 200, 16, 2000),
       efSearch: int("RAG_HNSW_EF_SEARCH", 64, 10, 2000),
       threshold: num("RAG_ABSTAIN_THRESHOLD", 0.62, -1, 1),
+      answerabilityHead: ((v) => (v === "none" ? null : v))(str("RAG_ANSWERABILITY_HEAD", "none")),
     },
     ollama: ollamaHost ? { host: ollamaHost, model: str("OLLAMA_MODEL", "support-copilot") } : null,
     llm: {
@@ -308,7 +324,9 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: int("REPLY_TIMEOUT_MS", 60_000, 500, 600_000),
       recentTurns: int("REPLY_RECENT_TURNS", 6, 0, 100),
       summaryBudgetChars: int("REPLY_SUMMARY_BUDGET_CHARS", 1200, 100, 100_000),
-      templateVersion: str("REPLY_TEMPLATE_VERSION", "v1"),
+      templateVersion: str("REPLY_TEMPLATE_VERSION", "v2"),
+      maxPassages: int("REPLY_MAX_PASSAGES", 2, 1, 10),
+      passageChars: int("REPLY_PASSAGE_CHARS", 300, 80, 10_000),
       autoSend: {
         enabled: oneOf("AUTO_SEND", "false", ["true", "false"] as const) === "true",
         intents: str("AUTO_SEND_INTENTS", "").split(",").map((x) => x.trim()).filter(Boolean),

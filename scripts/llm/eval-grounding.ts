@@ -18,7 +18,7 @@
  * --limit 375 with --generator none, else 16 (measured 7 min 49 s with the embedded 0.5B GGUF on 2 loaded cores; budget ≤ 10 min), --seed 1.
  * The last line is one JSON object of the figures.
  */
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { RESPONSE_DEFAULTS } from "../../src/agents/response/agent.ts";
@@ -30,7 +30,7 @@ import { loadConfig } from "../../src/config.ts";
 import { createGenerator } from "../../src/llm/index.ts";
 import { loadTriage } from "../../src/ml/index.ts";
 import { createLogger } from "../../src/obs/log.ts";
-import { openKnowledge } from "../../src/rag/index.ts";
+import { loadAnswerabilityHead, openKnowledge } from "../../src/rag/index.ts";
 import { readJsonl } from "../../src/rag/sources.ts";
 import type { CustomerMessage } from "../../src/schema/message.ts";
 import { emptySession } from "../../src/session/interface.ts";
@@ -48,10 +48,11 @@ const { values: a } = parseArgs({
     seed: { type: "string", default: "1" },
     rows: { type: "string" },
     examples: { type: "string", default: "3" },
+    answerability: { type: "string", default: "auto" },
   },
 });
 if (!["auto", "embedded", "none"].includes(a.generator!)) {
-  console.error("usage: eval:grounding [--generator auto|embedded|none] [--limit N] [--seed S] [--kb FILE] [--queries FILE]");
+  console.error("usage: eval:grounding [--generator auto|embedded|none] [--answerability auto|none|FILE] [--limit N] [--seed S] [--kb FILE] [--queries FILE]");
   process.exit(2);
 }
 process.chdir(ROOT); // models/ and the prompt templates are resolved from the repo root
@@ -91,15 +92,22 @@ const tmp = tempDir("grounding-");
 // The KB is ingested from a temporary copy so a copy without the gold thread can replace it (same origin).
 const kbCopy = join(tmp.dir, "kb.jsonl");
 copyFileSync(kbPath, kbCopy);
+// The answerability head is KB-specific: `auto` uses the StackFAQ head (bun run train:answerability) with the default
+// StackFAQ KB, RAG_ANSWERABILITY_HEAD otherwise; `none` evaluates the similarity threshold alone.
+const stackfaqHead = join(ROOT, "models/answerability/stackfaq.json");
+const headPath = a.answerability === "none" ? null : a.answerability !== "auto" ? resolve(a.answerability!) : kbPath === join(DATA, "kb_threads.jsonl") && existsSync(stackfaqHead) ? stackfaqHead : config.rag.answerabilityHead;
+const head = headPath ? loadAnswerabilityHead(headPath) : null;
+if (headPath && !head) throw new Error(`no answerability head at ${headPath}`);
 const knowledge = await openKnowledge({
   embedder: triage.embedder,
   dataDir: join(tmp.dir, "index"),
   kbDir: null,
   params: { M: config.rag.M, efConstruction: config.rag.efConstruction, efSearch: config.rag.efSearch, threshold: config.rag.threshold },
+    answerability: head,
 });
 const tIngest = performance.now();
 const ingest = await knowledge.ingest(kbCopy);
-console.log(`KB ${kbPath}: ${ingest.docs} docs, ${ingest.chunks} chunks, ${threads.size} threads, indexed in ${((performance.now() - tIngest) / 1000).toFixed(1)} s (${triage.embedder.id}); abstain threshold ${config.rag.threshold}`);
+console.log(`KB ${kbPath}: ${ingest.docs} docs, ${ingest.chunks} chunks, ${threads.size} threads, indexed in ${((performance.now() - tIngest) / 1000).toFixed(1)} s (${triage.embedder.id}); abstain threshold ${config.rag.threshold}; answerability head ${headPath ? `${headPath.replace(ROOT + "/", "")} (cut-off ${head!.threshold})` : "none"}`);
 
 const generator = createGenerator(config, log);
 const reply = responseAgentFromConfig(config, { generator });
@@ -280,6 +288,7 @@ console.log(
     model: generator?.model ?? null,
     seed,
     threshold: config.rag.threshold,
+    answerability_head: headPath ? headPath.replace(ROOT + "/", "") : null,
     ...flat,
     modes_gold_present: Object.fromEntries(Object.entries(modes_gold_present).map(([k, v]) => [k, v.n])),
     modes_gold_removed: Object.fromEntries(Object.entries(modes_gold_removed).map(([k, v]) => [k, v.n])),
@@ -287,3 +296,5 @@ console.log(
     load_avg_1m: [load0, load1],
   }),
 );
+// node-llama-cpp keeps a handle open after dispose under Bun: exit explicitly once the figures are out.
+process.exit(0);

@@ -3,7 +3,7 @@ import type { Subscription } from "../bus/interface.ts";
 import { createGenerator } from "../llm/index.ts";
 import type { Generator } from "../llm/types.ts";
 import { extractEntities, loadTriage, redact, type Triage } from "../ml/index.ts";
-import { openKnowledge, type Knowledge, type PastTicket } from "../rag/index.ts";
+import { loadAnswerabilityHead, openKnowledge, type Knowledge, type PastTicket } from "../rag/index.ts";
 import type { Parts } from "../runtime.ts";
 import { BusReplyStream, responseAgentFromConfig, SupersedeRegistry, watchNewMessages } from "./response/index.ts";
 import { DraftingStage } from "./drafting.ts";
@@ -38,6 +38,7 @@ export async function openWorkers(parts: Parts): Promise<Workers> {
     dataDir: config.rag.dataDir,
     kbDir: config.rag.kbDir,
     params: { M: config.rag.M, efConstruction: config.rag.efConstruction, efSearch: config.rag.efSearch, threshold: config.rag.threshold },
+    answerability: config.rag.answerabilityHead ? loadAnswerabilityHead(config.rag.answerabilityHead) : null,
     log,
     // Answer at once from the stored index; a fresh data dir finishes its first KB ingest in the background.
     waitForSync: false,

@@ -77,6 +77,12 @@ export class Bm25Index {
     this.live--;
   }
 
+  /** Inverse document frequency of an already tokenized term (the BM25 formula's; unseen terms get the highest). */
+  idf(term: string): number {
+    const df = this.postings.get(term)?.keys.length ?? 0;
+    return Math.log(1 + (this.live - df + 0.5) / (df + 0.5));
+  }
+
   /** Top-k keys by BM25 score for a free-text query. */
   search(query: string, k: number): { key: number; score: number }[] {
     const n = this.live;

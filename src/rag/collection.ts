@@ -326,6 +326,11 @@ export class Collection {
     this.dirty = false;
   }
 
+  /** BM25 inverse document frequency of a tokenized term in this collection. */
+  idf(term: string): number {
+    return this.bm25.idf(term);
+  }
+
   /** The stored vector of a chunk (for reuse and exact re-scoring). */
   vectorOf(label: number): Float32Array {
     return this.vectors.get(label);

@@ -5,12 +5,14 @@ import type { Agent } from "../agents/types.ts";
 import { createKnowledgeAgent, type KnowledgeOutput } from "../agents/knowledge/index.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Turn } from "../session/interface.ts";
+import { answerabilityFeatures, answerabilityScore, type AnswerabilityFeatures, type AnswerabilityHead } from "./answerability.ts";
 import { Collection, type Progress, type SyncStats } from "./collection.ts";
 import { contextualQuery } from "./rewrite.ts";
 import { loadPath } from "./sources.ts";
 import { DEFAULT_PARAMS, type Embedder, type Passage, type RagParams, type SourceDoc } from "./types.ts";
 
 export { Collection } from "./collection.ts";
+export { loadAnswerabilityHead, type AnswerabilityHead } from "./answerability.ts";
 export { DEFAULT_PARAMS } from "./types.ts";
 export type { Passage, RagParams, SourceDoc } from "./types.ts";
 export type { KnowledgeOutput } from "../agents/knowledge/index.ts";
@@ -33,6 +35,11 @@ export interface KnowledgeOptions {
   /** Folder synced into the KB collection at open (default `kb`); null skips it. */
   kbDir?: string | null;
   params?: Partial<RagParams>;
+  /**
+   * Answerability head (`models/answerability/head.json`): the agent also abstains when it judges that the best
+   * passages are related but do not answer. Null or absent: the similarity threshold alone decides.
+   */
+  answerability?: AnswerabilityHead | null;
   log?: Logger;
   /**
    * Wait for the KB folder sync before returning (default true). With false the service answers at once from the
@@ -45,9 +52,11 @@ export interface KnowledgeOptions {
 export interface SearchResult {
   query: string;
   rewritten: boolean;
-  /** True when no KB passage and no past ticket clears the threshold. */
+  /** True when no KB passage and no past ticket clears the threshold, or the answerability head says no. */
   abstain: boolean;
   threshold: number;
+  /** P(the KB answers the query) and the head's cut-off; null without a head. */
+  answerability: { p: number; threshold: number } | null;
   passages: Passage[];
   tickets: Passage[];
   timings_ms: { embed: number; search: number };
@@ -71,6 +80,8 @@ export interface SearchOptions {
 export interface Knowledge {
   agent: Agent<KnowledgeOutput>;
   search(query: string, opts?: SearchOptions): Promise<SearchResult>;
+  /** Answerability features of a query against ranked KB passages (training and evaluation of the head). */
+  answerabilityFeatures(query: string, ranked: readonly Passage[], qvec?: Float32Array): Promise<AnswerabilityFeatures>;
   /** Ingests a folder, a Markdown/HTML/text file or a JSONL file into the KB (incremental). */
   ingest(path: string, opts?: { progress?: Progress }): Promise<SyncStats>;
   /** Records a resolved ticket with its approved reply; searchable at once, persisted in the tickets log. */
@@ -121,6 +132,31 @@ export async function openKnowledge(o: KnowledgeOptions): Promise<Knowledge> {
   // The tickets log is the durable record, so index writes can be coalesced.
   const tickets = await Collection.open({ ...common, dir: join(dataDir, "tickets"), name: "tickets", saveDelayMs: 2000 });
   const ticketLog = join(dataDir, "tickets.jsonl");
+  const idf = (t: string) => kb.idf(t);
+  // Title vectors of KB documents for the answerability features, embedded on first use (bounded cache).
+  const titleVecs = new Map<string, Float32Array>();
+  const titleCos = async (qvec: Float32Array, ranked: readonly Passage[]): Promise<number[]> => {
+    const top = ranked.slice(0, 5);
+    const key = (p: Passage) => `${p.doc_id}\u0000${p.title}`;
+    const missing = [...new Set(top.filter((p) => !titleVecs.has(key(p))).map(key))];
+    if (missing.length) {
+      const vecs = await o.embedder.embed(missing.map((k) => k.slice(k.indexOf("\u0000") + 1)), "passage");
+      if (titleVecs.size + missing.length > 20_000) titleVecs.clear();
+      missing.forEach((k, i) => titleVecs.set(k, vecs[i]!));
+    }
+    return top.map((p) => {
+      const v = titleVecs.get(key(p))!;
+      let s = 0;
+      for (let i = 0; i < v.length; i++) s += v[i]! * qvec[i]!;
+      return s;
+    });
+  };
+  const features = async (query: string, ranked: readonly Passage[], qvec: Float32Array) => answerabilityFeatures(query, ranked, idf, await titleCos(qvec, ranked));
+  let head = o.answerability ?? null;
+  if (head && head.embedder !== o.embedder.id) {
+    log?.warn({ head: head.embedder, embedder: o.embedder.id }, "answerability head was trained with another encoder: not used (retrain it)");
+    head = null;
+  }
 
   const startup: SyncStats[] = [];
   const kbDir = o.kbDir === undefined ? "kb" : o.kbDir;
@@ -155,11 +191,11 @@ export async function openKnowledge(o: KnowledgeOptions): Promise<Knowledge> {
     const t0 = performance.now();
     const [qvec] = await o.embedder.embed([cq.query], "query");
     const t1 = performance.now();
-    const pick = (c: Collection, k: number) => {
+    // One passage per document in fused order, not thresholded: the answerability features look at this list.
+    const ranked = (c: Collection, k: number) => {
       const seen = new Map<string, number>();
       const out: Passage[] = [];
       for (const p of c.search(qvec!, cq.query)) {
-        if (!so.all && p.score < params.threshold) continue;
         const n = seen.get(p.doc_id) ?? 0;
         if (n >= params.perDoc) continue;
         seen.set(p.doc_id, n + 1);
@@ -168,15 +204,19 @@ export async function openKnowledge(o: KnowledgeOptions): Promise<Knowledge> {
       }
       return out;
     };
-    const passages = pick(kb, so.k ?? params.topK);
-    const similar = pick(tickets, so.tickets ?? 2);
+    const k = so.k ?? params.topK;
+    const kbRanked = ranked(kb, Math.max(k, 5));
+    const passages = kbRanked.filter((p) => so.all || p.score >= params.threshold).slice(0, k);
+    const similar = ranked(tickets, so.tickets ?? 2).filter((p) => so.all || p.score >= params.threshold);
     const t2 = performance.now();
     const best = Math.max(-1, ...passages.map((p) => p.score), ...similar.map((p) => p.score));
+    const answerability = head && kbRanked.length ? { p: round(answerabilityScore(head, await features(cq.query, kbRanked, qvec!))), threshold: head.threshold } : null;
     return {
       query: cq.query,
       rewritten: cq.rewritten,
-      abstain: best < params.threshold,
+      abstain: best < params.threshold || (answerability !== null && answerability.p < answerability.threshold),
       threshold: params.threshold,
+      answerability,
       passages,
       tickets: similar,
       timings_ms: { embed: round(t1 - t0), search: round(t2 - t1) },
@@ -186,6 +226,9 @@ export async function openKnowledge(o: KnowledgeOptions): Promise<Knowledge> {
   const knowledge: Knowledge = {
     agent: createKnowledgeAgent({ search }),
     search,
+    async answerabilityFeatures(query, ranked, qvec) {
+      return features(query, ranked, qvec ?? (await o.embedder.embed([query], "query"))[0]!);
+    },
     startup,
     ready,
     async ingest(path, io = {}) {

@@ -27,6 +27,8 @@ export interface KnowledgeOutput {
   /** True when nothing clears the relevance threshold: the response agent must not pretend to know. */
   abstain: boolean;
   threshold: number;
+  /** P(the KB answers this) from the answerability head and its cut-off; null when no head is loaded. */
+  answerability: { p: number; threshold: number } | null;
   passages: KnowledgePassage[];
   /** Similar resolved tickets with their approved replies. */
   similar_tickets: (KnowledgePassage & { ticket_id?: string; resolved_at?: string })[];
@@ -66,6 +68,7 @@ export function createKnowledgeAgent(deps: { search: (q: string, o?: SearchOptio
           rewritten: r.rewritten,
           abstain: r.abstain,
           threshold: r.threshold,
+          answerability: r.answerability,
           passages: r.passages.map(view),
           similar_tickets: r.tickets.map((p) => ({ ...view(p), ticket_id: p.meta?.ticket_id, resolved_at: p.meta?.resolved_at })),
           timings_ms: r.timings_ms,
