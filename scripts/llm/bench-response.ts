@@ -1,27 +1,40 @@
 /**
  * bench:response — time to first token, tokens/s and total time per draft of the embedded generator
- * (node-llama-cpp, in-process) on 20 realistic support prompts built with the real reply template and passages
- * from the default knowledge base (the two best sections by word overlap). One warm-up draft loads the model.
+ * (node-llama-cpp, in-process) on 20 support messages sent through the product's own path: triage (intent,
+ * sentiment, entities), the knowledge agent over the default knowledge base (kb/, indexed into a temp folder) and
+ * the response agent with the configured template, passage count and passage budget (REPLY_* env, or the flags).
+ * One warm-up draft (a message not in the set) loads the model and fills the cached prompt prefix.
  *
  *   bun run bench:response [--model models/llm/x.gguf] [--threads 2] [--max-tokens 96] [--n 20]
+ *                          [--passages 3] [--passage-chars 360] [--template v2]
  *
  * The last line is JSON: {"ttft_p50_ms", "ttft_p95_ms", "tokens_per_s", "total_p50_ms", ...}.
  */
-import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { buildReplyMessages, RESPONSE_DEFAULTS } from "../../src/agents/response/agent.ts";
-import type { LabelledPassage } from "../../src/agents/response/citations.ts";
+import { runWorker } from "../../src/agents/master.ts";
+import { createResponseAgent, type ReplyDraft } from "../../src/agents/response/agent.ts";
+import type { Agent } from "../../src/agents/types.ts";
+import { loadConfig } from "../../src/config.ts";
 import { LlamaCppGenerator } from "../../src/llm/llamacpp.ts";
-import { loadReplyTemplates } from "../../src/llm/prompts.ts";
+import { loadTriage } from "../../src/ml/index.ts";
+import { createLogger } from "../../src/obs/log.ts";
+import { loadAnswerabilityHead, openKnowledge } from "../../src/rag/index.ts";
+import type { CustomerMessage } from "../../src/schema/message.ts";
+import { emptySession } from "../../src/session/interface.ts";
+import { tempDir } from "../rag/util.ts";
 
+const config = loadConfig(process.env);
 const { values } = parseArgs({
   options: {
-    model: { type: "string", default: "models/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf" },
-    threads: { type: "string", default: "2" },
+    model: { type: "string", default: config.llm.modelPath },
+    threads: { type: "string", default: String(config.llm.threads) },
     "max-tokens": { type: "string", default: "96" },
     n: { type: "string", default: "20" },
-    ctx: { type: "string", default: "2048" },
+    ctx: { type: "string", default: String(config.llm.contextSize) },
+    passages: { type: "string", default: String(config.reply.maxPassages) },
+    "passage-chars": { type: "string", default: String(config.reply.passageChars) },
+    template: { type: "string", default: config.reply.templateVersion },
   },
 });
 
@@ -48,77 +61,93 @@ const MESSAGES: [intent: string, text: string][] = [
   ["pin", "I entered the wrong PIN three times and now it's blocked. How do I unblock it?"],
 ];
 
-type Section = { doc: string; title: string; section: string; text: string; words: Set<string> };
-const words = (s: string) => new Set((s.toLowerCase().match(/[a-z]{3,}/g) ?? []).filter((w) => !["the", "and", "for", "you", "your", "with", "what", "how", "can", "are", "was", "this", "that", "have"].includes(w)));
-function sections(dir: string): Section[] {
-  const out: Section[] = [];
-  for (const f of readdirSync(dir).filter((f) => f.endsWith(".md") && f !== "README.md")) {
-    const body = readFileSync(join(dir, f), "utf8").replace(/^---[\s\S]*?---\n/, "");
-    const title = /^# (.+)$/m.exec(body)?.[1] ?? f;
-    for (const part of body.split(/\n(?=## )/)) {
-      const section = /^## (.+)$/m.exec(part)?.[1] ?? "";
-      const text = part.replace(/^#+ .+$/gm, "").trim();
-      if (text.length > 40) out.push({ doc: f.replace(/\.md$/, ""), title, section, text, words: words(`${title} ${section} ${text}`) });
-    }
-  }
-  return out;
-}
-
 const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 };
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
-const kb = sections("kb/northwind");
-const templates = loadReplyTemplates();
-const en = templates.phrases.en!;
+const log = createLogger("silent");
 const n = Math.min(Number(values.n), MESSAGES.length);
 const maxTokens = Number(values["max-tokens"]);
-const gen = new LlamaCppGenerator({ modelPath: values.model!, threads: Number(values.threads), contextSize: Number(values.ctx), queueTimeoutMs: 600_000 });
-
-const prompts = MESSAGES.slice(0, n).map(([intent, text]) => {
-  const q = words(text);
-  const best = kb.map((s) => ({ s, score: [...q].filter((w) => s.words.has(w)).length })).sort((a, b) => b.score - a.score).slice(0, 2);
-  const passages: LabelledPassage[] = best.map(({ s }, i) => ({ label: `P${i + 1}`, chunk_id: `${s.doc}#${i}`, doc_id: s.doc, title: s.title, section: s.section, source: `kb/northwind/${s.doc}.md`, text: s.text.slice(0, RESPONSE_DEFAULTS.passageChars), score: null }));
-  return buildReplyMessages(templates, { company: "Northwind Bank", maxSentences: RESPONSE_DEFAULTS.maxSentences }, { language: en, intent, summary: "(none)", history: "(no earlier messages)", passages, message: text });
+const triage = await loadTriage({ modelsDir: config.models.dir });
+const tmp = tempDir("bench-response-");
+const knowledge = await openKnowledge({
+  embedder: triage.embedder,
+  dataDir: join(tmp.dir, "index"),
+  kbDir: "kb",
+  log,
+  params: { threshold: config.rag.threshold },
+  answerability: config.rag.answerabilityHead ? loadAnswerabilityHead(config.rag.answerabilityHead) : null,
 });
+const gen = new LlamaCppGenerator({ modelPath: values.model!, threads: Number(values.threads), contextSize: Number(values.ctx), queueTimeoutMs: 600_000 });
+const reply = createResponseAgent({
+  generator: gen,
+  options: { company: "Northwind Bank", maxTokens, temperature: 0.2, timeoutMs: 600_000, maxPassages: Number(values.passages), passageChars: Number(values["passage-chars"]), templateVersion: values.template! },
+});
+const stage0: Agent[] = [...triage.agents, knowledge.agent];
+
+let seq = 0;
+async function draft(text: string): Promise<ReplyDraft> {
+  seq++;
+  const conversationId = `bench:${seq}`;
+  const msg: CustomerMessage = {
+    id: `00000000-0000-4000-8000-${String(seq).padStart(12, "0")}`,
+    source: "chat",
+    user: { id: `bench-${seq}` },
+    message: { text, attachments: [] },
+    metadata: { received_at: new Date().toISOString(), conversation_id: conversationId },
+  };
+  const session = emptySession(conversationId);
+  const previous: Record<string, unknown> = {};
+  await Promise.all(stage0.map(async (agent) => {
+    const r = await runWorker(agent, msg, { conversationId, session, previous: {}, log }, 30_000, 0);
+    if (r.ok) previous[agent.name] = r.value;
+  }));
+  const r = await runWorker(reply, msg, { conversationId, session, previous, log }, 600_000, 0);
+  if (!r.ok) throw new Error(`draft failed: ${r.failure.code} ${r.failure.message}`);
+  return r.value as ReplyDraft;
+}
 
 const loadStart = performance.now();
-const warm = await gen.generate({ messages: prompts[0]!, maxTokens: 8, temperature: 0.2 });
-if (!warm.ok) {
-  console.error(`embedded generator unavailable: ${warm.error.message}`);
+if (!(await gen.ping())) {
+  console.error(`embedded generator unavailable: no loadable GGUF at ${values.model} (run scripts/llm/obtain-model.sh)`);
   process.exit(1);
 }
-console.log(`model ${gen.model} loaded and warmed in ${Math.round(performance.now() - loadStart)} ms; ${n} drafts, max ${maxTokens} tokens, ${values.threads} threads`);
+await draft("Hello, how do I update the address on my account?");
+console.log(`model ${gen.model} loaded and warmed in ${Math.round(performance.now() - loadStart)} ms; ${n} drafts, max ${maxTokens} tokens, ${values.threads} threads, template ${values.template}, ${values.passages} passages of at most ${values["passage-chars"]} chars`);
 
 const ttft: number[] = [];
 const tps: number[] = [];
 const total: number[] = [];
 const promptTokens: number[] = [];
+const modes: Record<string, number> = {};
 let tokens = 0;
 let genMs = 0;
 for (let i = 0; i < n; i++) {
-  const r = await gen.generate({ messages: prompts[i]!, maxTokens, temperature: 0.2 });
-  if (!r.ok) {
-    console.error(`draft ${i + 1} failed: ${r.error.message}`);
-    process.exit(1);
-  }
-  const g = r.value;
-  if (g.ttftMs !== null) ttft.push(g.ttftMs + g.queueMs);
-  if (g.tokensPerS !== null) tps.push(g.tokensPerS);
-  total.push(g.totalMs + g.queueMs);
-  if (g.promptTokens !== null) promptTokens.push(g.promptTokens);
-  tokens += g.completionTokens;
-  genMs += g.totalMs - (g.ttftMs ?? 0);
-  console.log(`${String(i + 1).padStart(2)}  ttft ${String(Math.round(g.ttftMs ?? -1)).padStart(5)} ms  ${String(g.completionTokens).padStart(3)} tok  ${String(g.tokensPerS ?? "-").padStart(6)} tok/s  total ${String(Math.round(g.totalMs)).padStart(6)} ms  prompt ${g.promptTokens} tok  | ${g.text.replace(/\s+/g, " ").slice(0, 90)}`);
+  const d = await draft(MESSAGES[i]![1]);
+  const t = d.timings;
+  modes[d.mode] = (modes[d.mode] ?? 0) + 1;
+  if (t.ttft_ms !== null) ttft.push(t.ttft_ms);
+  if (t.tokens_per_s !== null) tps.push(t.tokens_per_s);
+  if (t.generation_ms !== null) total.push(t.generation_ms);
+  if (t.prompt_tokens !== null) promptTokens.push(t.prompt_tokens);
+  tokens += t.completion_tokens ?? 0;
+  genMs += (t.generation_ms ?? 0) - (t.ttft_ms ?? 0);
+  console.log(`${String(i + 1).padStart(2)}  ttft ${String(Math.round(t.ttft_ms ?? -1)).padStart(5)} ms  ${String(t.completion_tokens ?? 0).padStart(3)} tok  ${String(t.tokens_per_s ?? "-").padStart(6)} tok/s  total ${String(Math.round(t.generation_ms ?? -1)).padStart(6)} ms  prompt ${t.prompt_tokens} tok  ${d.mode.padEnd(10)} cites ${d.citations.length} | ${(d.mode === "generated" ? d.text : `(${d.note})`).replace(/\s+/g, " ").slice(0, 110)}`);
 }
 await gen.close();
+await knowledge.close();
+tmp.cleanup();
 const summary = {
   model: gen.model,
   threads: Number(values.threads),
   drafts: n,
   max_tokens: maxTokens,
+  template: values.template,
+  passages: Number(values.passages),
+  passage_chars: Number(values["passage-chars"]),
+  modes,
   ttft_p50_ms: Math.round(pct(ttft, 50)),
   ttft_p95_ms: Math.round(pct(ttft, 95)),
   tokens_per_s: r1(tokens / (genMs / 1000)),
@@ -130,3 +159,5 @@ const summary = {
 };
 console.log(`TTFT p50 ${summary.ttft_p50_ms} ms, p95 ${summary.ttft_p95_ms} ms; ${summary.tokens_per_s} tokens/s; total per draft p50 ${summary.total_p50_ms} ms, p95 ${summary.total_p95_ms} ms`);
 console.log(JSON.stringify(summary));
+// node-llama-cpp keeps a handle open after dispose under Bun: exit explicitly once the figures are out.
+process.exit(0);

@@ -25,10 +25,12 @@ export interface ReplyTemplates {
   phrases: Record<string, LanguagePhrases>;
 }
 
-const VARS: Record<"system" | "user" | "abstain", string[]> = {
-  system: ["company", "max_sentences", "language_name"],
-  user: ["intent", "guidance", "summary", "history", "passages", "message"],
-  abstain: ["intent", "history", "message", "language_name"],
+// Known placeholders of each file; `required` must all appear. The user template carries the conversation either as
+// `{{summary}}` + `{{history}}` inside its own tags (v1) or as `{{memory}}`, a block that is empty when there is none (v2+).
+const VARS: Record<"system" | "user" | "abstain", { known: string[]; required: string[]; oneOf?: string[][] }> = {
+  system: { known: ["company", "max_sentences", "language_name"], required: ["company", "max_sentences", "language_name"] },
+  user: { known: ["intent", "guidance", "summary", "history", "memory", "passages", "message"], required: ["intent", "guidance", "passages", "message"], oneOf: [["summary", "history"], ["memory"]] },
+  abstain: { known: ["intent", "history", "message", "language_name"], required: ["intent", "history", "message", "language_name"] },
 };
 
 /** Loads and validates `reply/<version>`: every placeholder known, every required one present, English phrases present. */
@@ -39,8 +41,12 @@ export function loadReplyTemplates(version = "v1", dir = PROMPTS_DIR): ReplyTemp
   const files = { system: read("system.md"), user: read("user.md"), abstain: read("abstain.md") };
   for (const [name, text] of Object.entries(files) as [keyof typeof VARS, string][]) {
     const used = new Set([...text.matchAll(/\{\{(\w+)\}\}/g)].map((m) => m[1]!));
-    for (const u of used) if (!VARS[name].includes(u)) throw new AppError("bad_options", `${base}/${name}.md uses unknown placeholder {{${u}}}`);
-    for (const v of VARS[name]) if (!used.has(v)) throw new AppError("bad_options", `${base}/${name}.md lacks {{${v}}}`);
+    const spec = VARS[name];
+    for (const u of used) if (!spec.known.includes(u)) throw new AppError("bad_options", `${base}/${name}.md uses unknown placeholder {{${u}}}`);
+    for (const v of spec.required) if (!used.has(v)) throw new AppError("bad_options", `${base}/${name}.md lacks {{${v}}}`);
+    if (spec.oneOf && spec.oneOf.filter((set) => set.every((v) => used.has(v))).length !== 1) {
+      throw new AppError("bad_options", `${base}/${name}.md must use exactly one of ${spec.oneOf.map((set) => set.map((v) => `{{${v}}}`).join(" + ")).join(" or ")}`);
+    }
   }
   const guidanceRaw = read("guidance.json");
   const phrasesRaw = read("phrases.json");

@@ -73,7 +73,7 @@ describe("ResponseAgent", () => {
     expect(d.dropped_citations).toEqual(["P5"]);
     expect(d.text).toBe("Please freeze the card in the app. A new one arrives in 5 working days. Fees are waived.");
     expect(d.annotated).toContain("[1]");
-    expect(d.template).toBe("reply/v1");
+    expect(d.template).toBe("reply/v2");
     expect(d.template_sha).toMatch(/^[0-9a-f]{12}$/);
     expect(d.timings.ttft_ms).not.toBeNull();
     expect(d.timings.queue_ms).toBeGreaterThanOrEqual(0);
@@ -81,6 +81,38 @@ describe("ResponseAgent", () => {
     expect(system!.content).toContain("Northwind Bank");
     expect(user!.content).toContain('<passage id="P1"');
     expect(user!.content).toContain("Reassure first");
+    // No conversation yet: v2 leaves the empty summary and history out of the prompt.
+    expect(user!.content).not.toContain("<summary>");
+    expect(user!.content).not.toContain("<history>");
+  });
+
+  test("passages are trimmed to the part that matches the message, within the configured budget", async () => {
+    const long = {
+      abstain: false,
+      passages: [
+        {
+          chunk_id: "fees#abroad:0", doc_id: "fees", title: "Fees", section: "", source: "kb/fees.md", score: 0.8,
+          text: "Our standard account has no monthly fee. Card payments in pounds are free. Statements are free to download. Cash withdrawals abroad cost 2% of the amount, at least £1. Card payments abroad in other currencies are free.",
+        },
+      ],
+    };
+    const gen = scripted("Cash withdrawals abroad cost 2% of the amount, at least £1 [P1].");
+    const agent = createResponseAgent({ generator: gen, options: { passageChars: 120, maxPassages: 2 } });
+    await draft(agent, msg("How much does it cost to withdraw cash abroad?"), ctx(emptySession("chat:f"), { ...previous, knowledge: long }));
+    const user = gen.calls[0]!.messages.at(-1)!.content;
+    const passage = user.slice(user.indexOf('<passage id="P1"'), user.indexOf("</passage>"));
+    expect(passage).toContain("Cash withdrawals abroad cost 2% of the amount, at least £1.");
+    expect(passage).not.toContain("no monthly fee");
+  });
+
+  test("a reply prompt and a clarifying-question prompt share the same system prompt (the model's cached prefix)", async () => {
+    const gen = scripted((req) => (req.messages.at(-1)!.content.includes("<passages>") ? "Freeze the card in the app [P1]." : "Which card is it?"));
+    const agent = createResponseAgent({ generator: gen });
+    await draft(agent, msg("I lost my card"), ctx(emptySession("chat:p1")));
+    await draft(agent, msg("Can I get a mortgage holiday?"), ctx(emptySession("chat:p2"), { ...previous, knowledge: { abstain: true, passages: [] } }));
+    expect(gen.calls).toHaveLength(2);
+    expect(gen.calls[1]!.messages[0]).toEqual(gen.calls[0]!.messages[0]!);
+    expect(gen.calls[1]!.messages).toHaveLength(2);
   });
 
   test("prompt injection: the system prompt is unchanged, the text stays fenced as data and the draft needs review", async () => {
@@ -226,6 +258,8 @@ describe("unusable model replies", () => {
     expect(unusableReply("I was charged twice for the same order. How do I dispute it?", "I was charged twice for the same order at an online shop. How do I dispute it?", 0)).toContain("repeated");
     expect(unusableReply("Contact the merchant first and keep their reply.", "I was charged twice, how do I dispute it?", 1)).toBeNull();
     expect(unusableReply("I apologize, but I can't assist with that.", "how do I schedule an email?", 0)).toContain("refused");
+    expect(unusableReply("I'm sorry for the confusion, but I'm unable to assist with that request.", "how much is cash abroad?", 0)).toContain("refused");
+    expect(unusableReply("I am unable to help with this.", "how much is cash abroad?", 0)).toContain("refused");
     expect(unusableReply("[Card Payment Not Recognised]", "How do I dispute a card payment I do not recognise?", 0)).toContain("no answer");
     expect(unusableReply("Freeze the card in the app, then open a dispute from the payment's menu.", "How do I dispute a payment?", 0)).toBeNull();
     const d = await draft(createResponseAgent({ generator: scripted("I'm sorry, but I can't assist with that request.") }), msg("lost card"), ctx(emptySession("chat:u")));

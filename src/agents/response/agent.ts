@@ -5,7 +5,8 @@ import type { ChatMessage, Generation, Generator } from "../../llm/types.ts";
 import type { SessionStore } from "../../session/interface.ts";
 import type { Agent } from "../types.ts";
 import { checkCitations, type Citation, type LabelledPassage } from "./citations.ts";
-import { detectLanguage, logReply, prepareMemory, type MemoryOptions, type ReplyMemoryState } from "./memory.ts";
+import { focusPassage } from "./focus.ts";
+import { detectLanguage, logReply, NO_HISTORY, NO_SUMMARY, prepareMemory, type MemoryOptions, type ReplyMemoryState } from "./memory.ts";
 import { DEFAULT_POLICY, decide, looksLikeInjection, type AutoSendPolicy, type PolicyDecision } from "./policy.ts";
 import { Redactor, restore, spansFromEntities, StreamRestorer } from "./redact.ts";
 import type { ReplyStream } from "./stream.ts";
@@ -21,7 +22,7 @@ export interface ResponseAgentOptions {
   maxSentences: number;
   /** Passages given to the model (the best first). */
   maxPassages: number;
-  /** Characters kept of each passage. */
+  /** Characters kept of each passage: the run of sentences most relevant to the message (see focus.ts). */
   passageChars: number;
   memory: MemoryOptions;
   /** The agent's whole budget; generation is cut a little earlier so a fallback draft still comes back. */
@@ -37,12 +38,12 @@ export const RESPONSE_DEFAULTS: ResponseAgentOptions = {
   questionMaxTokens: 48,
   temperature: 0.2,
   maxSentences: 5,
-  maxPassages: 3,
-  passageChars: 700,
+  maxPassages: 2,
+  passageChars: 300,
   memory: { recentTurns: 6, summaryBudgetChars: 1200 },
   timeoutMs: 60_000,
   defaultLanguage: "en",
-  templateVersion: "v1",
+  templateVersion: "v2",
 };
 
 /** How the draft text was produced. */
@@ -136,30 +137,39 @@ export function readSignals(previous: Readonly<Obj>) {
   };
 }
 
-/** Builds the chat messages of a grounded reply (also used by the benchmark and the grounding eval). */
+/**
+ * Builds the chat messages of a grounded reply (also used by the benchmark and the grounding eval): the system prompt
+ * (identical for every request in a language, so a local model keeps it in its prompt cache), then the request.
+ * Empty conversation memory is left out of templates that carry it as one `{{memory}}` block, to save prompt tokens.
+ */
 export function buildReplyMessages(
   t: ReplyTemplates,
   o: Pick<ResponseAgentOptions, "company" | "maxSentences">,
   v: { language: LanguagePhrases; intent: string | null; summary: string; history: string; passages: LabelledPassage[]; message: string },
 ): ChatMessage[] {
-  const system = render(t.system, { company: o.company, max_sentences: o.maxSentences, language_name: v.language.name });
   const passages = v.passages.map((p) => `<passage id="${p.label}" title="${fence(p.title).replace(/"/g, "'")}">\n${fence(p.text)}\n</passage>`).join("\n");
+  const noSummary = v.summary === NO_SUMMARY;
+  const noHistory = v.history === NO_HISTORY;
+  const memory = [noSummary ? "" : `<summary>\n${fence(v.summary)}\n</summary>\n`, noHistory ? "" : `<history>\n${fence(v.history)}\n</history>\n`].join("");
   const user = render(t.user, {
     intent: v.intent ?? "unknown",
     guidance: (v.intent && t.guidance[v.intent]) || t.guidance.default!,
     summary: fence(v.summary),
     history: fence(v.history),
+    memory,
     passages: passages || "(none)",
     message: fence(v.message),
   });
-  return [
-    { role: "system", content: system },
-    { role: "user", content: user },
-  ];
+  return [...replyPrefix(t, o, v.language), { role: "user", content: user }];
+}
+
+/** The system prompt: identical for every request in a language, reply or clarifying question (the cached prefix). */
+export function replyPrefix(t: ReplyTemplates, o: Pick<ResponseAgentOptions, "company" | "maxSentences">, language: LanguagePhrases): ChatMessage[] {
+  return [{ role: "system", content: render(t.system, { company: o.company, max_sentences: o.maxSentences, language_name: language.name }) }];
 }
 
 const words = (s: string) => s.toLowerCase().match(/\p{L}+|\d+/gu) ?? [];
-const REFUSAL = /^(?:i'?m sorry|i am sorry|sorry|unfortunately|i apologi[sz]e)?[,.!\s]*(?:but\s+)?i (?:can(?:no|')t|am unable to|am not able to|cannot|can ?not) (?:assist|help|provide|answer)/i;
+const REFUSAL = /^(?:(?:i'?m sorry|i am sorry|sorry|unfortunately|i apologi[sz]e)(?: for [^,.!]{1,40})?)?[,.!\s]*(?:but\s+)?i(?:'m| am)? (?:can(?:no|')t|unable to|not able to|cannot|can ?not) (?:assist|help|provide|answer)/i;
 
 /**
  * Why a model reply is not worth a reviewer's time, or null: an uncited refusal, a few uncited words (a heading),
@@ -209,7 +219,7 @@ export function createResponseAgent(deps: ResponseAgentDeps): Agent<ReplyDraft> 
       const redactor = new Redactor();
       const message = redactor.redact(input.message.text, spansFromEntities(ctx.previous.entities, input.message.text));
       const memory = prepareMemory(ctx.session, input.id, redactor, o.memory);
-      const passages: LabelledPassage[] = sig.passages.slice(0, o.maxPassages).map((p, i) => ({ ...p, label: `P${i + 1}`, text: p.text.length > o.passageChars ? `${p.text.slice(0, o.passageChars)}…` : p.text }));
+      const passages: LabelledPassage[] = sig.passages.slice(0, o.maxPassages).map((p, i) => ({ ...p, label: `P${i + 1}`, text: focusPassage(p.text, message, o.passageChars) }));
       const injection = looksLikeInjection(input.message.text);
       const channel = input.source;
 
@@ -243,8 +253,9 @@ export function createResponseAgent(deps: ResponseAgentDeps): Agent<ReplyDraft> 
           let maxTokens = o.maxTokens;
           if (sig.abstained) {
             emit(`${phrases.follow_up} `);
+            // Same prefix as a grounded reply, so alternating reply and abstain prompts keep the model's prompt cache.
             messages = [
-              { role: "system", content: render(templates.system, { company: o.company, max_sentences: 1, language_name: phrases.name }) },
+              ...replyPrefix(templates, o, phrases),
               { role: "user", content: render(templates.abstain, { intent: sig.intent ?? "unknown", history: fence(memory.history), message: fence(message), language_name: phrases.name }) },
             ];
             maxTokens = o.questionMaxTokens;
@@ -340,7 +351,7 @@ export function createResponseAgent(deps: ResponseAgentDeps): Agent<ReplyDraft> 
         decision,
         injection_suspected: injection,
         pii: redactor.summary(),
-        memory: { turns: memory.turnsUsed, summarized: memory.summary !== "(none)" },
+        memory: { turns: memory.turnsUsed, summarized: memory.summary !== NO_SUMMARY },
         finish: gen?.finish ?? null,
         superseded_by: supersededBy,
         timings: {

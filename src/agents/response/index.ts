@@ -21,6 +21,8 @@ export function responseAgentFromConfig(
       maxTokens: config.llm.maxTokens,
       temperature: config.llm.temperature,
       templateVersion: r.templateVersion,
+      maxPassages: r.maxPassages,
+      passageChars: r.passageChars,
       memory: { recentTurns: r.recentTurns, summaryBudgetChars: r.summaryBudgetChars },
     },
   });

@@ -41,6 +41,10 @@ const clip = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, n - 1)
 const oneLine = (s: string) => s.replace(/\s+/g, " ").trim();
 
 /** Options of the conversation memory. */
+/** What `prepareMemory` returns when there is no summary / no earlier turn. */
+export const NO_SUMMARY = "(none)";
+export const NO_HISTORY = "(no earlier messages)";
+
 export interface MemoryOptions {
   /** Recent turns given verbatim. */
   recentTurns: number;
@@ -94,7 +98,7 @@ export function prepareMemory(session: Session, currentMessageId: string, redact
     summaryState = { text: clip(lines.join("\n"), o.summaryBudgetChars), through, turns: (summaryState?.turns ?? 0) + fresh.length };
     summaryUpdate = summaryState;
   }
-  return { history: history || "(no earlier messages)", summary: summaryState?.text || "(none)", summaryUpdate, turnsUsed: recent.length };
+  return { history: history || NO_HISTORY, summary: summaryState?.text || NO_SUMMARY, summaryUpdate, turnsUsed: recent.length };
 }
 
 /** Appends a reply to the bounded reply log (newest last), replacing an earlier entry for the same message. */
