@@ -1,9 +1,10 @@
+import { AppError } from "../errors.ts";
 import { consumerGroups } from "../config.ts";
 import type { Subscription } from "../bus/interface.ts";
 import { createGenerator } from "../llm/index.ts";
 import type { Generator } from "../llm/types.ts";
 import { extractEntities, loadTriage, redact, type Triage } from "../ml/index.ts";
-import { loadAnswerabilityHead, openKnowledge, type Knowledge, type PastTicket } from "../rag/index.ts";
+import { loadAnswerabilityHead, openKnowledge, type AnswerabilityHead, type Knowledge, type PastTicket } from "../rag/index.ts";
 import type { Parts } from "../runtime.ts";
 import { BusReplyStream, responseAgentFromConfig, SupersedeRegistry, watchNewMessages } from "./response/index.ts";
 import { DraftingStage } from "./drafting.ts";
@@ -38,7 +39,7 @@ export async function openWorkers(parts: Parts): Promise<Workers> {
     dataDir: config.rag.dataDir,
     kbDir: config.rag.kbDir,
     params: { M: config.rag.M, efConstruction: config.rag.efConstruction, efSearch: config.rag.efSearch, threshold: config.rag.threshold },
-    answerability: config.rag.answerabilityHead ? loadAnswerabilityHead(config.rag.answerabilityHead) : null,
+    answerability: config.rag.answerabilityHead ? requiredHead(config.rag.answerabilityHead) : null,
     log,
     // Answer at once from the stored index; a fresh data dir finishes its first KB ingest in the background.
     waitForSync: false,
@@ -103,4 +104,11 @@ export function approvedTicket(raw: string): PastTicket | null {
   // Another customer may be shown this ticket: their card numbers, IBANs, emails and phones never enter the index.
   const scrub = (text: string) => redact(text, extractEntities(text)).text;
   return { id: ev.message_id, question: scrub(ev.text), answer: scrub(reply.text), conversation_id: ev.conversation_id, resolved_at: reply.review.at ?? ev.processed_at };
+}
+
+/** A configured answerability head must exist: a typo in RAG_ANSWERABILITY_HEAD must not silently disable it. */
+function requiredHead(path: string): AnswerabilityHead {
+  const head = loadAnswerabilityHead(path);
+  if (!head) throw new AppError("bad_config", `RAG_ANSWERABILITY_HEAD: no answerability head at ${path} (train one with bun run train:answerability, or set none)`);
+  return head;
 }

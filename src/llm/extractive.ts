@@ -15,7 +15,8 @@ export function leadSentences(text: string, maxChars = 320): string {
     .replace(/[*_`>|]/g, "")
     .replace(/^\s*[-+]\s+/gm, "")
     .replace(/\s+/g, " ")
-    .trim();
+    .trim()
+    .replace(/^…\s*|\s*…$/g, ""); // the marks of a passage trimmed to its relevant part
   const sentences = plain.match(/[^.!?]+[.!?]+(?=\s|$)|[^.!?]+$/g) ?? [plain];
   let out = "";
   for (const s of sentences) {

@@ -36,8 +36,9 @@ export interface KnowledgeOptions {
   kbDir?: string | null;
   params?: Partial<RagParams>;
   /**
-   * Answerability head (`models/answerability/head.json`): the agent also abstains when it judges that the best
-   * passages are related but do not answer. Null or absent: the similarity threshold alone decides.
+   * Answerability head (from `bun run train:answerability` on this KB, see `RAG_ANSWERABILITY_HEAD`): the agent also
+   * abstains when the head judges that the best passages are related but do not answer. Null or absent: the
+   * similarity threshold alone decides.
    */
   answerability?: AnswerabilityHead | null;
   log?: Logger;

@@ -3,6 +3,7 @@ import { mkdtempSync, cpSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { focusPassage } from "../../src/agents/response/focus.ts";
+import { leadSentences } from "../../src/llm/extractive.ts";
 import { loadReplyTemplates, PROMPTS_DIR } from "../../src/llm/prompts.ts";
 
 const FEES =
@@ -21,6 +22,8 @@ describe("focusPassage", () => {
     expect(out).not.toContain("monthly fee");
     expect(out.startsWith("… ")).toBe(true);
     expect(out.replace(/^… | …$/g, "").length).toBeLessThanOrEqual(110);
+    // The extractive fallback quotes the trimmed passage without the cut marks.
+    expect(leadSentences(out)).toStartWith("Cash withdrawals abroad");
   });
 
   test("with no overlap the opening sentences are kept (the passage's gist)", () => {
