@@ -9,7 +9,7 @@ import { Metrics } from "../../src/obs/metrics.ts";
 import { openParts, startService, type Service } from "../../src/runtime.ts";
 import { describeWith, rand, sampleMessage, services, testConfig, waitFor } from "../support/env.ts";
 
-describeWith("kafka", "pipeline on real Kafka + PostgreSQL + Redis", () => {
+describeWith(["kafka", "postgres", "redis"], "pipeline on real Kafka + PostgreSQL + Redis", () => {
   const id = rand();
   const env = {
     KAFKA_BROKERS: services.kafka,

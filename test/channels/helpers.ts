@@ -1,4 +1,3 @@
-import { describe } from "bun:test";
 import { ImapFlow } from "imapflow";
 import type { InRecord } from "../../src/bus/interface.ts";
 import { MemoryBus } from "../../src/bus/memory.ts";
@@ -8,27 +7,19 @@ import { MessagePublisher } from "../../src/ingest/publisher.ts";
 import { Metrics } from "../../src/obs/metrics.ts";
 import type { CustomerMessage } from "../../src/schema/message.ts";
 import { DEFAULT_LIMITS } from "../../src/schema/message.ts";
+import { describeWith, rand } from "../support/env.ts";
 
 /** The Dovecot test account exported by `scripts/services.sh env`. */
 export const imap = process.env.IMAP_HOST
   ? { host: process.env.IMAP_HOST, port: Number(process.env.IMAP_PORT ?? 143), user: process.env.IMAP_USER ?? "", password: process.env.IMAP_PASSWORD ?? "" }
   : null;
 
-/** describe() for suites that need the real IMAP server: skipped with a message when IMAP_HOST is unset (a failure in CI). */
+/** describe() for suites that need the real IMAP server (the shared CI guard of test/support/env.ts). */
 export function describeImap(name: string, fn: () => void): void {
-  if (imap) return describe(name, fn);
-  if (process.env.CI) {
-    describe(name, () => {
-      throw new Error("IMAP_HOST is not set; run the suite through scripts/test.sh (scripts/services.sh starts Dovecot)");
-    });
-    return;
-  }
-  console.warn(`skipping "${name}": IMAP_HOST not set (eval "$(scripts/services.sh env)" to test against Dovecot)`);
-  describe.skip(name, fn);
+  describeWith("imap", name, fn);
 }
 
-/** A random suffix so tests never share mailboxes, topics or keys. */
-export const rand = () => Math.random().toString(36).slice(2, 10);
+export { rand };
 
 /** PostgreSQL when DATABASE_URL is set (the services script), else embedded PGlite: same schema and migrations. */
 export async function openTestStore(): Promise<Store> {

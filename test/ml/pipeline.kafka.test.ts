@@ -8,7 +8,7 @@ import { loadTriage, type EntitiesOutput, type IntentOutput, type SentimentOutpu
 import { openParts, startService, type Service } from "../../src/runtime.ts";
 import { describeWith, rand, services, testConfig, waitFor } from "../support/env.ts";
 
-describeWith("kafka", "triage workers behind the master on real Kafka + PostgreSQL + Redis", () => {
+describeWith(["kafka", "postgres", "redis"], "triage workers behind the master on real Kafka + PostgreSQL + Redis", () => {
   const id = rand();
   const env = {
     KAFKA_BROKERS: services.kafka,

@@ -1,15 +1,15 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, expect, test } from "bun:test";
 import { Kafka } from "kafkajs";
 import { KafkaBus, kafkaClientConfig } from "../../src/bus/kafka.ts";
 import type { InRecord } from "../../src/bus/interface.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/obs/log.ts";
+import { describeWith, rand } from "../support/env.ts";
 
 // Brokers and CA of the SSL listener started by scripts/services.sh (`scripts/services.sh env` prints them).
 const brokers = process.env.KAFKA_SSL_BROKERS;
 const caFile = process.env.KAFKA_SSL_CA_FILE;
 const log = createLogger("silent");
-const rand = () => Math.random().toString(36).slice(2, 10);
 
 function sslConfig(extra: Record<string, string> = {}) {
   const config = loadConfig({ APP_ENV: "test", LOG_LEVEL: "silent", KAFKA_BROKERS: brokers, KAFKA_SSL: "true", KAFKA_SSL_CA_FILE: caFile, KAFKA_PARTITIONS: "2", ...extra });
@@ -26,19 +26,7 @@ async function until<T>(fn: () => T | undefined, ms: number, what: string): Prom
   }
 }
 
-if (!brokers) {
-  if (process.env.CI) {
-    describe("Kafka over TLS", () => {
-      test("needs the SSL listener", () => {
-        throw new Error("KAFKA_SSL_BROKERS is not set: start the broker with scripts/services.sh and export `scripts/services.sh env`");
-      });
-    });
-  } else {
-    console.warn('skipping "Kafka over TLS": KAFKA_SSL_BROKERS is not set (run `scripts/services.sh start` then `eval "$(scripts/services.sh env)"`)');
-  }
-}
-
-describe.skipIf(!brokers)("Kafka over TLS", () => {
+describeWith(["kafkaSsl"], "Kafka over TLS", () => {
   const cleanups: (() => Promise<unknown>)[] = [];
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c().catch(() => {});

@@ -6,8 +6,8 @@ import { instrument } from "../../src/obs/instrument.ts";
 import { createLogger } from "../../src/obs/log.ts";
 import { Metrics } from "../../src/obs/metrics.ts";
 import { openParts, startService } from "../../src/runtime.ts";
+import { rand, testWith } from "../support/env.ts";
 
-const rand = () => Math.random().toString(36).slice(2, 10);
 
 /** Value of one sample line in Prometheus text format, matched by name and every given label. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -70,9 +70,8 @@ describe("metrics", () => {
     { name: "intent", run: async () => ok({ label: "billing" }) },
     { name: "sentiment", run: async () => ok({ label: "neutral" }) },
   ];
-  const real = process.env.KAFKA_BROKERS && process.env.REDIS_URL && process.env.DATABASE_URL;
   for (const mode of ["embedded", "real services"] as const) {
-    test.skipIf(mode === "real services" && !real)(`${mode}: /metrics exposes lag, database/Redis latency and the intent/sentiment mix after a message`, async () => {
+    testWith(mode === "embedded" ? [] : ["kafka", "redis", "postgres"], `${mode}: /metrics exposes lag, database/Redis latency and the intent/sentiment mix after a message`, async () => {
       const id = rand();
       const env: Record<string, string> =
         mode === "embedded"

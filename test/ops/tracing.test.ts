@@ -9,8 +9,8 @@ import { initTracing, shutdownTracing, traceBus } from "../../src/obs/tracing.ts
 import { MemoryBus } from "../../src/bus/memory.ts";
 import { MessagePublisher } from "../../src/ingest/publisher.ts";
 import { openParts, startService, type Service } from "../../src/runtime.ts";
+import { rand, testWith } from "../support/env.ts";
 
-const rand = () => Math.random().toString(36).slice(2, 10);
 const SECRET_TEXT = "my card 4111 1111 1111 1111 was declined, mail me at ann@example.com";
 
 const agents: Agent[] = [
@@ -81,7 +81,7 @@ describe("tracing across the pipeline", () => {
     checkTrace(spans, all, { messages: "customer-messages", responses: "response-events" });
   }, 30_000);
 
-  test.skipIf(!process.env.KAFKA_BROKERS)("real Kafka: the context travels in the record headers", async () => {
+  testWith("kafka", "real Kafka: the context travels in the record headers", async () => {
     const id = rand();
     const topics = { messages: `cm-trace-${id}`, responses: `re-trace-${id}` };
     const { spans, all } = await traceOneMessage({

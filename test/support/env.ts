@@ -1,28 +1,62 @@
-import { describe } from "bun:test";
+import { existsSync } from "node:fs";
+import { describe, test } from "bun:test";
 import { loadConfig, type Config } from "../../src/config.ts";
 import { createLogger } from "../../src/obs/log.ts";
+
+/** The GGUF the embedded generator's real-model tests load (scripts/llm/obtain-model.sh fetches it; test.sh runs it). */
+export const LLM_TEST_MODEL = process.env.LLM_TEST_MODEL ?? "models/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
 
 /** Environment of the real services started by scripts/services.sh (see `scripts/services.sh env`). */
 export const services = {
   kafka: process.env.KAFKA_BROKERS,
+  kafkaSsl: process.env.KAFKA_SSL_BROKERS,
   redis: process.env.REDIS_URL,
   postgres: process.env.DATABASE_URL,
+  imap: process.env.IMAP_HOST,
+  llmModel: existsSync(LLM_TEST_MODEL) ? LLM_TEST_MODEL : undefined,
 };
 
+/** A real service a suite or test can need. */
+export type ServiceName = keyof typeof services;
+
+/** The services in `needs` that this run does not have. */
+export function missingServices(needs: ServiceName | ServiceName[]): ServiceName[] {
+  return (Array.isArray(needs) ? needs : [needs]).filter((s) => !services[s]);
+}
+
+const HINT = "run the suite through scripts/test.sh, or `eval \"$(scripts/services.sh env)\"` after `scripts/services.sh up`";
+
 /**
- * describe() for a suite that needs a real service. Outside CI a missing service skips with a message;
- * in CI (CI=true) a missing service is a failure, so a broken services script can never pass silently.
+ * describe() for a suite that needs real services. Outside CI a missing service skips with a message;
+ * in CI (CI=true) it is a failure, so a broken services script can never pass silently.
  */
-export function describeWith(service: keyof typeof services, name: string, fn: () => void): void {
-  if (services[service]) return describe(name, fn);
+export function describeWith(needs: ServiceName | ServiceName[], name: string, fn: () => void): void {
+  const missing = missingServices(needs);
+  if (missing.length === 0) return describe(name, fn);
   if (process.env.CI) {
     describe(name, () => {
-      throw new Error(`${service} is not configured; run the suite through scripts/test.sh`);
+      test(`needs ${missing.join(", ")}`, () => {
+        throw new Error(`${missing.join(", ")} not configured: ${HINT}`);
+      });
     });
     return;
   }
-  console.warn(`skipping "${name}": ${service} not configured (run scripts/test.sh to start real services)`);
+  console.warn(`skipping "${name}": ${missing.join(", ")} not configured (${HINT})`);
   describe.skip(name, fn);
+}
+
+/** test() that needs real services: skipped with a message outside CI, a failure in CI (same rule as describeWith). */
+export function testWith(needs: ServiceName | ServiceName[], name: string, fn: () => Promise<unknown> | unknown, timeoutMs?: number): void {
+  const missing = missingServices(needs);
+  if (missing.length === 0) return void test(name, fn as () => Promise<void>, timeoutMs);
+  if (process.env.CI) {
+    test(name, () => {
+      throw new Error(`${missing.join(", ")} not configured: ${HINT}`);
+    });
+    return;
+  }
+  console.warn(`skipping "${name}": ${missing.join(", ")} not configured (${HINT})`);
+  test.skip(name, fn as () => Promise<void>);
 }
 
 /** A random suffix for topic, group and key names so tests never see each other's data. */
