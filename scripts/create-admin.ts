@@ -7,7 +7,7 @@
  * DASHBOARD_ADMIN_EMAIL / DASHBOARD_ADMIN_PASSWORD for that case instead).
  */
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "../src/config.ts";
+import { type Config, ConfigError, loadConfig } from "../src/config.ts";
 import { Accounts, ROLES, type Role } from "../src/dashboard/auth.ts";
 import { openPglite, openPostgres } from "../src/db/store.ts";
 import { AppError } from "../src/errors.ts";
@@ -23,7 +23,7 @@ if (!(ROLES as readonly string[]).includes(values.role!)) {
   console.error(`--role must be one of ${ROLES.join(", ")}`);
   process.exit(2);
 }
-let config;
+let config: Config;
 try {
   config = loadConfig();
 } catch (e) {

@@ -6,6 +6,7 @@
 #
 # Services stay up afterwards so the next run is fast; STOP_SERVICES=1 stops them at the end.
 # SKIP_CHROMIUM=1 skips installing chromium (browser tests then fail or skip).
+# A full run (no arguments) first runs scripts/check.sh (tsc --noEmit + Biome lint); SKIP_CHECKS=1 skips it.
 # The last line is always `N passed, N failed`, taken from bun's summary; the exit code is bun test's.
 set -euo pipefail
 
@@ -36,6 +37,12 @@ bash scripts/llm/obtain-model.sh >&2
 bash scripts/services.sh up
 eval "$(bash scripts/services.sh env)"
 
+# Static checks (tsc --noEmit, Biome lint) on a full run; a failure counts as one failed test and fails the run.
+checks_failed=0
+if (($# == 0)) && [[ ${SKIP_CHECKS:-0} != 1 ]]; then
+  BUN="$BUN" bash scripts/check.sh || checks_failed=1
+fi
+
 output="$(mktemp "${TMPDIR:-/tmp}/copilot-test.XXXXXX")"
 set +e
 "$BUN" test "$@" 2>&1 </dev/null | tee "$output"
@@ -57,6 +64,11 @@ failed=${failed:-0}
 # A non-zero exit without failed tests (no test files, crash, unhandled error) must not look green.
 if ((rc != 0 && failed == 0)); then
   log "bun test exited with $rc without reporting failed tests"
+fi
+if ((checks_failed)); then
+  log "static checks failed (scripts/check.sh): counted as one failure"
+  failed=$((failed + 1))
+  ((rc != 0)) || rc=1
 fi
 printf '%s passed, %s failed\n' "$passed" "$failed"
 exit "$rc"

@@ -1,10 +1,10 @@
-import { ConfigError, loadConfig } from "./config.ts";
+import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { openWorkers } from "./agents/registry.ts";
 import { openParts, startService } from "./runtime.ts";
 
 /** Entry point: config → parts → agents → HTTP → signals. */
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (e) {

@@ -65,7 +65,10 @@ export class LiveDashboards {
 
   /** Anything that arrives on response-events or the reply stream: results, re-published decisions, reply deltas. */
   onEvent(raw: ResultEvent | DecisionEvent | ReplyDelta | { type: string; conversation_id: string }): void {
-    if ((raw as { type?: string }).type === "reply.delta") return this.onDelta(raw as ReplyDelta);
+    if ((raw as { type?: string }).type === "reply.delta") {
+      this.onDelta(raw as ReplyDelta);
+      return;
+    }
     if ((raw as { type?: string }).type !== "message.result") return;
     const ev = raw as ResultEvent | DecisionEvent;
     const decision = decisionOf(ev);

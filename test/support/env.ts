@@ -32,7 +32,10 @@ const HINT = "run the suite through scripts/test.sh, or `eval \"$(scripts/servic
  */
 export function describeWith(needs: ServiceName | ServiceName[], name: string, fn: () => void): void {
   const missing = missingServices(needs);
-  if (missing.length === 0) return describe(name, fn);
+  if (missing.length === 0) {
+    describe(name, fn);
+    return;
+  }
   if (process.env.CI) {
     describe(name, () => {
       test(`needs ${missing.join(", ")}`, () => {

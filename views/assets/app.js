@@ -53,16 +53,16 @@
     var colors = { negative: "#c62f2f", frustrated: "#8e1b1b", angry: "#5c0f0f", neutral: "#8792a2", positive: "#17703a", unknown: "#c5ccd9" };
 
     // Rows of {t, key, n} → uPlot's aligned columns: [times, series1, series2, ...].
-    function pivot(rows, key) {
+    var pivot = function (rows, key) {
       var times = Array.from(new Set(rows.map(function (r) { return r.t; }))).sort(function (a, b) { return a - b; });
       var keys = Array.from(new Set(rows.map(function (r) { return r[key]; }))).sort();
       var index = new Map(times.map(function (t, i) { return [t, i]; }));
       var cols = keys.map(function () { return times.map(function () { return 0; }); });
       rows.forEach(function (r) { cols[keys.indexOf(r[key])][index.get(r.t)] = r.n; });
       return { data: [times].concat(cols), keys: keys };
-    }
+    };
 
-    function chart(id, rows, key, colorOf) {
+    var chart = function (id, rows, key, colorOf) {
       var box = document.getElementById(id);
       if (!box) return;
       if (!rows.length) { box.textContent = "No data in this range."; return; }
@@ -73,7 +73,7 @@
       }));
       var width = Math.max(320, box.clientWidth || 560);
       new window.uPlot({ width: width, height: 240, series: series, axes: [{}, { label: "messages" }], scales: { x: { time: true } } }, p.data, box);
-    }
+    };
 
     chart("chart-volume", data.volume || [], "channel", function (k, i) { return palette[i % palette.length]; });
     chart("chart-sentiment", data.sentiment || [], "sentiment", function (k, i) { return colors[k] || palette[i % palette.length]; });

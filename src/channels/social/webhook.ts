@@ -112,7 +112,7 @@ export function webhookRoutes(d: WebhookDeps) {
         d.limits,
       );
       (input.metadata!.social as Record<string, unknown>).webhook_source = source;
-      let res;
+      let res: Awaited<ReturnType<MessagePublisher["submit"]>>;
       try {
         res = await d.publisher.submit(input);
       } catch (e) {
