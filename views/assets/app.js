@@ -47,7 +47,9 @@
   });
 
   var island = document.getElementById("analytics-data");
-  if (island && window.uPlot) {
+  if (island && window.uPlot) drawCharts(island);
+
+  function drawCharts(island) {
     var data = JSON.parse(island.textContent || "{}");
     var palette = ["#1f4fd1", "#d9822b", "#17703a", "#c62f2f", "#7a3fd1", "#0e8a8a", "#8a5a00"];
     var colors = { negative: "#c62f2f", frustrated: "#8e1b1b", angry: "#5c0f0f", neutral: "#8792a2", positive: "#17703a", unknown: "#c5ccd9" };
