@@ -16,10 +16,11 @@
  * KB does not cover and airline-complaint tweets asked of every KB (not answerable).
  * Features are those of src/rag/answerability.ts; the head is a logistic regression. Leave-one-KB-out: the head and
  * its cut-off are fitted on the other KBs and applied to the held-out one; the shipped head is fitted on all three,
- * with the cut-off chosen on the training rows (the highest that abstains on at most --max-present-abstain of the
- * answerable training queries of EACH KB). The last line is JSON.
+ * with the cut-off chosen on the training rows (the highest whose abstention on answerable queries, averaged over the
+ * training KBs, is at most --max-present-abstain). --rows FILE caches the feature rows (re-fitting skips the
+ * encoder). The last line is JSON.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../../src/config.ts";
@@ -37,6 +38,8 @@ const { values: a } = parseArgs({
     "max-present-abstain": { type: "string", default: "0.04" },
     out: { type: "string", default: join(ROOT, "models/answerability/default.json") },
     "dry-run": { type: "boolean", default: false },
+    rows: { type: "string" },
+    features: { type: "string" },
   },
 });
 const maxPresent = Number(a["max-present-abstain"]);
@@ -133,9 +136,10 @@ interface Row {
   kind: string;
 }
 const names = [...ANSWERABILITY_FEATURES];
-const rows: Row[] = [];
+const cached = a.rows && existsSync(a.rows) ? (JSON.parse(readFileSync(a.rows, "utf8")) as { names: string[]; rows: Row[] }) : null;
+const rows: Row[] = cached && cached.names.join() === names.join() ? cached.rows : [];
 const t0 = performance.now();
-for (const [name, path] of Object.entries(kbs)) {
+for (const [name, path] of rows.length ? [] : Object.entries(kbs)) {
   const k: Knowledge = await openKnowledge({ embedder, dataDir: join(tmp.dir, `index-${name}`), kbDir: null, answerability: null, params: { threshold } });
   await k.ingest(path);
   const add = async (q: string, gold: string | null, origin: string, kind: string) => {
@@ -157,6 +161,7 @@ for (const [name, path] of Object.entries(kbs)) {
   await k.close();
 }
 tmp.cleanup();
+if (a.rows && !cached) writeFileSync(a.rows, JSON.stringify({ names, rows }));
 const secs = (performance.now() - t0) / 1000;
 console.log(`${rows.length} rows from ${queries.length} queries on ${Object.keys(kbs).length} KBs in ${secs.toFixed(0)} s (encoder ${embedder.id}; cosine threshold ${threshold}; load average ${load0})`);
 for (const kb of Object.keys(kbs)) {
@@ -165,24 +170,32 @@ for (const kb of Object.keys(kbs)) {
 }
 
 // --- fitting and leave-one-KB-out ---------------------------------------------------------------------------------
+// --features a,b,c: fit on a subset (the rows keep every feature; the head stores the names it uses).
+const use = a.features ? a.features.split(",") : names;
+for (const f of use) if (!names.includes(f as never)) throw new Error(`unknown feature ${f}`);
+const idx = use.map((f) => names.indexOf(f as never));
+for (const r of rows) r.x = idx.map((i) => r.x[i]!);
 const rate = (xs: boolean[]) => (xs.length ? xs.filter(Boolean).length / xs.length : 0);
-const headOf = (train: Row[]): AnswerabilityHead => ({ ...fitAnswerability(train.map((r) => r.x), train.map((r) => r.y), names, { l2: 1e-2 }), format: "answerability/v1", threshold: 0.5, embedder: embedder.id, trained: {} });
-const score = (h: AnswerabilityHead, r: Row) => answerabilityScore(h, Object.fromEntries(names.map((n, i) => [n, r.x[i]!])) as never);
+const headOf = (train: Row[]): AnswerabilityHead => ({ ...fitAnswerability(train.map((r) => r.x), train.map((r) => r.y), use, { l2: 1e-2 }), format: "answerability/v1", threshold: 0.5, embedder: embedder.id, trained: {} });
+const score = (h: AnswerabilityHead, r: Row) => answerabilityScore(h, Object.fromEntries(use.map((n, i) => [n, r.x[i]!])) as never);
 const abstains = (r: Row, s: number, cut: number) => r.topCos < threshold || s < cut;
-/** The highest cut-off that abstains on at most the budget of each training KB's answerable rows (cosine rule included). */
+/**
+ * The highest cut-off whose abstention on answerable rows, averaged over the training KBs (each KB weighs the same,
+ * whatever its number of queries), stays within the budget; the cosine rule's own abstentions count.
+ */
 function chooseCut(train: Row[], sc: (r: Row) => number): number {
-  let cut = 1;
-  for (const kb of new Set(train.map((r) => r.kb))) {
-    const pos = train.filter((r) => r.kb === kb && r.y === 1);
-    const already = pos.filter((r) => r.topCos < threshold).length;
-    const allowed = Math.floor(maxPresent * pos.length) - already;
-    const s = pos.filter((r) => r.topCos >= threshold).map(sc).sort((x, y) => x - y);
-    if (allowed <= 0 || !s.length) return 0;
-    const v = s[Math.min(allowed, s.length) - 1]!;
-    const next = s[Math.min(allowed, s.length)] ?? v + 1e-6;
-    cut = Math.min(cut, (v + next) / 2);
+  const kbNames = [...new Set(train.map((r) => r.kb))];
+  const pos = kbNames.map((kb) => train.filter((r) => r.kb === kb && r.y === 1).map((r) => ({ s: sc(r), cos: r.topCos })));
+  const macro = (cut: number) => pos.reduce((a, p) => a + p.filter((r) => r.cos < threshold || r.s < cut).length / Math.max(1, p.length), 0) / pos.length;
+  const candidates = [...new Set(pos.flat().map((r) => r.s))].sort((x, y) => x - y);
+  let best = 0;
+  for (let i = 0; i < candidates.length; i++) {
+    // Abstain when score < cut: a cut just above candidate i abstains on every score up to it.
+    const cut = i + 1 < candidates.length ? (candidates[i]! + candidates[i + 1]!) / 2 : candidates[i]! + 1e-6;
+    if (macro(cut) <= maxPresent) best = cut;
+    else break;
   }
-  return cut;
+  return best;
 }
 function auc(xs: { y: number; s: number }[]): number {
   const pos = xs.filter((x) => x.y === 1).map((x) => x.s);
@@ -217,13 +230,13 @@ for (const kb of Object.keys(kbs)) {
 
 const h = headOf(rows);
 const cut = chooseCut(rows, (r) => score(h, r));
-const figures = { rows: rows.length, queries: queries.length, kbs: Object.keys(kbs), max_present_abstain: maxPresent, cut: Number(cut.toFixed(4)), loko, seconds: Math.round(secs), load_avg_1m: load0 };
+const figures = { features: use, rows: rows.length, queries: queries.length, kbs: Object.keys(kbs), max_present_abstain: maxPresent, cut: Number(cut.toFixed(4)), loko, seconds: Math.round(secs), load_avg_1m: load0 };
 const head: AnswerabilityHead = {
   ...h,
   threshold: Number(Math.min(0.99, Math.max(0.01, cut)).toFixed(4)),
   trained: { script: "scripts/rag/train-answerability-default.ts", at: new Date().toISOString().slice(0, 10), kbs: Object.keys(kbs), not_trained_on: "StackFAQ", cosine_threshold: threshold, rows: rows.length, max_present_abstain: maxPresent, loko },
 };
-console.log(`\nfitted on all ${rows.length} rows: ${names.map((n, i) => `${n} ${head.weights[i]!.toFixed(2)}`).join(", ")}; abstain when P(answerable) < ${head.threshold}`);
+console.log(`\nfitted on all ${rows.length} rows: ${use.map((n, i) => `${n} ${head.weights[i]!.toFixed(2)}`).join(", ")}; abstain when P(answerable) < ${head.threshold}`);
 if (!a["dry-run"]) {
   mkdirSync(dirname(a.out!), { recursive: true });
   writeFileSync(a.out!, JSON.stringify(head, null, 2) + "\n");

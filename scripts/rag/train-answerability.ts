@@ -1,7 +1,7 @@
 /**
- * train:answerability — fits the knowledge agent's answerability head (src/rag/answerability.ts) and measures it.
+ * train:answerability:kb — fits a KB-specific answerability head (src/rag/answerability.ts) and measures it.
  *
- *   bun run train:answerability [--kb FILE] [--queries FILE] [--folds 5] [--max-present-abstain 0.05]
+ *   bun run train:answerability:kb [--kb FILE] [--queries FILE] [--folds 5] [--max-present-abstain 0.05]
  *                               [--out models/answerability/stackfaq.json] [--dry-run]
  *
  * Data: a KB of threads/documents and queries labelled with their gold thread (default: the StackFAQ dev queries
