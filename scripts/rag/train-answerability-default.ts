@@ -13,7 +13,7 @@
  *    others), queried with other utterances of the intent (the FAQ-style KB closest to a help centre's Q&A).
  * Rows: each query with its gold page present (answerable) and with it removed from the ranked list (not
  * answerable); every KB's queries asked of the other KBs (not answerable); Banking77 utterances of intents the bank
- *  KB does not cover asked of the bank and ABCD KBs (not answerable).
+ * KB does not cover asked of the bank and ABCD KBs (not answerable).
  * Features are those of src/rag/answerability.ts; the head is a logistic regression. Leave-one-KB-out: the head and
  * its cut-off are fitted on the other KBs and applied to the held-out one; the shipped head is fitted on all three,
  * with the cut-off chosen on the training rows (the highest whose abstention on answerable queries, averaged over the
