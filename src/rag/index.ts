@@ -36,7 +36,7 @@ export interface KnowledgeOptions {
   kbDir?: string | null;
   params?: Partial<RagParams>;
   /**
-   * Answerability head (from `bun run train:answerability` on this KB, see `RAG_ANSWERABILITY_HEAD`): the agent also
+   * Answerability head (the multi-KB default from `bun run train:answerability`, see `RAG_ANSWERABILITY_HEAD`): the agent also
    * abstains when the head judges that the best passages are related but do not answer. Null or absent: the
    * similarity threshold alone decides.
    */
