@@ -39,7 +39,11 @@ const GREETING_WORDS =
 // A greeting line on its own: the greeting word, an optional addressee of up to five words, punctuation.
 const GREETING_LINE = new RegExp(`^\\s*(?:${GREETING_WORDS})\\b[^\\n?]{0,60}?[,!:.;–-]*\\s*$`, "iu");
 // A greeting opening a line that goes on with the question ("Hi, I lost my card").
-const GREETING_PREFIX = new RegExp(`^\\s*(?:${GREETING_WORDS})(?:\\s+(?:there|all|team|everyone|support|${NAME})){0,3}\\s*[,!:.;–-]+\\s*`, "iu");
+// Case-insensitive words, case-sensitive names: "Hi Anna," is a greeting, "Hi I lost card, what now" is not.
+const GREETING_PREFIX = new RegExp(`^\\s*(?i:${GREETING_WORDS})(?:\\s+(?:(?i:there|all|team|everyone|support)|${NAME})){0,3}\\s*[,!:.;–-]+\\s*`, "u");
+
+// A short greeting word run straight into the sentence ("hi I lost my card, what now?").
+const BARE_GREETING = /^\s*(?i:hi|hello|hey|hallo|hola|bonjour|salut|moin)\s+(?=\S+\s+\S+\s+\S)/u;
 
 const SIGNOFF_WORDS =
   "best regards|kind regards|warm regards|regards|best wishes|best|cheers|sincerely|yours sincerely|yours faithfully|yours truly|respectfully|" +
@@ -48,7 +52,8 @@ const SIGNOFF_WORDS =
   "mit freundlichen grüßen|mit freundlichen grüssen|freundliche grüße|freundliche grüsse|viele grüße|viele grüsse|beste grüße|liebe grüße|lg|mfg|vg|gruß|grüße|danke(?: (?:schön|sehr|im voraus))?|vielen dank(?: im voraus)?|" +
   "saludos(?: cordiales)?|un saludo|atentamente|cordialmente|gracias(?: de antemano| por adelantado)?|muchas gracias|un abrazo|reciba un cordial saludo";
 // A sign-off line: the phrase alone, or followed by a name on the same line ("Thanks, Emma").
-const SIGNOFF_LINE = new RegExp(`^\\s*[¡¿]?(?:${SIGNOFF_WORDS})\\b[\\s,.!]*(?:${NAME}(?:\\s+${NAME}){0,2})?[\\s,.!]*$`, "iu");
+// The phrase in any case, then only a capitalised name: "Merci de me rappeler" is a request, not a sign-off.
+const SIGNOFF_LINE = new RegExp(`^\\s*[¡¿]?(?i:${SIGNOFF_WORDS})\\b[\\s,.!]*(?:${NAME}(?:\\s+${NAME}){0,2})?[\\s,.!]*$`, "u");
 
 // Whole sentences that are courtesy, not content.
 const PLEASANTRY_SENTENCES: RegExp[] = [
@@ -187,7 +192,7 @@ export function prepareQuery(message: string): PreparedQuery {
         removed.add("greeting");
         continue;
       }
-      const g = GREETING_PREFIX.exec(l);
+      const g = GREETING_PREFIX.exec(l) ?? BARE_GREETING.exec(l);
       if (g && g[0].length < l.length) {
         l = l.slice(g[0].length);
         removed.add("greeting");

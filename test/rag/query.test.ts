@@ -239,6 +239,18 @@ const cases: Case[] = [
     keep: ["The debit card ending 4242.", "Last night at the station."],
     drop: ["Which card", "When did you"],
   },
+  {
+    name: "a greeting without a comma before a capital I is not a name",
+    text: "Hi I lost card, what now?",
+    keep: ["I lost card, what now?"],
+    drop: ["Hi "],
+  },
+  {
+    name: "FR: a request starting with merci is not a sign-off",
+    text: "Merci de me rappeler demain au sujet de mon prêt.",
+    keep: ["Merci de me rappeler demain au sujet de mon prêt."],
+    drop: [],
+  },
 ];
 
 describe("prepareQuery", () => {
