@@ -77,8 +77,9 @@ export interface Config {
     efSearch: number;
     threshold: number;
     /**
-     * Answerability head (JSON from `bun run train:answerability` on this KB's labelled queries); null (the default,
-     * `none`) = the similarity threshold alone decides when the knowledge agent abstains. A head is KB-specific.
+     * Answerability head (JSON): default `models/answerability/default.json`, trained on several KBs (not StackFAQ) by
+     * `bun run train:answerability` to transfer to a KB it has never seen; `none` (null) = the similarity threshold
+     * alone decides when the knowledge agent abstains.
      */
     answerabilityHead: string | null;
   };
@@ -303,7 +304,7 @@ export function loadConfig(env: Env = process.env): Config {
       efConstruction: int("RAG_HNSW_EF_CONSTRUCTION", 200, 16, 2000),
       efSearch: int("RAG_HNSW_EF_SEARCH", 64, 10, 2000),
       threshold: num("RAG_ABSTAIN_THRESHOLD", 0.62, -1, 1),
-      answerabilityHead: ((v) => (v === "none" ? null : v))(str("RAG_ANSWERABILITY_HEAD", "none")),
+      answerabilityHead: ((v) => (v === "none" ? null : v))(str("RAG_ANSWERABILITY_HEAD", "models/answerability/default.json")),
     },
     ollama: ollamaHost ? { host: ollamaHost, model: str("OLLAMA_MODEL", "support-copilot") } : null,
     llm: {

@@ -146,7 +146,7 @@ export function Details(p: { e: ThreadEntry; corrections: Correction[]; intents:
         {knowledge === null ? (
           <p class="muted">No retrieval output.</p>
         ) : knowledge.passages.length === 0 || knowledge.abstained ? (
-          <p class="muted">Retrieval abstained: the knowledge base has no confident answer.</p>
+          <p class="muted" safe>{`Retrieval abstained: ${knowledge.reason ?? "the knowledge base has no confident answer"}.`}</p>
         ) : (
           ""
         )}
@@ -162,6 +162,24 @@ export function Details(p: { e: ThreadEntry; corrections: Correction[]; intents:
               </li>
             ))}
           </ol>
+        ) : (
+          ""
+        )}
+        {knowledge?.guidance.length ? (
+          <>
+            <h4>Guidance (internal)</h4>
+            <p class="muted">For you, not for the customer: never quoted or cited in a reply.</p>
+            <ol class="passages guidance">
+              {knowledge.guidance.map((x) => (
+                <li>
+                  <div class="passage-head">
+                    <span safe>{x.title ?? ""}</span> <span class="muted" safe>{x.source ?? ""}</span>
+                  </div>
+                  <p safe>{x.text.length > 600 ? `${x.text.slice(0, 600)}…` : x.text}</p>
+                </li>
+              ))}
+            </ol>
+          </>
         ) : (
           ""
         )}

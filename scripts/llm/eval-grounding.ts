@@ -1,7 +1,7 @@
 /**
  * eval:grounding — are drafts grounded in the right thread, and do they abstain when the KB lacks the answer?
  *
- *   bun run eval:grounding [--generator auto|embedded|none] [--limit N] [--seed S]
+ *   bun run eval:grounding [--generator none|auto|embedded] [--answerability auto|none|FILE] [--limit N] [--seed S]
  *                          [--kb FILE] [--queries FILE] [--rows FILE.jsonl] [--examples N]
  *
  * For each sampled StackFAQ dev query the product path runs as the master would run it (runWorker with each agent's
@@ -13,12 +13,16 @@
  *      temporary copy of the KB file without them, so BM25 statistics, fusion and the abstain threshold all see a KB
  *      without the thread), the same query runs again, then the thread is restored. Does the draft abstain (follow-up
  *      promise + clarifying question) or cite some other thread?
+ *  (c) answer overlap: token-F1 of each gold-present draft against the gold thread's answers (best over the answers;
+ *      from the query line's `answer`/`answers` when given, else the KB's thread answers), mean reported as answer_f1.
  * Defaults: the KB and dev queries in ../shared/data/stackfaq (read in place; the temporary copy lives in the OS temp
- * folder and is deleted), --generator auto (Ollama if OLLAMA_HOST, else the embedded GGUF if present, else extractive),
+ * folder and is deleted), --generator none (the extractive composer: no fast generator is assumed; `auto` = Ollama if
+ * OLLAMA_HOST, else the embedded GGUF if present, else extractive), --answerability auto (the product's configured
+ * head, by default models/answerability/default.json, which is not trained on StackFAQ),
  * --limit 375 with --generator none, else 16 (measured 7 min 49 s with the embedded 0.5B GGUF on 2 loaded cores; budget ≤ 10 min), --seed 1.
  * The last line is one JSON object of the figures.
  */
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { RESPONSE_DEFAULTS } from "../../src/agents/response/agent.ts";
@@ -34,7 +38,7 @@ import { loadAnswerabilityHead, openKnowledge } from "../../src/rag/index.ts";
 import { readJsonl } from "../../src/rag/sources.ts";
 import type { CustomerMessage } from "../../src/schema/message.ts";
 import { emptySession } from "../../src/session/interface.ts";
-import { groundingFigures, percentile, sample, thresholdWhatIf, type DraftObservation, type QueryObservation } from "./grounding-metrics.ts";
+import { bestTokenF1, groundingFigures, percentile, sample, thresholdWhatIf, type DraftObservation, type QueryObservation } from "./grounding-metrics.ts";
 import { tempDir } from "../rag/util.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -43,7 +47,7 @@ const { values: a } = parseArgs({
   options: {
     kb: { type: "string", default: join(DATA, "kb_threads.jsonl") },
     queries: { type: "string", default: join(DATA, "dev_queries.jsonl") },
-    generator: { type: "string", default: "auto" },
+    generator: { type: "string", default: "none" },
     limit: { type: "string" },
     seed: { type: "string", default: "1" },
     rows: { type: "string" },
@@ -52,7 +56,7 @@ const { values: a } = parseArgs({
   },
 });
 if (!["auto", "embedded", "none"].includes(a.generator!)) {
-  console.error("usage: eval:grounding [--generator auto|embedded|none] [--answerability auto|none|FILE] [--limit N] [--seed S] [--kb FILE] [--queries FILE]");
+  console.error("usage: eval:grounding [--generator none|auto|embedded] [--answerability auto|none|FILE] [--limit N] [--seed S] [--kb FILE] [--queries FILE]");
   process.exit(2);
 }
 process.chdir(ROOT); // models/ and the prompt templates are resolved from the repo root
@@ -74,14 +78,25 @@ interface Query {
   query_id: string;
   query: string;
   gold: string;
+  /** Reference answers given on the query line, if any. */
+  answers?: string[];
 }
 const all: Query[] = readFileSync(resolve(a.queries!), "utf8")
   .split("\n")
   .filter((l) => l.trim())
   .map((l) => {
     const r = JSON.parse(l);
-    return { query_id: String(r.query_id ?? r.id), query: r.query, gold: String(r.thread_id ?? r.doc_id) };
+    const answers = Array.isArray(r.answers) ? r.answers.filter((x: unknown) => typeof x === "string") : typeof r.answer === "string" ? [r.answer] : undefined;
+    return { query_id: String(r.query_id ?? r.id), query: r.query, gold: String(r.thread_id ?? r.doc_id), ...(answers?.length ? { answers } : {}) };
   });
+// Reference answers of each thread from the KB file: StackFAQ threads carry `answers`, pairs one `answer`, documents `text`.
+const answersOf = new Map<string, string[]>();
+for (const l of kbLines) {
+  const r = JSON.parse(l);
+  const t = String(r.thread_id ?? r.id);
+  const own = Array.isArray(r.answers) ? r.answers.filter((x: unknown) => typeof x === "string") : typeof r.answer === "string" ? [r.answer] : typeof r.text === "string" ? [r.text] : [];
+  answersOf.set(t, [...(answersOf.get(t) ?? []), ...own]);
+}
 const threads = new Set(threadOfDoc.values());
 const missingGold = all.filter((q) => !threads.has(q.gold)).length;
 if (missingGold) console.warn(`${missingGold} queries have a gold thread that is not in the KB`);
@@ -92,10 +107,9 @@ const tmp = tempDir("grounding-");
 // The KB is ingested from a temporary copy so a copy without the gold thread can replace it (same origin).
 const kbCopy = join(tmp.dir, "kb.jsonl");
 copyFileSync(kbPath, kbCopy);
-// The answerability head is KB-specific: `auto` uses the StackFAQ head (bun run train:answerability) with the default
-// StackFAQ KB, RAG_ANSWERABILITY_HEAD otherwise; `none` evaluates the similarity threshold alone.
-const stackfaqHead = join(ROOT, "models/answerability/stackfaq.json");
-const headPath = a.answerability === "none" ? null : a.answerability !== "auto" ? resolve(a.answerability!) : kbPath === join(DATA, "kb_threads.jsonl") && existsSync(stackfaqHead) ? stackfaqHead : config.rag.answerabilityHead;
+// `auto` is the product's head (RAG_ANSWERABILITY_HEAD, by default the multi-KB head, never trained on StackFAQ, so
+// StackFAQ is an out-of-domain check); `none` evaluates the similarity threshold alone; a path picks another head.
+const headPath = a.answerability === "none" ? null : a.answerability !== "auto" ? resolve(a.answerability!) : config.rag.answerabilityHead ? resolve(config.rag.answerabilityHead) : null;
 const head = headPath ? loadAnswerabilityHead(headPath) : null;
 if (headPath && !head) throw new Error(`no answerability head at ${headPath}`);
 const knowledge = await openKnowledge({
@@ -128,6 +142,10 @@ let seq = 0;
 interface Run {
   obs: DraftObservation;
   draft: ReplyDraft | null;
+}
+function answerF1(q: Query, text: string): { answerF1?: number } {
+  const refs = q.answers ?? answersOf.get(q.gold) ?? [];
+  return refs.length ? { answerF1: bestTokenF1(text, refs) } : {};
 }
 async function draftFor(q: Query, pass: string): Promise<Run> {
   seq++;
@@ -171,6 +189,7 @@ async function draftFor(q: Query, pass: string): Promise<Run> {
       draftMs: d?.timings.total_ms ?? r.ms,
       knowledgeMs,
       workerFailures: failures,
+      ...(pass === "present" && d ? answerF1(q, d.text) : {}),
     },
   };
 }
@@ -226,13 +245,14 @@ const table = (head: string[], body: (string | number)[][]) => {
   const line = (r: (string | number)[]) => `| ${r.map((c, i) => String(c).padEnd(w[i]!)).join(" | ")} |`;
   return [line(head), `|${w.map((x) => "-".repeat(x + 2)).join("|")}|`, ...body.map(line)].join("\n");
 };
-console.log("\nGrounding on StackFAQ dev (rates are shares of the n sampled queries)\n");
+console.log(`\nGrounding on ${resolve(a.queries!).replace(ROOT + "/", "")} (rates are shares of the n sampled queries)\n`);
 console.log(
   table(
     ["generator", "n", "gold cited", "any citation", "abstain, gold present", "abstain, gold removed", "wrong citation, gold removed", "uncited answer, gold removed", "p50 draft ms"],
     [[genLabel, f.n, pct(f.gold_cited_rate), pct(f.any_citation_rate), pct(f.abstain_rate_gold_present), pct(f.abstain_rate_gold_removed), pct(f.wrong_citation_rate_gold_removed), pct(f.uncited_answer_rate_gold_removed), f.draft_p50_ms]],
   ),
 );
+console.log(`\nanswer overlap (token-F1 of the gold-present draft against the gold thread's answers, best answer; ${f.answer_f1_n} drafts): ${f.answer_f1}`);
 console.log(`\ngold thread among the passages in the prompt (the ceiling for "gold cited"): ${pct(f.gold_in_prompt_rate)}; cites only other threads with gold present: ${pct(f.wrong_citation_rate_gold_present)}`);
 console.log(`draft latency (response agent only): p50 ${f.draft_p50_ms} ms, p95 ${f.draft_p95_ms} ms with gold present; p50 ${f.draft_p50_ms_gold_removed} ms with gold removed; knowledge p50 ${f.knowledge_p50_ms} ms`);
 

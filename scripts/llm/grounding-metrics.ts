@@ -17,6 +17,8 @@ export interface DraftObservation {
   knowledgeMs: number;
   /** A stage-0 worker failed (the master would have degraded the result). */
   workerFailures: string[];
+  /** Token-F1 of the draft against the gold answer (best over the gold thread's answers); absent when none is known. */
+  answerF1?: number;
 }
 
 /** One sampled dev query: its draft with the full KB and with its gold thread removed. */
@@ -55,12 +57,49 @@ export interface GroundingFigures {
   draft_p95_ms: number;
   draft_p50_ms_gold_removed: number;
   knowledge_p50_ms: number;
+  /** Gold present: mean token-F1 of the drafts against the gold answer (0 for an abstention); NaN→0 without answers. */
+  answer_f1: number;
+  /** How many gold-present drafts had a gold answer to compare with. */
+  answer_f1_n: number;
   worker_failures: number;
   modes_gold_present: Record<string, ModeCount>;
   modes_gold_removed: Record<string, ModeCount>;
 }
 
 const r3 = (x: number) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : 0);
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+/** Lower-cased word tokens for answer overlap (letters and digits; punctuation and citation marks dropped). */
+function answerTokens(s: string): string[] {
+  return s.toLowerCase().replace(/\[\d+\]|\[P\d+\]/gi, " ").match(/[\p{L}\p{N}]+/gu) ?? [];
+}
+
+/** SQuAD-style token F1 between a draft and one reference answer (bag of words with counts). */
+export function tokenF1(draft: string, reference: string): number {
+  const d = answerTokens(draft);
+  const r = answerTokens(reference);
+  if (!d.length || !r.length) return 0;
+  const counts = new Map<string, number>();
+  for (const t of r) counts.set(t, (counts.get(t) ?? 0) + 1);
+  let common = 0;
+  for (const t of d) {
+    const c = counts.get(t) ?? 0;
+    if (c > 0) {
+      common++;
+      counts.set(t, c - 1);
+    }
+  }
+  if (!common) return 0;
+  const p = common / d.length;
+  const q = common / r.length;
+  return (2 * p * q) / (p + q);
+}
+
+/** The best token F1 of a draft over several reference answers (a thread has several accepted answers). */
+export function bestTokenF1(draft: string, references: readonly string[]): number {
+  return references.reduce((m, r) => Math.max(m, tokenF1(draft, r)), 0);
+}
 
 /** Nearest-rank percentile (NaN for an empty list). */
 export function percentile(xs: number[], p: number): number {
@@ -99,6 +138,8 @@ export function groundingFigures(rows: QueryObservation[]): GroundingFigures {
     draft_p95_ms: Math.round(percentile(rows.map((r) => r.present.draftMs), 95)),
     draft_p50_ms_gold_removed: Math.round(percentile(rows.map((r) => r.removed.draftMs), 50)),
     knowledge_p50_ms: Math.round(percentile(rows.flatMap((r) => [r.present.knowledgeMs, r.removed.knowledgeMs]), 50)),
+    answer_f1: r3(mean(rows.flatMap((r) => (r.present.answerF1 === undefined ? [] : [r.present.answerF1])))),
+    answer_f1_n: rows.filter((r) => r.present.answerF1 !== undefined).length,
     worker_failures: rows.reduce((a, r) => a + r.present.workerFailures.length + r.removed.workerFailures.length, 0),
     modes_gold_present: modes(rows.map((r) => r.present), gold),
     modes_gold_removed: modes(rows.map((r) => r.removed), gold),

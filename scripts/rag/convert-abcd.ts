@@ -1,7 +1,7 @@
 /**
- * Converts the ABCD agent guidelines (asappresearch/abcd, MIT) into Markdown pages under kb/abcd/, one page per
+ * Converts the ABCD agent guidelines (asappresearch/abcd, MIT) into Markdown pages under examples/kb/abcd/, one page per
  * flow with a section per subflow, so they can be ingested as a second sample knowledge base.
- * Usage: bun scripts/rag/convert-abcd.ts [../shared/data/abcd_kb] [kb/abcd]
+ * Usage: bun scripts/rag/convert-abcd.ts [../shared/data/abcd_kb] [examples/kb/abcd]
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,7 +19,7 @@ interface Flow {
 }
 
 const src = process.argv[2] ?? "../shared/data/abcd_kb";
-const out = process.argv[3] ?? "kb/abcd";
+const out = process.argv[3] ?? "examples/kb/abcd";
 const flows = JSON.parse(readFileSync(join(src, "guidelines.json"), "utf8")) as Record<string, Flow>;
 const license = readFileSync(join(src, "LICENSE"), "utf8");
 mkdirSync(out, { recursive: true });
@@ -36,6 +36,8 @@ for (const [flow, f] of Object.entries(flows)) {
     `title: ${flow}`,
     `url: https://github.com/asappresearch/abcd/blob/master/data/guidelines.json`,
     "source: ABCD agent guidelines (Chen et al., NAACL 2021), MIT License, converted to Markdown",
+    // Instructions to agents, not customer help: shown as guidance, never quoted to a customer.
+    "audience: internal",
     "---",
     "",
     `# ${flow}`,

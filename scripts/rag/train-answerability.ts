@@ -1,7 +1,7 @@
 /**
- * train:answerability — fits the knowledge agent's answerability head (src/rag/answerability.ts) and measures it.
+ * train:answerability:kb — fits a KB-specific answerability head (src/rag/answerability.ts) and measures it.
  *
- *   bun run train:answerability [--kb FILE] [--queries FILE] [--folds 5] [--max-present-abstain 0.05]
+ *   bun run train:answerability:kb [--kb FILE] [--queries FILE] [--folds 5] [--max-present-abstain 0.05]
  *                               [--out models/answerability/stackfaq.json] [--dry-run]
  *
  * Data: a KB of threads/documents and queries labelled with their gold thread (default: the StackFAQ dev queries
@@ -13,7 +13,8 @@
  * threshold included), then applied to the held-out fold. The same is done for a cosine threshold alone, so the
  * table compares both at their own held-out operating points. The head written to --out is then fitted on all rows.
  * A head is specific to the KB it was trained on (cosine levels and title styles differ between KBs: the StackFAQ
- * head abstains on most Northwind questions), so the product loads one only when RAG_ANSWERABILITY_HEAD names it.
+ * head abstains on most Northwind questions): the product's default is the multi-KB head of train:answerability;
+ * point RAG_ANSWERABILITY_HEAD at a head from this script to use it instead.
  * The last line is JSON.
  */
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";

@@ -85,18 +85,20 @@ export function entitiesOf(outputs: Obj): EntityView[] {
 }
 
 /** Reads outputs.knowledge ({passages|results|hits: [...]} or an array) and whether retrieval abstained. */
-export function knowledgeOf(outputs: Obj): { passages: PassageView[]; abstained: boolean } | null {
+export function knowledgeOf(outputs: Obj): { passages: PassageView[]; guidance: PassageView[]; abstained: boolean; reason: string | null } | null {
   const raw = outputs.knowledge;
   if (raw === undefined || raw === null) return null;
   const o = obj(raw);
   const list = Array.isArray(raw) ? raw : ([o?.passages, o?.results, o?.hits].find(Array.isArray) as unknown[] | undefined) ?? [];
-  const passages = list.flatMap((p, i) => {
-    const x = obj(p);
-    const text = str(x?.text ?? x?.snippet ?? x?.content);
-    if (!x || !text) return [];
-    return [{ id: str(x.id ?? x.passage_id) ?? `#${i + 1}`, source: str(x.source ?? x.url ?? x.doc), title: str(x.title), score: num(x.score), text }];
-  });
-  return { passages, abstained: o?.abstained === true || o?.abstain === true };
+  const views = (xs: unknown[]) =>
+    xs.flatMap((p, i) => {
+      const x = obj(p);
+      const text = str(x?.text ?? x?.snippet ?? x?.content);
+      if (!x || !text) return [];
+      return [{ id: str(x.id ?? x.passage_id) ?? `#${i + 1}`, source: str(x.source ?? x.url ?? x.doc), title: str(x.title), score: num(x.score), text }];
+    });
+  const guidance = Array.isArray(o?.guidance) ? views(o!.guidance as unknown[]) : [];
+  return { passages: views(list), guidance, abstained: o?.abstained === true || o?.abstain === true, reason: str(o?.abstain_reason) };
 }
 
 /** Reads outputs.reply. */

@@ -24,6 +24,13 @@ export const ANSWERABILITY_FEATURES = [
   "title_cos_first", // cosine between the query and the first passage's document title (for FAQs: its question)
   "title_cos_max", // the highest such cosine among the first five
   "title_gap", // that highest minus the second highest
+  // Scale-free signals (ratios, shares, agreement) that transfer between KBs of different styles and sizes.
+  "gap_ratio", // (best - second best cosine) / best
+  "z_top", // best cosine in standard deviations above the next four
+  "coverage_plain", // share of the query's content words (unweighted) found in the first passage
+  "title_coverage", // share of the query's content words found in the first passage's title and section
+  "bm25_gap", // (first - second highest keyword score in the list) / highest
+  "agree", // 1 when the closest passage by cosine is also the best by keyword score
 ] as const;
 
 export type AnswerabilityFeatures = Record<(typeof ANSWERABILITY_FEATURES)[number], number>;
@@ -55,7 +62,26 @@ export function answerabilityFeatures(query: string, ranked: readonly Passage[],
   const bestBm25 = Math.max(0, ...top.map((p) => p.bm25 ?? 0));
   const titles = titleCos.slice(0, top.length).sort((x, y) => y - x);
   const titleMax = titles[0] ?? 0;
+  const qwords = new Set(tokenize(query));
+  const share = (text: string) => {
+    if (!qwords.size) return 0;
+    const have = new Set(tokenize(text));
+    let n = 0;
+    for (const t of qwords) if (have.has(t)) n++;
+    return n / qwords.size;
+  };
+  const restMean = rest.length ? rest.reduce((a, b) => a + b, 0) / rest.length : 0;
+  const restSd = rest.length ? Math.sqrt(rest.reduce((a, b) => a + (b - restMean) ** 2, 0) / rest.length) : 0;
+  const bm = top.map((p) => p.bm25 ?? 0).sort((x, y) => y - x);
+  const closest = top.findIndex((p) => p.score >= best);
+  const keyword = top.findIndex((p) => (p.bm25 ?? 0) >= bestBm25 && bestBm25 > 0);
   return {
+    gap_ratio: rest.length && best > 0 ? (best - rest[0]!) / best : 1,
+    z_top: rest.length ? Math.min(10, (best - restMean) / (restSd + 0.02)) : 10,
+    coverage_plain: first ? share(embedText(first)) : 0,
+    title_coverage: first ? share(`${first.title} ${first.section}`) : 0,
+    bm25_gap: bm[0]! > 0 ? (bm[0]! - (bm[1] ?? 0)) / bm[0]! : 0,
+    agree: closest >= 0 && closest === keyword ? 1 : 0,
     top_cos: best,
     gap_cos: rest.length ? best - rest[0]! : best,
     gap_mean_cos: rest.length ? best - rest.reduce((a, b) => a + b, 0) / rest.length : best,

@@ -8,7 +8,7 @@ import type { Turn } from "../session/interface.ts";
 import { answerabilityFeatures, answerabilityScore, type AnswerabilityFeatures, type AnswerabilityHead } from "./answerability.ts";
 import { Collection, type Progress, type SyncStats } from "./collection.ts";
 import { contextualQuery } from "./rewrite.ts";
-import { loadPath } from "./sources.ts";
+import { isInternal, loadPath } from "./sources.ts";
 import { DEFAULT_PARAMS, type Embedder, type Passage, type RagParams, type SourceDoc } from "./types.ts";
 
 export { Collection } from "./collection.ts";
@@ -36,7 +36,7 @@ export interface KnowledgeOptions {
   kbDir?: string | null;
   params?: Partial<RagParams>;
   /**
-   * Answerability head (from `bun run train:answerability` on this KB, see `RAG_ANSWERABILITY_HEAD`): the agent also
+   * Answerability head (the multi-KB default from `bun run train:answerability`, see `RAG_ANSWERABILITY_HEAD`): the agent also
    * abstains when the head judges that the best passages are related but do not answer. Null or absent: the
    * similarity threshold alone decides.
    */
@@ -58,7 +58,12 @@ export interface SearchResult {
   threshold: number;
   /** P(the KB answers the query) and the head's cut-off; null without a head. */
   answerability: { p: number; threshold: number } | null;
+  /** Why the search abstains, in words an agent can read; null when it does not. */
+  abstain_reason: string | null;
+  /** Customer-facing KB passages: the only ones a reply may quote or cite. */
   passages: Passage[];
+  /** Internal guidance (documents marked `audience: internal`) that clears the threshold: for the agent's eyes only. */
+  guidance: Passage[];
   tickets: Passage[];
   timings_ms: { embed: number; search: number };
 }
@@ -96,6 +101,8 @@ export interface Knowledge {
 }
 
 const TICKET_ORIGIN = "tickets.jsonl";
+/** Internal guidance passages shown to the agent beside the citable ones. */
+const GUIDANCE_K = 3;
 
 function ticketDoc(t: PastTicket): SourceDoc {
   return {
@@ -206,19 +213,33 @@ export async function openKnowledge(o: KnowledgeOptions): Promise<Knowledge> {
       return out;
     };
     const k = so.k ?? params.topK;
-    const kbRanked = ranked(kb, Math.max(k, 5));
+    // Customer-facing and internal documents are ranked separately: guidance never takes a citable slot.
+    const all = ranked(kb, Math.max(k, 5) + GUIDANCE_K + 10);
+    const kbRanked = all.filter((p) => !isInternal(p)).slice(0, Math.max(k, 5));
     const passages = kbRanked.filter((p) => so.all || p.score >= params.threshold).slice(0, k);
+    const guidance = all.filter((p) => isInternal(p) && (so.all || p.score >= params.threshold)).slice(0, GUIDANCE_K);
     const similar = ranked(tickets, so.tickets ?? 2).filter((p) => so.all || p.score >= params.threshold);
     const t2 = performance.now();
     const best = Math.max(-1, ...passages.map((p) => p.score), ...similar.map((p) => p.score));
     const answerability = head && kbRanked.length ? { p: round(answerabilityScore(head, await features(cq.query, kbRanked, qvec!))), threshold: head.threshold } : null;
+    let reason: string | null = null;
+    if (best < params.threshold) {
+      const bestAny = Math.max(-1, ...kbRanked.map((p) => p.score));
+      reason = guidance.length
+        ? "only internal guidance matches this question: it is shown to the agent, never quoted to the customer"
+        : `no customer-facing passage is similar enough (best cosine ${round(bestAny)} < ${params.threshold})`;
+    } else if (answerability && answerability.p < answerability.threshold) {
+      reason = `the best passages are related but do not seem to answer this (answerability ${answerability.p} < ${answerability.threshold})`;
+    }
     return {
       query: cq.query,
       rewritten: cq.rewritten,
-      abstain: best < params.threshold || (answerability !== null && answerability.p < answerability.threshold),
+      abstain: reason !== null,
       threshold: params.threshold,
       answerability,
+      abstain_reason: reason,
       passages,
+      guidance,
       tickets: similar,
       timings_ms: { embed: round(t1 - t0), search: round(t2 - t1) },
     };

@@ -31,22 +31,39 @@ export function readDocFile(path: string, root: string): SourceDoc {
   let title: string | undefined;
   let url: string | undefined;
   let updated_at: string | undefined;
+  let audience: string | undefined;
   if (format === "markdown") {
     const { meta, body } = frontMatter(raw);
     title = meta.title ?? parseMarkdown(body).title;
     url = meta.url;
     updated_at = meta.updated_at ?? meta.updated;
+    audience = meta.audience;
   } else if (format === "html") {
     title = htmlToMarkdown(raw).title;
   } else {
     title = raw.split(/\r?\n/).find((l) => l.trim())?.trim().slice(0, 120);
   }
   updated_at ??= statSync(path).mtime.toISOString();
-  return { id, title: title || basename(path, extname(path)), text: raw, format, source: rel, url, updated_at, origin: resolve(root) };
+  return { id, title: title || basename(path, extname(path)), text: raw, format, source: rel, url, updated_at, origin: resolve(root), ...audienceMeta(audience, path) };
+}
+
+/** Documents marked `audience: internal` are agent guidance: never quoted to a customer (see docs/retrieval.md). */
+export type Audience = "customer" | "internal";
+
+function audienceMeta(v: string | undefined, where: string): { meta?: Record<string, string> } {
+  if (v === undefined || v === "") return {};
+  const a = v.trim().toLowerCase();
+  if (a !== "internal" && a !== "customer") throw new AppError("bad_front_matter", `${where}: audience must be "internal" or "customer", not "${v}"`, { status: 400 });
+  return a === "internal" ? { meta: { audience: "internal" } } : {};
+}
+
+/** True when a passage (or document) is internal guidance rather than customer-facing help. */
+export function isInternal(x: { meta?: Record<string, string> }): boolean {
+  return x.meta?.audience === "internal";
 }
 
 /**
- * Reads a JSONL knowledge base. Accepts `{id, title, text, url?, updated_at?}` records, StackFAQ threads
+ * Reads a JSONL knowledge base. Accepts `{id, title, text, url?, updated_at?, audience?}` records, StackFAQ threads
  * `{thread_id, question, answers[]}` and StackFAQ pairs `{faq_id, thread_id, question, answer}`; the thread id is
  * kept in `meta.thread_id` for evaluation.
  */
@@ -66,7 +83,7 @@ export function readJsonl(path: string): SourceDoc[] {
     const s = (k: string) => (typeof r[k] === "string" ? (r[k] as string) : undefined);
     if (s("id") !== undefined && s("text") !== undefined) {
       const id = s("id")!;
-      docs.push({ id, title: s("title") ?? id, text: s("text")!, format: "markdown", source: `${name}#${id}`, url: s("url"), updated_at: s("updated_at"), origin });
+      docs.push({ id, title: s("title") ?? id, text: s("text")!, format: "markdown", source: `${name}#${id}`, url: s("url"), updated_at: s("updated_at"), origin, ...audienceMeta(s("audience"), `${name}:${i + 1}`) });
     } else if (s("thread_id") !== undefined && Array.isArray(r.answers)) {
       const id = s("thread_id")!;
       const answers = (r.answers as unknown[]).filter((a): a is string => typeof a === "string");

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { groundingFigures, percentile, sample, thresholdWhatIf, type DraftObservation, type QueryObservation } from "../../scripts/llm/grounding-metrics.ts";
+import { bestTokenF1, groundingFigures, percentile, tokenF1, sample, thresholdWhatIf, type DraftObservation, type QueryObservation } from "../../scripts/llm/grounding-metrics.ts";
 
 const obs = (o: Partial<DraftObservation>): DraftObservation => ({ mode: "generated", abstained: false, citedThreads: [], promptThreads: [], topScore: 0.8, draftMs: 100, knowledgeMs: 5, workerFailures: [], ...o });
 
@@ -45,4 +45,20 @@ describe("eval:grounding figures", () => {
     expect(sample(xs, 500, 1)).toHaveLength(50);
     expect(groundingFigures([]).gold_cited_rate).toBe(0);
   });
+
+  test("answer overlap: SQuAD token F1 (counts, case and citation marks ignored), best over a thread's answers, mean over drafts", () => {
+    expect(tokenF1("Use ~~tildes~~ around the words [1].", "use tildes around the words")).toBe(1);
+    expect(tokenF1("the the cat", "the cat sat")).toBeCloseTo(2 / 3, 5);
+    expect(tokenF1("nothing shared", "other words")).toBe(0);
+    expect(tokenF1("", "x")).toBe(0);
+    expect(bestTokenF1("freeze the card", ["close the account", "freeze the card now"])).toBeCloseTo(2 * (3 / 3) * (3 / 4) / (1 + 3 / 4), 5);
+    const f = groundingFigures([
+      { ...rows[0]!, present: { ...rows[0]!.present, answerF1: 0.5 } },
+      { ...rows[1]!, present: { ...rows[1]!.present, answerF1: 0.1 } },
+      rows[2]!,
+    ]);
+    expect(f.answer_f1).toBe(0.3);
+    expect(f.answer_f1_n).toBe(2);
+  });
 });
+

@@ -30,6 +30,33 @@ describe("answerability features", () => {
     expect(g.first_bm25_share).toBe(1);
   });
 
+  test("scale-free features: ratios, plain coverage, title coverage and agreement do not depend on the cosine level", () => {
+    const list = [passage("refunds", 0.8, "A refund takes five days.", 4), passage("fees", 0.7, "Fees are listed online.", 8), passage("cards", 0.6, "Cards.", 1)];
+    const f = answerabilityFeatures("refund time", list, idf, [0.9, 0.5, 0.4]);
+    expect(f.gap_ratio).toBeCloseTo(0.1 / 0.8);
+    expect(f.coverage_plain).toBeCloseTo(1 / 2); // "refund" of {refund, time}
+    expect(f.title_coverage).toBeCloseTo(1 / 2); // the title "refunds" stems to "refund"
+    expect(f.bm25_gap).toBeCloseTo((8 - 4) / 8);
+    expect(f.agree).toBe(0); // closest by cosine (refunds) is not the best keyword match (fees)
+    // Halving every cosine leaves the ratio features unchanged.
+    const half = answerabilityFeatures("refund time", list.map((p) => ({ ...p, score: p.score / 2 })), idf, [0.9, 0.5, 0.4]);
+    expect(half.gap_ratio).toBeCloseTo(f.gap_ratio);
+    expect(half.coverage_plain).toBe(f.coverage_plain);
+    expect(half.agree).toBe(f.agree);
+  });
+
+  test("the shipped default head is valid, on by default, and not trained on StackFAQ", async () => {
+    const { loadConfig } = await import("../../src/config.ts");
+    const path = loadConfig({}).rag.answerabilityHead!;
+    expect(path).toBe("models/answerability/default.json");
+    const h = loadAnswerabilityHead(path)!;
+    expect(h).not.toBeNull();
+    expect(h.trained.not_trained_on).toBe("StackFAQ");
+    expect(JSON.stringify(h.trained.kbs)).not.toMatch(/stackfaq/i);
+    expect(h.threshold).toBeGreaterThan(0);
+    expect(loadConfig({ RAG_ANSWERABILITY_HEAD: "none" }).rag.answerabilityHead).toBeNull();
+  });
+
   test("the fitted head separates what it was trained on and scores monotonically", () => {
     const X = Array.from({ length: 200 }, (_, i) => [i / 200, ((i * 7) % 13) / 13]);
     const y = X.map((x) => (x[0]! > 0.5 ? 1 : 0));
@@ -82,6 +109,8 @@ describe("knowledge search with an answerability head", () => {
     expect(rNo.passages.length).toBeGreaterThan(0);
     expect(rNo.abstain).toBe(true);
     expect(rNo.answerability!.p).toBeLessThan(0.5);
+    expect(rNo.abstain_reason).toContain("do not seem to answer");
+    expect(rYes.abstain_reason).toBeNull();
     expect(rYes.abstain).toBe(false);
     expect(rYes.answerability!.p).toBeGreaterThan(0.5);
     expect(rNone.abstain).toBe(false);

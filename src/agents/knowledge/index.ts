@@ -1,4 +1,5 @@
 import { AppError, err, ok, toAppError, type Result } from "../../errors.ts";
+import { prepareQuery } from "../../rag/query.ts";
 import type { Passage } from "../../rag/types.ts";
 import type { SearchOptions, SearchResult } from "../../rag/index.ts";
 import type { Agent } from "../types.ts";
@@ -17,19 +18,28 @@ export interface KnowledgePassage {
   score: number;
   /** Which retrievers found it: "dense" (HNSW), "bm25", or both. */
   retrievers: string[];
+  /** "internal" for agent guidance (never quoted to a customer); "customer" otherwise. */
+  audience: "customer" | "internal";
 }
 
 /** Output of the knowledge worker. */
 export interface KnowledgeOutput {
-  /** The query that was searched (the message, or the message with the recent customer turns for a follow-up). */
+  /** The query that was searched: the customer's words (see src/rag/query.ts), with recent turns for a follow-up. */
   query: string;
+  /** The customer's words with greetings, signatures, quoted history... removed (line breaks kept), for the prompt. */
+  question: string;
   rewritten: boolean;
-  /** True when nothing clears the relevance threshold: the response agent must not pretend to know. */
+  /** True when the KB has no customer-facing answer: the response agent must not pretend to know. */
   abstain: boolean;
+  /** Why it abstained, for the agent; null when it did not. */
+  abstain_reason: string | null;
   threshold: number;
   /** P(the KB answers this) from the answerability head and its cut-off; null when no head is loaded. */
   answerability: { p: number; threshold: number } | null;
+  /** Customer-facing passages: the only ones a reply may quote or cite. */
   passages: KnowledgePassage[];
+  /** Internal guidance for the agent (documents marked `audience: internal`); never part of a customer reply. */
+  guidance: KnowledgePassage[];
   /** Similar resolved tickets with their approved replies. */
   similar_tickets: (KnowledgePassage & { ticket_id?: string; resolved_at?: string })[];
   timings_ms: { embed: number; search: number };
@@ -47,12 +57,14 @@ function view(p: Passage): KnowledgePassage {
     text: p.text,
     score: p.score,
     retrievers: p.retrievers,
+    audience: p.meta?.audience === "internal" ? "internal" : "customer",
   };
 }
 
 /**
- * The knowledge worker: retrieves KB passages and similar past tickets for a message, folding in the recent
- * customer turns of the session when the message is a follow-up, and says explicitly when it has nothing.
+ * The knowledge worker: retrieves KB passages and similar past tickets for the customer's own words (greetings,
+ * signatures and quoted history removed), folding in the recent customer turns of the session when the message is a
+ * follow-up, keeps internal guidance apart from citable passages, and says explicitly (and why) when it has nothing.
  */
 export function createKnowledgeAgent(deps: { search: (q: string, o?: SearchOptions) => Promise<SearchResult>; timeoutMs?: number }): Agent<KnowledgeOutput> {
   return {
@@ -62,14 +74,28 @@ export function createKnowledgeAgent(deps: { search: (q: string, o?: SearchOptio
     async run(input, ctx): Promise<Result<KnowledgeOutput, AppError>> {
       if (ctx.signal.aborted) return err(new AppError("aborted", "knowledge search aborted", { status: 504, retriable: true }));
       try {
-        const r = await deps.search(input.message.text, { turns: ctx.session.turns, messageId: input.id });
+        const prepared = prepareQuery(input.message.text);
+        if (prepared.empty) {
+          // Nothing but a greeting, thanks or a signature: searching it would only match noise.
+          return ok({
+            query: "", question: "", rewritten: false, abstain: true, threshold: 0, answerability: null,
+            abstain_reason: "the message holds no question (only a greeting, thanks or a signature)",
+            passages: [], guidance: [], similar_tickets: [], timings_ms: { embed: 0, search: 0 },
+          });
+        }
+        const turns = ctx.session.turns.map((t) => (t.role === "customer" ? { ...t, text: prepareQuery(t.text).query } : t));
+        const r = await deps.search(prepared.query, { turns, messageId: input.id });
         return ok({
           query: r.query,
+          question: prepared.question,
           rewritten: r.rewritten,
           abstain: r.abstain,
+          abstain_reason: r.abstain_reason,
           threshold: r.threshold,
           answerability: r.answerability,
-          passages: r.passages.map(view),
+          // Customer-facing only, whatever the search returned: internal text must never become citable.
+          passages: r.passages.filter((p) => p.meta?.audience !== "internal").map(view),
+          guidance: (r.guidance ?? []).map(view),
           similar_tickets: r.tickets.map((p) => ({ ...view(p), ticket_id: p.meta?.ticket_id, resolved_at: p.meta?.resolved_at })),
           timings_ms: r.timings_ms,
         });

@@ -122,7 +122,8 @@ export function readSignals(previous: Readonly<Obj>) {
     const x = obj(p);
     const text = str(x?.text);
     const id = str(x?.chunk_id) ?? str(x?.id);
-    if (!x || !text || !id) return [];
+    // Internal guidance is never citable, even if a producer put it in the passage list.
+    if (!x || !text || !id || x.audience === "internal") return [];
     return [{ chunk_id: id, doc_id: str(x.doc_id) ?? id, title: str(x.title) ?? "", section: str(x.section) ?? "", source: str(x.source) ?? "", url: str(x.url) ?? undefined, text, score: num(x.score) }];
   });
   return {

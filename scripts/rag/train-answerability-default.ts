@@ -1,0 +1,244 @@
+/**
+ * train:answerability — fits the DEFAULT answerability head (models/answerability/default.json), the one the product
+ * loads when nothing is configured, on several knowledge bases so that it transfers to a KB it has never seen.
+ *
+ *   bun run train:answerability [--max-present-abstain 0.04] [--out models/answerability/default.json] [--dry-run]
+ *
+ * Training KBs (StackFAQ is deliberately NOT used: it stays the out-of-domain check of eval:grounding):
+ *  - northwind: kb/northwind (the bank's help). Queries: Banking77 training utterances of the intents the KB covers
+ *    (a hand-made intent → page map below), and each section heading asked as a question.
+ *  - abcd: examples/kb/abcd (ABCD agent guidelines, a clothing retailer), read as if customer-facing. Queries: the
+ *    subflow headings asked as questions, and the first customer turns of the ABCD sample chats.
+ *  - banking77-faq: an FAQ built from Banking77 (one page per intent: its title is one utterance, its text ten
+ *    others), queried with other utterances of the intent (the FAQ-style KB closest to a help centre's Q&A).
+ * Rows: each query with its gold page present (answerable) and with it removed from the ranked list (not
+ * answerable); every KB's queries asked of the other KBs (not answerable); Banking77 utterances of intents the bank
+ * KB does not cover asked of the bank and ABCD KBs (not answerable).
+ * Features are those of src/rag/answerability.ts; the head is a logistic regression. Leave-one-KB-out: the head and
+ * its cut-off are fitted on the other KBs and applied to the held-out one; the shipped head is fitted on all three,
+ * with the cut-off chosen on the training rows (the highest whose abstention on answerable queries, averaged over the
+ * training KBs, is at most --max-present-abstain). --rows FILE caches the feature rows (re-fitting skips the
+ * encoder). The last line is JSON.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { loadConfig } from "../../src/config.ts";
+import { stableHash } from "../../src/ml/data.ts";
+import { loadEmbedder } from "../../src/ml/index.ts";
+import { ANSWERABILITY_FEATURES, answerabilityScore, featureVector, fitAnswerability, type AnswerabilityHead } from "../../src/rag/answerability.ts";
+import { openKnowledge, type Knowledge } from "../../src/rag/index.ts";
+import { loadPath } from "../../src/rag/sources.ts";
+import { tempDir } from "./util.ts";
+
+const ROOT = resolve(import.meta.dir, "../..");
+const DATA = resolve(ROOT, "../shared/data");
+const { values: a } = parseArgs({
+  options: {
+    "max-present-abstain": { type: "string", default: "0.04" },
+    out: { type: "string", default: join(ROOT, "models/answerability/default.json") },
+    "dry-run": { type: "boolean", default: false },
+    rows: { type: "string" },
+    features: { type: "string" },
+  },
+});
+const maxPresent = Number(a["max-present-abstain"]);
+process.chdir(ROOT);
+const config = loadConfig(process.env);
+const threshold = config.rag.threshold;
+const load0 = Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
+
+// --- data -------------------------------------------------------------------------------------------------------
+const csv = (path: string) =>
+  readFileSync(path, "utf8")
+    .split("\n")
+    .slice(1)
+    .filter((l) => l.trim())
+    .map((l) => {
+      const i = l.lastIndexOf(",");
+      return { text: l.slice(0, i).replace(/^"|"$/g, "").replace(/""/g, '"'), label: l.slice(i + 1).trim() };
+    });
+const banking = csv(join(DATA, "banking77/train.csv"));
+const byIntent = new Map<string, string[]>();
+for (const r of banking) byIntent.set(r.label, [...(byIntent.get(r.label) ?? []), r.text]);
+/** Banking77 intents the bank KB answers, and the page that answers them (labelled by hand from the page contents). */
+const NORTHWIND_INTENTS: Record<string, string> = {
+  lost_or_stolen_card: "cards-lost-stolen",
+  declined_card_payment: "cards-declined",
+  card_payment_not_recognised: "cards-disputes",
+  Refund_not_showing_up: "cards-disputes",
+  terminate_account: "account-close",
+  verify_my_identity: "account-open-verify",
+  unable_to_verify_identity: "account-open-verify",
+  direct_debit_payment_not_recognised: "payments-direct-debits",
+  cancel_transfer: "payments-transfers",
+  transfer_timing: "payments-transfers",
+  passcode_forgotten: "security-login-2fa",
+  lost_or_stolen_phone: "security-login-2fa",
+  cash_withdrawal_charge: "fees-and-limits",
+};
+/** Intents the bank KB has no page for (top-ups, virtual and disposable cards, crypto, spare cards...). */
+const NORTHWIND_UNCOVERED = ["top_up_by_cash_or_cheque", "get_disposable_virtual_card", "virtual_card_not_working", "fiat_currency_support", "top_up_failed", "pending_top_up", "topping_up_by_card", "automatic_top_up", "card_linking", "disposable_card_limits", "getting_spare_card", "age_limit", "top_up_limits", "verify_top_up"];
+const pick = <T>(xs: T[], n: number, salt: string) => [...xs].sort((x, y) => stableHash(salt + JSON.stringify(x)) - stableHash(salt + JSON.stringify(y))).slice(0, n);
+
+interface Query {
+  kb: string;
+  text: string;
+  /** Gold page id (suffix match on doc_id); null: the query has no answer in its own KB. */
+  gold: string | null;
+  kind: string;
+}
+const queries: Query[] = [];
+for (const [intent, page] of Object.entries(NORTHWIND_INTENTS)) for (const t of pick(byIntent.get(intent) ?? [], 12, "nw")) queries.push({ kb: "northwind", text: t, gold: page, kind: "banking77" });
+const headingQuestion = (h: string) => (/[?]$/.test(h) ? h : /^(how|what|why|when|can|do|is|who|where)\b/i.test(h) ? `${h}?` : `How does ${h.charAt(0).toLowerCase()}${h.slice(1)} work?`);
+const headings = (dir: string, kb: string) => {
+  for (const { docs } of loadPath(dir)) {
+    for (const d of docs) {
+      for (const m of d.text.matchAll(/^#{2,3}\s+(.+)$/gm)) queries.push({ kb, text: headingQuestion(m[1]!.trim()), gold: d.id.split("/").pop()!, kind: "heading" });
+    }
+  }
+};
+headings("kb/northwind", "northwind");
+headings("examples/kb/abcd", "abcd");
+for (const c of JSON.parse(readFileSync(join(DATA, "abcd_kb/abcd_sample.json"), "utf8")) as { scenario: { flow: string }; original: [string, string][] }[]) {
+  const first = c.original.find(([who, t]) => who === "customer" && t.split(/\s+/).length >= 6);
+  if (first) queries.push({ kb: "abcd", text: first[1], gold: c.scenario.flow.replace(/_/g, "-"), kind: "chat" });
+}
+// The Banking77 FAQ: one page per intent built from 11 utterances; 4 other utterances of the intent are the queries.
+const faqDocs: string[] = [];
+for (const [intent, texts] of byIntent) {
+  const [title, ...rest] = pick(texts, 15, "faq");
+  faqDocs.push(JSON.stringify({ id: `b77-${intent}`, title, text: rest.slice(0, 10).join("\n\n") }));
+  for (const q of rest.slice(10, 14)) queries.push({ kb: "banking77-faq", text: q, gold: `b77-${intent}`, kind: "faq" });
+}
+const outside: string[] = NORTHWIND_UNCOVERED.flatMap((i) => pick(byIntent.get(i) ?? [], 4, "out"));
+// Airline tweets would be handy off-topic negatives but are CC BY-NC-SA: the default head must stay usable commercially.
+
+// --- features -----------------------------------------------------------------------------------------------------
+const embedder = await loadEmbedder({ modelsDir: config.models.dir });
+const tmp = tempDir("answerability-default-");
+const abcdJsonl = join(tmp.dir, "abcd.jsonl");
+// ABCD is internal guidance in the product; for training it is read as an ordinary KB (its text is what matters).
+writeFileSync(abcdJsonl, loadPath("examples/kb/abcd")[0]!.docs.map((d) => JSON.stringify({ id: d.id.split("/").pop(), title: d.title, text: d.text.replace(/^---[\s\S]*?---\n/, "") })).join("\n") + "\n");
+const faqJsonl = join(tmp.dir, "banking77-faq.jsonl");
+writeFileSync(faqJsonl, faqDocs.join("\n") + "\n");
+const kbs: Record<string, string> = { northwind: "kb/northwind", abcd: abcdJsonl, "banking77-faq": faqJsonl };
+
+interface Row {
+  x: number[];
+  y: 0 | 1;
+  kb: string;
+  /** The KB the query was written for (cross-KB rows differ from `kb`). */
+  origin: string;
+  topCos: number;
+  kind: string;
+}
+const names = [...ANSWERABILITY_FEATURES];
+const cached = a.rows && existsSync(a.rows) ? (JSON.parse(readFileSync(a.rows, "utf8")) as { names: string[]; rows: Row[] }) : null;
+const rows: Row[] = cached && cached.names.join() === names.join() ? cached.rows : [];
+const t0 = performance.now();
+for (const [name, path] of rows.length ? [] : Object.entries(kbs)) {
+  const k: Knowledge = await openKnowledge({ embedder, dataDir: join(tmp.dir, `index-${name}`), kbDir: null, answerability: null, params: { threshold } });
+  await k.ingest(path);
+  const add = async (q: string, gold: string | null, origin: string, kind: string) => {
+    const r = await k.search(q, { all: true, k: 12 });
+    const isGold = (docId: string) => gold !== null && (docId === gold || docId.endsWith(`/${gold}`));
+    const lists: [typeof r.passages, 0 | 1][] = gold !== null ? [[r.passages.slice(0, 5), 1], [r.passages.filter((p) => !isGold(p.doc_id)).slice(0, 5), 0]] : [[r.passages.slice(0, 5), 0]];
+    if (gold !== null && !r.passages.some((p) => isGold(p.doc_id))) lists.splice(0, 1); // gold not retrieved: no "answerable" row
+    for (const [list, y] of lists) {
+      const f = await k.answerabilityFeatures(r.query, list);
+      rows.push({ x: featureVector(f, names), y, kb: name, origin, topCos: f.top_cos, kind });
+    }
+  };
+  for (const q of queries) {
+    if (q.kb === name) await add(q.text, q.gold, name, q.kind);
+    else if (stableHash(`${name}/${q.text}`) % 4 === 0) await add(q.text, null, q.kb, "cross-kb"); // a quarter of the other KBs' queries
+  }
+  // Uncovered Banking77 intents are answered by the Banking77 FAQ, so they are off-topic only for the other KBs.
+  if (name !== "banking77-faq") for (const q of outside) await add(q, null, "outside", "outside");
+  await k.close();
+}
+tmp.cleanup();
+if (a.rows && !cached) writeFileSync(a.rows, JSON.stringify({ names, rows }));
+const secs = (performance.now() - t0) / 1000;
+console.log(`${rows.length} rows from ${queries.length} queries on ${Object.keys(kbs).length} KBs in ${secs.toFixed(0)} s (encoder ${embedder.id}; cosine threshold ${threshold}; load average ${load0})`);
+for (const kb of Object.keys(kbs)) {
+  const r = rows.filter((x) => x.kb === kb);
+  console.log(`  ${kb}: ${r.filter((x) => x.y === 1).length} answerable, ${r.filter((x) => x.y === 0 && x.origin === kb && x.kind !== "outside").length} gold removed, ${r.filter((x) => x.kind === "cross-kb").length} other KBs' questions, ${r.filter((x) => x.kind === "outside").length} off-topic`);
+}
+
+// --- fitting and leave-one-KB-out ---------------------------------------------------------------------------------
+// --features a,b,c: fit on a subset (the rows keep every feature; the head stores the names it uses).
+const use = a.features ? a.features.split(",") : names;
+for (const f of use) if (!names.includes(f as never)) throw new Error(`unknown feature ${f}`);
+const idx = use.map((f) => names.indexOf(f as never));
+for (const r of rows) r.x = idx.map((i) => r.x[i]!);
+const rate = (xs: boolean[]) => (xs.length ? xs.filter(Boolean).length / xs.length : 0);
+const headOf = (train: Row[]): AnswerabilityHead => ({ ...fitAnswerability(train.map((r) => r.x), train.map((r) => r.y), use, { l2: 1e-2 }), format: "answerability/v1", threshold: 0.5, embedder: embedder.id, trained: {} });
+const score = (h: AnswerabilityHead, r: Row) => answerabilityScore(h, Object.fromEntries(use.map((n, i) => [n, r.x[i]!])) as never);
+const abstains = (r: Row, s: number, cut: number) => r.topCos < threshold || s < cut;
+/**
+ * The highest cut-off whose abstention on answerable rows, averaged over the training KBs (each KB weighs the same,
+ * whatever its number of queries), stays within the budget; the cosine rule's own abstentions count.
+ */
+function chooseCut(train: Row[], sc: (r: Row) => number): number {
+  const kbNames = [...new Set(train.map((r) => r.kb))];
+  const pos = kbNames.map((kb) => train.filter((r) => r.kb === kb && r.y === 1).map((r) => ({ s: sc(r), cos: r.topCos })));
+  const macro = (cut: number) => pos.reduce((a, p) => a + p.filter((r) => r.cos < threshold || r.s < cut).length / Math.max(1, p.length), 0) / pos.length;
+  const candidates = [...new Set(pos.flat().map((r) => r.s))].sort((x, y) => x - y);
+  let best = 0;
+  for (let i = 0; i < candidates.length; i++) {
+    // Abstain when score < cut: a cut just above candidate i abstains on every score up to it.
+    const cut = i + 1 < candidates.length ? (candidates[i]! + candidates[i + 1]!) / 2 : candidates[i]! + 1e-6;
+    if (macro(cut) <= maxPresent) best = cut;
+    else break;
+  }
+  return best;
+}
+function auc(xs: { y: number; s: number }[]): number {
+  const pos = xs.filter((x) => x.y === 1).map((x) => x.s);
+  const neg = xs.filter((x) => x.y === 0).map((x) => x.s);
+  let w = 0;
+  for (const p of pos) for (const n of neg) w += p > n ? 1 : p === n ? 0.5 : 0;
+  return pos.length && neg.length ? w / (pos.length * neg.length) : NaN;
+}
+const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+const loko: Record<string, Record<string, number>> = {};
+console.log("\nLeave-one-KB-out (head and cut-off fitted on the other KBs, applied to the held-out one):\n");
+console.log("| held-out KB | answerable rows | abstain, gold present | abstain, gold removed | abstain, other KBs' / off-topic questions | ROC AUC | cosine-only AUC |");
+console.log("|---|---|---|---|---|---|---|");
+for (const kb of Object.keys(kbs)) {
+  const train = rows.filter((r) => r.kb !== kb && r.origin !== kb);
+  const test = rows.filter((r) => r.kb === kb);
+  const h = headOf(train);
+  const cut = chooseCut(train, (r) => score(h, r));
+  const present = test.filter((r) => r.y === 1);
+  const removed = test.filter((r) => r.y === 0 && r.origin === kb && r.kind !== "outside");
+  const foreign = test.filter((r) => r.kind === "cross-kb" || r.kind === "outside");
+  const f = {
+    present: rate(present.map((r) => abstains(r, score(h, r), cut))),
+    removed: rate(removed.map((r) => abstains(r, score(h, r), cut))),
+    foreign: rate(foreign.map((r) => abstains(r, score(h, r), cut))),
+    auc: auc(test.map((r) => ({ y: r.y, s: score(h, r) }))),
+    auc_cos: auc(test.map((r) => ({ y: r.y, s: r.topCos }))),
+  };
+  loko[kb] = Object.fromEntries(Object.entries(f).map(([k2, v]) => [k2, Number(v.toFixed(4))]));
+  console.log(`| ${kb} | ${present.length} | ${pct(f.present)} | ${pct(f.removed)} | ${pct(f.foreign)} | ${f.auc.toFixed(3)} | ${f.auc_cos.toFixed(3)} |`);
+}
+
+const h = headOf(rows);
+const cut = chooseCut(rows, (r) => score(h, r));
+const figures = { features: use, rows: rows.length, queries: queries.length, kbs: Object.keys(kbs), max_present_abstain: maxPresent, cut: Number(cut.toFixed(4)), loko, seconds: Math.round(secs), load_avg_1m: load0 };
+const head: AnswerabilityHead = {
+  ...h,
+  threshold: Number(Math.min(0.99, Math.max(0.01, cut)).toFixed(4)),
+  trained: { script: "scripts/rag/train-answerability-default.ts", at: new Date().toISOString().slice(0, 10), kbs: Object.keys(kbs), not_trained_on: "StackFAQ", cosine_threshold: threshold, rows: rows.length, max_present_abstain: maxPresent, loko },
+};
+console.log(`\nfitted on all ${rows.length} rows: ${use.map((n, i) => `${n} ${head.weights[i]!.toFixed(2)}`).join(", ")}; abstain when P(answerable) < ${head.threshold}`);
+if (!a["dry-run"]) {
+  mkdirSync(dirname(a.out!), { recursive: true });
+  writeFileSync(a.out!, JSON.stringify(head, null, 2) + "\n");
+  console.log(`wrote ${a.out!.replace(ROOT + "/", "")}`);
+}
+console.log(JSON.stringify(figures));
+process.exit(0);
