@@ -66,6 +66,8 @@ export async function openParts(config: Config, opts: { log?: Logger; metrics?: 
         },
       })
     : new MemoryRateLimiter();
+  // Decisions are local until the Redis connection is ready: wait for it (briefly) so limits are shared from the start.
+  if (limiter instanceof RedisRateLimiter) await limiter.ping();
   log.info({ bus: bus.kind, db: store.kind, sessions: sessions.kind, limiter: limiter.kind, role: config.role }, "parts opened");
   return { config, log, metrics, bus, store, sessions, limiter, consumerLag: kafka ? (g, t) => kafka.consumerLag(g, t) : undefined };
 }

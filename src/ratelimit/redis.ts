@@ -65,7 +65,8 @@ export class RedisRateLimiter implements RateLimiter {
     url: string,
     private readonly opts: { prefix?: string; leaseTtlMs?: number; onFallback?: (err: Error) => void } = {},
   ) {
-    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 }) as Scripted;
+    // A bounded command timeout: a stalled Redis degrades to the in-process fallback instead of stalling requests.
+    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 2000, commandTimeout: 1000 }) as Scripted;
     this.redis.on("error", () => {
       /* surfaced by the fallback callback; ioredis reconnects by itself */
     });
@@ -83,7 +84,16 @@ export class RedisRateLimiter implements RateLimiter {
     return this.opts.leaseTtlMs ?? 60_000;
   }
 
+  /** While the connection is down, decisions are made locally at once rather than after a command timeout. */
+  private get down(): boolean {
+    return this.redis.status !== "ready";
+  }
+
   async take(key: string, rate: Rate, cost = 1): Promise<Decision> {
+    if (this.down) {
+      this.opts.onFallback?.(new Error(`redis connection ${this.redis.status}`));
+      return this.fallback.takeSync(key, rate, cost);
+    }
     try {
       const [allowed, retryAfterMs, remaining] = await this.redis.rlTake(this.k(key, "r"), rate.windowMs / rate.limit, rate.windowMs, cost);
       return { allowed: allowed === 1, retryAfterMs: Number(retryAfterMs), remaining: Math.max(0, Number(remaining)) };
@@ -102,6 +112,7 @@ export class RedisRateLimiter implements RateLimiter {
     const zkey = this.k(key, "c");
     const member = randomUUID();
     let ok: number;
+    if (this.down) return this.fallback.acquire(key, max);
     try {
       ok = await this.redis.rlAcquire(zkey, max, member, this.ttl);
     } catch (e) {
