@@ -236,6 +236,8 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
           page: t.Optional(t.String({ maxLength: 20 })),
         }),
         async beforeHandle(ctx) {
+          // Elysia runs a socket's beforeHandle twice on the same context; the session is looked up once.
+          if ((ctx as unknown as { principal?: Principal }).principal) return;
           const origin = ctx.request.headers.get("origin");
           const host = ctx.request.headers.get("host");
           if (origin && host && new URL(origin).host !== host) throw new AppError("forbidden", "cross-origin dashboard socket refused", { status: 403 });

@@ -137,6 +137,8 @@ export function chatRoutes(d: ChatDeps) {
       idleTimeout: 120,
       maxPayloadLength: 256 * 1024,
       async beforeHandle(ctx) {
+        // Elysia runs a socket's beforeHandle twice on the same context (route, then upgrade): count the connection once.
+        if ((ctx as { socket?: SocketState }).socket) return;
         const ip = guard.ip(ctx.request, ctx.server);
         await guard.check(["chat_connect_ip", ip]);
         const id = identify(ctx.query, identityOptions);

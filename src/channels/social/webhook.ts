@@ -78,12 +78,13 @@ export function webhookRoutes(d: WebhookDeps) {
       await guard.check(["webhook_ip", guard.ip(request, server)]);
       const secrets = d.secrets[source];
       if (!secrets?.length) throw new AppError("unknown_source", `no webhook source named ${source}`, { status: 404 });
-      await guard.check(["webhook_source", source]);
       const raw = await request.text();
       const ts = request.headers.get(TIMESTAMP_HEADER) ?? "";
       const sig = request.headers.get(SIGNATURE_HEADER) ?? "";
       if (!/^\d{9,11}$/.test(ts) || !sig) throw new AppError("unsigned", `${TIMESTAMP_HEADER} (unix seconds) and ${SIGNATURE_HEADER} are required`, { status: 401 });
       if (!verify(secrets, ts, raw, sig)) throw new AppError("bad_signature", "signature does not match the body", { status: 401 });
+      // Per source only once signed: unsigned floods must not use up the budget of the real sender.
+      await guard.check(["webhook_source", source]);
       if (Math.abs(now() / 1000 - Number(ts)) > d.toleranceSeconds) throw new AppError("stale_timestamp", `timestamp outside the ${d.toleranceSeconds}s tolerance`, { status: 401 });
       let body: unknown;
       try {
