@@ -43,7 +43,11 @@ beforeAll(async () => {
   svc = await startService(await openParts(config), testAgents());
   svc.hub!.onAny((ev) => events.push(JSON.stringify(ev)));
   const app = svc.app!.listen({ hostname: "127.0.0.1", port: 0 });
-  server = { stop: () => app.stop(true) };
+  server = {
+    stop: async () => {
+      await app.stop(true);
+    },
+  };
   base = `127.0.0.1:${app.server!.port}`;
 }, 60_000);
 afterAll(async () => {
