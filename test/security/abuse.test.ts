@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
-import { messages, results } from "../../src/db/schema.ts";
+import { messages, results, users } from "../../src/db/schema.ts";
 import { openParts, startService, type Service } from "../../src/runtime.ts";
 import { sign, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../../src/channels/social/webhook.ts";
 import { publicVisitorId } from "../../src/widget/identity.ts";
@@ -204,6 +204,8 @@ describe("visitor identity", () => {
     expect(guess.status === 400 || ((await guess.json()) as { messages: unknown[] }).messages.length === 0).toBe(true);
 
     // What an agent sees on the dashboard (feed, conversation page, alerts) never holds the secret.
+    // The first admin is created in the background at start (argon2id at full cost): wait for it before signing in.
+    await until(async () => (await svc.parts.store.db.select().from(users)).length > 0, 30_000, "the bootstrap admin");
     const page = await handle("/dashboard/login");
     const csrfCookie = page.headers.getSetCookie().find((c) => c.startsWith("copilot_csrf="))!.split(";")[0]!;
     const token = (await page.text()).match(/name="_csrf" value="([^"]+)"/)![1]!;
@@ -215,5 +217,5 @@ describe("visitor identity", () => {
       expect(html).not.toContain(v);
       if (path !== "/dashboard/alerts") expect(html).toContain(publicVisitorId(v));
     }
-  });
+  }, 60_000);
 });
