@@ -12,7 +12,8 @@
  * Reports the share of flood requests refused, the password checks the server actually ran
  * (copilot_signin_password_checks_total), and the legitimate p99 in both phases. Default limits throughout.
  * Last line: {"flood_refused":…,"login_checks":…,"legit_p99_ms":…,"legit_p99_ms_baseline":…}
- * Options: --seconds N (per phase, default 20), --flood-concurrency N (default 16).
+ * Options: --seconds N (per phase, default 20), --flood-concurrency N (default 16), --services (pass DATABASE_URL and
+ * REDIS_URL from the environment: PostgreSQL instead of in-process PGlite, limits shared through Redis).
  */
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -22,7 +23,7 @@ import { ok } from "../src/errors.ts";
 import { openParts, startService } from "../src/runtime.ts";
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: "string", default: "20" }, "flood-concurrency": { type: "string", default: "16" }, "real-models": { type: "boolean", default: false }, serve: { type: "boolean", default: false }, attack: { type: "string" } },
+  options: { seconds: { type: "string", default: "20" }, "flood-concurrency": { type: "string", default: "16" }, "real-models": { type: "boolean", default: false }, serve: { type: "boolean", default: false }, attack: { type: "string" }, services: { type: "boolean", default: false } },
 });
 
 /** A stand-in worker: a fixed CPU cost (what a small local model costs per message) and a plausible output. */
@@ -55,12 +56,20 @@ const FLOOD_CONCURRENCY = Number(args["flood-concurrency"]);
 const LEGIT_RATE = 10;
 const VISITORS = 1000;
 const GUESSES = 200;
-const FLOOD_IP = "203.0.113.66";
-const LEGIT_IP = "198.51.100.10";
+// Fresh addresses and account per run: with --services the budgets live in Redis and outlast a run.
+const FLOOD_IP = args.attack ? process.env.BENCH_FLOOD_IP! : `203.0.113.${1 + Math.floor(Math.random() * 254)}`;
+const LEGIT_IP = `198.51.100.${1 + Math.floor(Math.random() * 254)}`;
 const KEY = `bench-legit-${crypto.randomUUID()}`;
-const ADMIN = { email: "admin@bench.example", password: `correct horse ${crypto.randomUUID()}` };
+const ADMIN = { email: args.attack ? process.env.BENCH_ADMIN! : `admin-${crypto.randomUUID().slice(0, 8)}@bench.example`, password: `correct horse ${crypto.randomUUID()}` };
 
-const port = args.attack ? Number(new URL(args.attack).port) : 30_000 + Math.floor(Math.random() * 20_000);
+/** A port nobody listens on right now (the OS picks it). */
+function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const p = probe.port;
+  probe.stop(true);
+  return p;
+}
+const port = args.attack ? Number(new URL(args.attack).port) : freePort();
 const base = `http://127.0.0.1:${port}`;
 const randomSecret = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
 const wsBase = base.replace("http", "ws");
@@ -77,6 +86,11 @@ const env: Record<string, string> = {
   DASHBOARD_ADMIN_EMAIL: ADMIN.email,
   DASHBOARD_ADMIN_PASSWORD: ADMIN.password,
 };
+if (args.services) {
+  if (!process.env.DATABASE_URL || !process.env.REDIS_URL) throw new Error("--services needs DATABASE_URL and REDIS_URL");
+  env.DATABASE_URL = process.env.DATABASE_URL;
+  env.REDIS_URL = process.env.REDIS_URL;
+}
 /** Opens a chat socket as `ip`; resolves null when the upgrade is refused. */
 function openChat(visitor: string, ip: string, onFrame: (f: Record<string, unknown>) => void): Promise<WebSocket | null> {
   return new Promise((resolve) => {
@@ -232,7 +246,7 @@ const load = () => loadavg().map((x) => x.toFixed(2)).join(" ");
 
 /** Both phases against a running product; prints the figures and the JSON line. */
 async function run(startupS: number) {
-  console.log(`product ready on ${base} in ${startupS.toFixed(1)} s (embedded parts, ${args["real-models"] ? "real local models, extractive replies" : "stand-in workers of 2 ms CPU each"})`);
+  console.log(`product ready on ${base} in ${startupS.toFixed(1)} s (${args.services ? "PostgreSQL + Redis, in-process bus" : "embedded parts"}, ${args["real-models"] ? "real local models, extractive replies" : "stand-in workers of 2 ms CPU each"})`);
   console.log(`load average before: ${load()} (2 cores, shared with other work)`);
   // Warm-up: first queries, JIT.
   await legitimate(2);
@@ -240,7 +254,7 @@ async function run(startupS: number) {
   console.log(`baseline: ${baseline.latencies.length} results, p50 ${pct(baseline.latencies, 50).toFixed(0)} ms, p99 ${pct(baseline.latencies, 99).toFixed(0)} ms, lost ${baseline.lost}, refused ${baseline.refused}; load ${load()}`);
 
   // The attacker runs in its own process, so its client-side work does not delay the legitimate client's event loop.
-  const attacker = Bun.spawn(["bun", new URL(import.meta.url).pathname, "--attack", base, "--seconds", String(SECONDS), "--flood-concurrency", String(FLOOD_CONCURRENCY)], { stdout: "pipe", stderr: "inherit" });
+  const attacker = Bun.spawn(["bun", new URL(import.meta.url).pathname, "--attack", base, "--seconds", String(SECONDS), "--flood-concurrency", String(FLOOD_CONCURRENCY)], { stdout: "pipe", stderr: "inherit", env: { ...process.env, BENCH_FLOOD_IP: FLOOD_IP, BENCH_ADMIN: ADMIN.email } });
   const underFlood = await legitimate(SECONDS);
   const out = (await new Response(attacker.stdout).text()).trim().split("\n").pop()!;
   await attacker.exited;

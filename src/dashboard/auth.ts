@@ -79,8 +79,23 @@ export class Accounts {
     return rows.length > 0;
   }
 
-  /** Checks a password; returns the user or null, doing the same hashing work whether or not the email exists. */
-  async verify(email: string, password: string): Promise<User | null> {
+  /**
+   * Checks a password; returns the user or null, doing the same hashing work whether or not the email exists.
+   * Checks run one at a time per process: argon2id is memory- and CPU-hard by design, and parallel sign-ins must not
+   * take every core from the pipeline.
+   */
+  verify(email: string, password: string): Promise<User | null> {
+    const run = this.checking.then(() => this.verifyNow(email, password));
+    this.checking = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private checking: Promise<void> = Promise.resolve();
+
+  private async verifyNow(email: string, password: string): Promise<User | null> {
     const [row] = await this.db.select().from(users).where(eq(users.email, email.trim().toLowerCase())).limit(1);
     if (!row || row.disabled) {
       this.dummyHash ??= this.hash(token());

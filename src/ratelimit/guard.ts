@@ -25,10 +25,10 @@ export type RateName = (typeof RATE_NAMES)[number];
 /** Defaults: generous for people and integrations, far below what a flood needs. */
 export const DEFAULT_RATES: Record<RateName, Rate> = {
   chat_connect_ip: { limit: 30, windowMs: 60_000 },
-  chat_message_ip: { limit: 120, windowMs: 60_000 },
+  chat_message_ip: { limit: 30, windowMs: 60_000 },
   chat_message_visitor: { limit: 20, windowMs: 60_000 },
-  history_ip: { limit: 60, windowMs: 60_000 },
-  history_visitor: { limit: 30, windowMs: 60_000 },
+  history_ip: { limit: 30, windowMs: 60_000 },
+  history_visitor: { limit: 10, windowMs: 60_000 },
   ingest_ip: { limit: 6000, windowMs: 60_000 },
   ingest_key: { limit: 6000, windowMs: 60_000 },
   review_key: { limit: 600, windowMs: 60_000 },
@@ -76,6 +76,11 @@ export function rateLimitedResponse(e: RateLimited, headers: Record<string, stri
  */
 export class AbuseGuard {
   readonly proxies: TrustedProxies;
+  /**
+   * Keys refused recently, until their next unit is due: a flood is then refused without a round trip to Redis.
+   * Safe because no replica can make a refused key's unit available sooner (only reset/refund, which clear it here).
+   */
+  private readonly refusedUntil = new Map<string, number>();
 
   constructor(
     readonly limiter: RateLimiter,
@@ -100,8 +105,18 @@ export class AbuseGuard {
   async refusal(...pairs: [RateName, string][]): Promise<RateLimited | null> {
     if (!this.settings.enabled) return null;
     for (const [name, key] of pairs) {
-      const d = await this.limiter.take(`${name}:${key}`, this.settings.rates[name]);
+      const k = `${name}:${key}`;
+      const until = this.refusedUntil.get(k);
+      const now = Date.now();
+      if (until !== undefined && until > now) {
+        this.metrics?.rateLimited.inc({ rule: name });
+        return new RateLimited(name, Math.max(1, Math.ceil((until - now) / 1000)));
+      }
+      const d = await this.limiter.take(k, this.settings.rates[name]);
       if (!d.allowed) {
+        this.refusedUntil.delete(k);
+        this.refusedUntil.set(k, now + d.retryAfterMs);
+        if (this.refusedUntil.size > 50_000) this.refusedUntil.delete(this.refusedUntil.keys().next().value!);
         this.metrics?.rateLimited.inc({ rule: name });
         return new RateLimited(name, Math.max(1, Math.ceil(d.retryAfterMs / 1000)));
       }
@@ -111,11 +126,13 @@ export class AbuseGuard {
 
   /** Clears a limit's key (a successful sign-in clears the account's attempts). */
   reset(name: RateName, key: string): Promise<void> {
+    this.refusedUntil.delete(`${name}:${key}`);
     return this.limiter.reset(`${name}:${key}`);
   }
 
   /** Gives one unit of a limit back (a successful sign-in does not use up its address's budget). */
   async refund(name: RateName, key: string): Promise<void> {
+    this.refusedUntil.delete(`${name}:${key}`);
     if (this.settings.enabled) await this.limiter.take(`${name}:${key}`, this.settings.rates[name], -1);
   }
 

@@ -123,7 +123,7 @@ describe("limits and keys in config", () => {
     const c = loadConfig({ RATE_LIMIT_SIGNIN_ACCOUNT: "3/10m", RATE_LIMIT_CHAT_MESSAGE_IP: "50/30s", TRUSTED_PROXIES: "10.0.0.0/8, ::1", MAX_SOCKETS_PER_IP: "5" });
     expect(c.abuse.rates.signin_account).toEqual({ limit: 3, windowMs: 600_000 });
     expect(c.abuse.rates.chat_message_ip).toEqual({ limit: 50, windowMs: 30_000 });
-    expect(c.abuse.rates.history_ip).toEqual({ limit: 60, windowMs: 60_000 });
+    expect(c.abuse.rates.history_ip).toEqual({ limit: 30, windowMs: 60_000 });
     expect(c.abuse.trustedProxies).toEqual(["10.0.0.0/8", "::1"]);
     expect(c.abuse.socketsPerIp).toBe(5);
     expect(() => loadConfig({ RATE_LIMIT_HISTORY_IP: "lots" })).toThrow(/RATE_LIMIT_HISTORY_IP/);
