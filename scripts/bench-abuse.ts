@@ -13,7 +13,8 @@
  * (copilot_signin_password_checks_total), and the legitimate p99 in both phases. Default limits throughout.
  * Last line: {"flood_refused":…,"login_checks":…,"legit_p99_ms":…,"legit_p99_ms_baseline":…}
  * Options: --seconds N (per phase, default 20), --flood-concurrency N (default 16), --services (pass DATABASE_URL and
- * REDIS_URL from the environment: PostgreSQL instead of in-process PGlite, limits shared through Redis).
+ * REDIS_URL from the environment: PostgreSQL instead of in-process PGlite, limits shared through Redis),
+ * --guesses N (sign-in guesses, default 200; 0 isolates the flood's own cost).
  */
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -23,7 +24,7 @@ import { ok } from "../src/errors.ts";
 import { openParts, startService } from "../src/runtime.ts";
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: "string", default: "20" }, "flood-concurrency": { type: "string", default: "16" }, "real-models": { type: "boolean", default: false }, serve: { type: "boolean", default: false }, attack: { type: "string" }, services: { type: "boolean", default: false } },
+  options: { seconds: { type: "string", default: "20" }, "flood-concurrency": { type: "string", default: "16" }, "real-models": { type: "boolean", default: false }, serve: { type: "boolean", default: false }, attack: { type: "string" }, services: { type: "boolean", default: false }, guesses: { type: "string", default: "200" } },
 });
 
 /** A stand-in worker: a fixed CPU cost (what a small local model costs per message) and a plausible output. */
@@ -55,7 +56,7 @@ const SECONDS = Number(args.seconds);
 const FLOOD_CONCURRENCY = Number(args["flood-concurrency"]);
 const LEGIT_RATE = 10;
 const VISITORS = 1000;
-const GUESSES = 200;
+const GUESSES = Number(args.guesses);
 // Fresh addresses and account per run: with --services the budgets live in Redis and outlast a run.
 const FLOOD_IP = args.attack ? process.env.BENCH_FLOOD_IP! : `203.0.113.${1 + Math.floor(Math.random() * 254)}`;
 const LEGIT_IP = `198.51.100.${1 + Math.floor(Math.random() * 254)}`;
@@ -254,7 +255,7 @@ async function run(startupS: number) {
   console.log(`baseline: ${baseline.latencies.length} results, p50 ${pct(baseline.latencies, 50).toFixed(0)} ms, p99 ${pct(baseline.latencies, 99).toFixed(0)} ms, lost ${baseline.lost}, refused ${baseline.refused}; load ${load()}`);
 
   // The attacker runs in its own process, so its client-side work does not delay the legitimate client's event loop.
-  const attacker = Bun.spawn(["bun", new URL(import.meta.url).pathname, "--attack", base, "--seconds", String(SECONDS), "--flood-concurrency", String(FLOOD_CONCURRENCY)], { stdout: "pipe", stderr: "inherit", env: { ...process.env, BENCH_FLOOD_IP: FLOOD_IP, BENCH_ADMIN: ADMIN.email } });
+  const attacker = Bun.spawn(["bun", new URL(import.meta.url).pathname, "--attack", base, "--seconds", String(SECONDS), "--flood-concurrency", String(FLOOD_CONCURRENCY), "--guesses", String(GUESSES)], { stdout: "pipe", stderr: "inherit", env: { ...process.env, BENCH_FLOOD_IP: FLOOD_IP, BENCH_ADMIN: ADMIN.email } });
   const underFlood = await legitimate(SECONDS);
   const out = (await new Response(attacker.stdout).text()).trim().split("\n").pop()!;
   await attacker.exited;
