@@ -1,5 +1,9 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { hostname } from "node:os";
+import { parseApiKeys, type ApiKey } from "./http/auth.ts";
+import { DEFAULT_ABUSE, RATE_NAMES, type AbuseSettings } from "./ratelimit/guard.ts";
+import { DEFAULT_VISITOR_KEY } from "./widget/identity.ts";
 
 /** Raised once at start-up when the environment is invalid; main prints it and exits. */
 export class ConfigError extends Error {
@@ -16,8 +20,12 @@ export interface Config {
   role: "all" | "api" | "worker";
   http: { host: string; port: number };
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
-  /** Empty list means ingestion is open (allowed only outside production). */
-  apiKeys: string[];
+  /** Named, scoped API keys; an empty list means the APIs are open (allowed only outside production). */
+  apiKeys: ApiKey[];
+  /** Abuse limits: rates per IP/visitor/key/account (GCRA), socket and in-flight caps, trusted proxies (src/ratelimit). */
+  abuse: AbuseSettings;
+  /** Server key of the HMAC that turns an anonymous visitor's browser secret into its public conversation id. */
+  visitorIdKey: string;
   /** Bearer token Prometheus must present on /metrics; null leaves /metrics open (keep it on an internal network). */
   metricsToken: string | null;
   kafka: {
@@ -88,6 +96,8 @@ export interface Config {
     /** Secure (HTTPS-only) session cookies; on by default in production. */
     cookieSecure: boolean;
     sessionTtlHours: number;
+    /** How often open dashboard sockets are re-checked against their sessions (revoked/disabled → closed). */
+    sessionRecheckSeconds: number;
     alertWebhookUrl: string | null;
     /** Signs webhook bodies (X-Copilot-Signature: sha256=<hex HMAC>). */
     alertWebhookSecret: string | null;
@@ -251,14 +261,52 @@ export function loadConfig(env: Env = process.env): Config {
     };
   }
 
-  let apiKeys: string[] = [];
+  let apiKeys: ApiKey[] = [];
   try {
-    apiKeys = (secret(env, "API_KEYS") ?? "").split(",").map((k) => k.trim()).filter(Boolean);
+    const parsed = parseApiKeys(secret(env, "API_KEYS") ?? "");
+    apiKeys = parsed.keys;
+    problems.push(...parsed.problems);
   } catch (e) {
     problems.push(`API_KEYS_FILE cannot be read: ${(e as Error).message}`);
   }
-  for (const k of apiKeys) if (k.length < 16) problems.push("every API key must be at least 16 characters");
   if (appEnv === "production" && apiKeys.length === 0) problems.push("API_KEYS (or API_KEYS_FILE) is required when APP_ENV=production");
+  // A plain key can do everything (ingest, approve, send any text): refused in production, a warning elsewhere (runtime).
+  if (appEnv === "production" && apiKeys.some((k) => k.legacy)) problems.push("API_KEYS: plain keys (all scopes) are refused when APP_ENV=production; use name:scope1+scope2:secret");
+
+  // Abuse limits: RATE_LIMIT_<NAME>=<count>/<window> (window like 60s, 15m, 1h), GCRA: a burst of <count>, refilled over <window>.
+  const rates = { ...DEFAULT_ABUSE.rates };
+  for (const name of RATE_NAMES) {
+    const key = `RATE_LIMIT_${name.toUpperCase()}`;
+    const raw = env[key];
+    if (raw === undefined || raw === "") continue;
+    const m = /^(\d{1,9})\/(\d{0,9})(ms|s|m|h)$/.exec(raw.trim());
+    const limit = m ? Number(m[1]) : 0;
+    const windowMs = m ? (m[2] ? Number(m[2]) : 1) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[3] as "ms" | "s" | "m" | "h"] : 0;
+    if (!m || limit < 1 || windowMs < 1) problems.push(`${key}=${JSON.stringify(raw)} must be <count>/<window>, e.g. 30/1m or 20/15m`);
+    else rates[name] = { limit, windowMs };
+  }
+  const trustedProxies = str("TRUSTED_PROXIES", "").split(",").map((x) => x.trim()).filter(Boolean);
+  for (const p of trustedProxies) {
+    const [addr, bits] = p.split("/");
+    const v = isIP(addr ?? "");
+    if (!v || (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128)))) problems.push(`TRUSTED_PROXIES entry ${JSON.stringify(p)} must be an IP address or CIDR`);
+  }
+  const abuse: AbuseSettings = {
+    enabled: oneOf("RATE_LIMITS", "on", ["on", "off"] as const) === "on",
+    trustedProxies,
+    rates,
+    socketsPerIp: int("MAX_SOCKETS_PER_IP", DEFAULT_ABUSE.socketsPerIp, 1, 100_000),
+    inFlightPerSocket: int("MAX_IN_FLIGHT_PER_SOCKET", DEFAULT_ABUSE.inFlightPerSocket, 1, 1000),
+    abusiveRefusals: int("CHAT_ABUSE_CLOSE_AFTER", DEFAULT_ABUSE.abusiveRefusals, 1, 100_000),
+  };
+  if (appEnv === "production" && !abuse.enabled) problems.push("RATE_LIMITS=off is refused when APP_ENV=production");
+  let visitorIdKey = DEFAULT_VISITOR_KEY;
+  try {
+    visitorIdKey = secret(env, "VISITOR_ID_KEY") ?? DEFAULT_VISITOR_KEY;
+  } catch (e) {
+    problems.push(`VISITOR_ID_KEY_FILE cannot be read: ${(e as Error).message}`);
+  }
+  if (visitorIdKey !== DEFAULT_VISITOR_KEY && visitorIdKey.length < 32) problems.push("VISITOR_ID_KEY must be at least 32 characters");
 
   const ollamaHost = url("OLLAMA_HOST", ["http:", "https:"]);
   const otlpBase = url("OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"]);
@@ -284,6 +332,8 @@ export function loadConfig(env: Env = process.env): Config {
     http: { host: str("HOST", "127.0.0.1"), port: int("PORT", 3000, 0, 65535) },
     logLevel: oneOf("LOG_LEVEL", appEnv === "test" ? "warn" : "info", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const),
     apiKeys,
+    abuse,
+    visitorIdKey,
     metricsToken: (() => {
       try {
         return secret(env, "METRICS_TOKEN") ?? null;
@@ -454,6 +504,7 @@ export function loadConfig(env: Env = process.env): Config {
       return {
         cookieSecure: oneOf("DASHBOARD_COOKIE_SECURE", appEnv === "production" ? "true" : "false", ["true", "false"] as const) === "true",
         sessionTtlHours: int("DASHBOARD_SESSION_TTL_HOURS", 12, 1, 24 * 30),
+        sessionRecheckSeconds: int("DASHBOARD_SESSION_RECHECK_SECONDS", 5, 1, 300),
         alertWebhookUrl: url("ALERT_WEBHOOK_URL", ["http:", "https:"]),
         alertWebhookSecret,
         widgetIdentitySecret,

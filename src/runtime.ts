@@ -22,6 +22,10 @@ import type { SessionStore } from "./session/interface.ts";
 import { MemorySessionStore } from "./session/memory.ts";
 import { RedisSessionStore } from "./session/redis.ts";
 import { widgetRoutes } from "./widget/routes.ts";
+import type { RateLimiter } from "./ratelimit/interface.ts";
+import { MemoryRateLimiter } from "./ratelimit/memory.ts";
+import { RedisRateLimiter } from "./ratelimit/redis.ts";
+import { AbuseGuard } from "./ratelimit/guard.ts";
 
 /** The long-lived parts of one process, chosen from config: real services when configured, embedded otherwise. */
 export interface Parts {
@@ -31,6 +35,8 @@ export interface Parts {
   bus: EventBus;
   store: Store;
   sessions: SessionStore;
+  /** Abuse limits' counters: Redis (shared by replicas) when REDIS_URL is set, else in this process. */
+  limiter: RateLimiter;
   /** Per-partition lag of a consumer group, when the bus can ask its broker (Kafka). */
   consumerLag?: (groupId: string, topics: string[]) => Promise<LagSample[]>;
 }
@@ -50,8 +56,20 @@ export async function openParts(config: Config, opts: { log?: Logger; metrics?: 
   const sessions: SessionStore = config.redisUrl
     ? instrument(new RedisSessionStore(config.redisUrl, config.session), { name: "redis", histogram: metrics.redisLatency, attributes: { "db.system": "redis" }, skip: ["ping"] })
     : new MemorySessionStore(config.session);
-  log.info({ bus: bus.kind, db: store.kind, sessions: sessions.kind, role: config.role }, "parts opened");
-  return { config, log, metrics, bus, store, sessions, consumerLag: kafka ? (g, t) => kafka.consumerLag(g, t) : undefined };
+  let lastFallbackLog = 0;
+  const limiter: RateLimiter = config.redisUrl
+    ? new RedisRateLimiter(config.redisUrl, {
+        onFallback: (e) => {
+          if (Date.now() - lastFallbackLog < 60_000) return;
+          lastFallbackLog = Date.now();
+          log.warn({ component: "ratelimit", err: e.message }, "redis unreachable: abuse limits fall back to this process");
+        },
+      })
+    : new MemoryRateLimiter();
+  // Decisions are local until the Redis connection is ready: wait for it (briefly) so limits are shared from the start.
+  if (limiter instanceof RedisRateLimiter) await limiter.ping();
+  log.info({ bus: bus.kind, db: store.kind, sessions: sessions.kind, limiter: limiter.kind, role: config.role }, "parts opened");
+  return { config, log, metrics, bus, store, sessions, limiter, consumerLag: kafka ? (g, t) => kafka.consumerLag(g, t) : undefined };
 }
 
 /** A running service: its HTTP app (when the role serves HTTP), master agent (when it consumes) and a stop function. */
@@ -111,24 +129,28 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
     streamRelay = await relayReplyStream(bus, config.topics.stream, groups.stream, replyStream, log);
   }
   // A worker serves only /health, /ready and /metrics, so probes and Prometheus reach every consumer.
-  const identity = { secret: config.dashboard.widgetIdentitySecret, required: config.dashboard.widgetRequireIdentity };
+  const identity = { secret: config.dashboard.widgetIdentitySecret, required: config.dashboard.widgetRequireIdentity, visitorKey: config.visitorIdKey };
+  const guard = new AbuseGuard(parts.limiter, config.abuse, metrics);
   // Email, social and reply channels run where the hub runs: they produce messages and send approved replies.
-  const channels = hub ? startChannels({ config, store, bus, publisher, hub, log }) : null;
+  const channels = hub ? startChannels({ config, store, bus, publisher, hub, log, guard }) : null;
   // Approved drafts (dashboard or review API) are handed to the reply-back service of their channel.
   const approvals = channels ? new ReplyApprovals({ store, bus, responsesTopic: config.topics.responses, sessions, handoff: channels.replies, log, maxTextChars: config.limits.maxTextChars }) : null;
   const features =
     hub && channels && approvals && replyStream
       ? [
-          chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log, identity, replyStream }),
+          chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log, identity, replyStream, guard }),
           ...channels.routes,
-          draftReviewRoutes({ approvals, apiKeys: config.apiKeys }),
-          createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master, approvals, replyStream }).routes,
-          widgetRoutes({ db: store.db, identity, log }),
+          draftReviewRoutes({ approvals, apiKeys: config.apiKeys, guard }),
+          createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master, approvals, replyStream, guard, sessionRecheckMs: config.dashboard.sessionRecheckSeconds * 1000 }).routes,
+          widgetRoutes({ db: store.db, identity, log, guard }),
         ]
       : [];
   const app: Service["app"] = buildApp({ log, metrics, checks, features, metricsToken: config.metricsToken });
   if (!config.metricsToken && config.env === "production") log.warn("METRICS_TOKEN is not set: /metrics is readable by anyone who can reach the port");
   if (config.apiKeys.length === 0 && config.role !== "worker") log.warn("no API_KEYS configured: POST /api/messages is open (development only)");
+  const legacy = config.apiKeys.filter((k) => k.legacy).map((k) => k.name);
+  if (legacy.length && config.role !== "worker") log.warn({ keys: legacy }, "API_KEYS has plain keys with every scope (deprecated, refused in production): use name:scope1+scope2:secret");
+  if (!config.abuse.enabled) log.warn("RATE_LIMITS=off: no abuse limits (development only)");
   return {
     parts,
     app,
@@ -146,6 +168,7 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
       await hub?.stop();
       await bus.stop();
       await sessions.close();
+      await parts.limiter.close();
       await store.close();
       await shutdownTracing();
       await flushSentry();

@@ -5,7 +5,8 @@ dir="$(cd "$(dirname "$0")" && pwd)/secrets"
 mkdir -p "$dir"
 umask 077
 rand() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-[[ -s $dir/api_keys ]] || { rand >"$dir/api_keys"; echo "created $dir/api_keys (send it as: Authorization: Bearer <key>)"; }
+# One named key per integration, with only the scopes it needs (docs/security.md); this first one has all three.
+[[ -s $dir/api_keys ]] || { printf 'ops:ingest+review+reply:%s' "$(rand)" >"$dir/api_keys"; echo "created $dir/api_keys (send the part after the second colon as: Authorization: Bearer <key>)"; }
 [[ -s $dir/postgres_password ]] || rand >"$dir/postgres_password"
 [[ -s $dir/database_url ]] || printf 'postgres://copilot:%s@postgres:5432/copilot\n' "$(cat "$dir/postgres_password")" >"$dir/database_url"
 [[ -s $dir/grafana_password ]] || { rand | head -c 24 >"$dir/grafana_password"; echo "created $dir/grafana_password (Grafana user: admin)"; }

@@ -15,6 +15,7 @@ import type { PollingSource, SocialReplier } from "./social/types.ts";
 import { WebhookReplier, webhookRoutes } from "./social/webhook.ts";
 import { XClient, XDirectMessagesSource, XMentionsSource, XReplier } from "./social/x.ts";
 import { ChannelStore } from "./store.ts";
+import type { AbuseGuard } from "../ratelimit/guard.ts";
 
 /** What the runtime hands the channels. */
 export interface ChannelDeps {
@@ -24,6 +25,8 @@ export interface ChannelDeps {
   publisher: MessagePublisher;
   hub: ResultHub;
   log: Logger;
+  /** Abuse limits for the webhook and reply routes (a per-process default when omitted). */
+  guard?: AbuseGuard;
   /** Extra polling sources and repliers (networks added without touching this module). */
   extraSources?: PollingSource[];
   extraRepliers?: SocialReplier[];
@@ -105,8 +108,8 @@ export function startChannels(d: ChannelDeps): Channels {
 
   return {
     routes: [
-      webhookRoutes({ publisher: d.publisher, store, limits: config.limits, log, secrets: c.webhooks.secrets, toleranceSeconds: c.webhooks.toleranceSeconds }),
-      replyRoutes({ replies, store, apiKeys: config.apiKeys }),
+      webhookRoutes({ publisher: d.publisher, store, limits: config.limits, log, secrets: c.webhooks.secrets, toleranceSeconds: c.webhooks.toleranceSeconds, guard: d.guard }),
+      replyRoutes({ replies, store, apiKeys: config.apiKeys, guard: d.guard }),
     ],
     replies,
     email,

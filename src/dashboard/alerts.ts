@@ -6,6 +6,7 @@ import { alertRules, alerts, results } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 import { intentOf, sentimentOf } from "./outputs.ts";
+import type { AbuseGuard } from "../ratelimit/guard.ts";
 
 /** Kinds of alert rule: four per-message conditions and two volume spikes against a recent baseline. */
 export const RULE_KINDS = ["urgency", "sentiment", "vip", "keyword", "spike_negative", "spike_intent"] as const;
@@ -64,6 +65,8 @@ export interface AlertEngineOptions {
   /** Minimum interval between two spike checks of one rule; 0 checks on every matching event. */
   spikeCheckMs?: number;
   fetch?: typeof fetch;
+  /** Caps webhook calls (alert_webhook, shared by replicas): a flood of alerts cannot flood the receiver. */
+  guard?: AbuseGuard;
 }
 
 const DEFAULT_NEGATIVE = ["negative", "frustrated", "angry"];
@@ -248,6 +251,12 @@ export class AlertEngine {
 
   /** POSTs the alert to the webhook with an HMAC signature; retries transient failures, records the outcome. */
   private async deliver(a: FiredAlert): Promise<void> {
+    // Over the limit the alert is still stored and toasted; only the outbound call is skipped (and recorded as such).
+    if (await this.o.guard?.refusal(["alert_webhook", this.o.webhookUrl!])) {
+      this.o.log.warn({ component: "alerts", alert: a.id }, "alert webhook skipped: rate limit");
+      await this.o.db.update(alerts).set({ webhookStatus: "rate_limited" }).where(eq(alerts.id, a.id)).catch(() => {});
+      return;
+    }
     const body = JSON.stringify({ type: "alert.fired", alert: { ...a, createdAt: a.createdAt.toISOString() } });
     const headers: Record<string, string> = { "content-type": "application/json", "user-agent": "support-copilot-alerts" };
     if (this.o.webhookSecret) headers["x-copilot-signature"] = `sha256=${createHmac("sha256", this.o.webhookSecret).update(body).digest("hex")}`;

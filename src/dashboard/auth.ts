@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { and, asc, count, eq, gt, lt } from "drizzle-orm";
+import { and, asc, count, eq, gt, inArray, lt } from "drizzle-orm";
 import type { Db } from "../db/store.ts";
 import { authSessions, users } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
@@ -79,8 +79,23 @@ export class Accounts {
     return rows.length > 0;
   }
 
-  /** Checks a password; returns the user or null, doing the same hashing work whether or not the email exists. */
-  async verify(email: string, password: string): Promise<User | null> {
+  /**
+   * Checks a password; returns the user or null, doing the same hashing work whether or not the email exists.
+   * Checks run one at a time per process: argon2id is memory- and CPU-hard by design, and parallel sign-ins must not
+   * take every core from the pipeline.
+   */
+  verify(email: string, password: string): Promise<User | null> {
+    const run = this.checking.then(() => this.verifyNow(email, password));
+    this.checking = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private checking: Promise<void> = Promise.resolve();
+
+  private async verifyNow(email: string, password: string): Promise<User | null> {
     const [row] = await this.db.select().from(users).where(eq(users.email, email.trim().toLowerCase())).limit(1);
     if (!row || row.disabled) {
       this.dummyHash ??= this.hash(token());
@@ -115,6 +130,17 @@ export class Accounts {
     return { user: { id: row.id, email: row.email, name: row.name, role: row.role as Role }, csrf: row.csrf, tokenHash };
   }
 
+  /** Which of these session token hashes still belong to an unexpired session of an enabled user. */
+  async validTokens(tokenHashes: string[]): Promise<Set<string>> {
+    if (tokenHashes.length === 0) return new Set();
+    const rows = await this.db
+      .select({ h: authSessions.tokenHash })
+      .from(authSessions)
+      .innerJoin(users, eq(users.id, authSessions.userId))
+      .where(and(inArray(authSessions.tokenHash, tokenHashes), gt(authSessions.expiresAt, new Date()), eq(users.disabled, 0)));
+    return new Set(rows.map((r) => r.h));
+  }
+
   /** Ends a session (sign-out). */
   async endSession(tokenHash: string): Promise<void> {
     await this.db.delete(authSessions).where(eq(authSessions.tokenHash, tokenHash));
@@ -141,39 +167,6 @@ export class Accounts {
   async setDisabled(id: string, disabled: boolean): Promise<void> {
     await this.db.update(users).set({ disabled: disabled ? 1 : 0 }).where(eq(users.id, id));
     if (disabled) await this.db.delete(authSessions).where(eq(authSessions.userId, id));
-  }
-}
-
-/**
- * Brute-force throttling of sign-in: after `maxFailures` failures within `windowMs` a key (email, client address)
- * is locked for `lockMs`. Per process; behind several replicas the effective limit is multiplied by the replica count.
- */
-export class LoginThrottle {
-  private readonly failures = new Map<string, { count: number; first: number; lockedUntil: number }>();
-
-  constructor(private readonly maxFailures = 5, private readonly windowMs = 15 * 60_000, private readonly lockMs = 15 * 60_000, private readonly now: () => number = Date.now) {}
-
-  /** Seconds until the key may try again, or 0 when it may try now. */
-  retryAfter(key: string): number {
-    const f = this.failures.get(key);
-    if (!f) return 0;
-    const t = this.now();
-    if (f.lockedUntil > t) return Math.ceil((f.lockedUntil - t) / 1000);
-    if (t - f.first > this.windowMs) this.failures.delete(key);
-    return 0;
-  }
-
-  fail(key: string): void {
-    const t = this.now();
-    let f = this.failures.get(key);
-    if (!f || t - f.first > this.windowMs) this.failures.set(key, (f = { count: 0, first: t, lockedUntil: 0 }));
-    f.count++;
-    if (f.count >= this.maxFailures) f.lockedUntil = t + this.lockMs;
-    if (this.failures.size > 100_000) this.failures.delete(this.failures.keys().next().value!);
-  }
-
-  succeed(key: string): void {
-    this.failures.delete(key);
   }
 }
 

@@ -14,12 +14,13 @@ import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import type { ResultHub } from "../realtime/hub.ts";
 import { AlertEngine, parseRule } from "./alerts.ts";
-import { Accounts, cookieNames, hasRole, LoginThrottle, randomToken, readCookie, ROLES, safeEqual, setCookie, type Principal, type Role } from "./auth.ts";
+import { Accounts, cookieNames, hasRole, randomToken, readCookie, ROLES, safeEqual, setCookie, type Principal, type Role } from "./auth.ts";
 import { filtersToQuery, parseFilters, RANGES, type Range } from "./filters.ts";
 import { htmlResponse, PAGE_HEADERS, redirect, safeNext } from "./http.ts";
 import { decisionOf, LiveDashboards, type DecisionEvent } from "./live.ts";
 import { replyOf } from "./outputs.ts";
 import { DashboardQueries } from "./queries.ts";
+import { defaultGuard, type AbuseGuard } from "../ratelimit/guard.ts";
 
 /** What the dashboard needs from the running service. */
 export interface DashboardDeps {
@@ -42,8 +43,11 @@ export interface DashboardDeps {
   approvals?: { decide(messageId: string, action: "approve" | "edit" | "reject", by: { label: string; userId?: string }, body: { text?: string; reason?: string }): Promise<unknown> };
   /** Streamed draft tokens (the response agent's ReplyStreamHub), shown live on the conversation page. */
   replyStream?: { onAny(l: (ev: { type: string; conversation_id: string; message_id: string }) => void): () => void };
+  /** Abuse limits: sign-in attempts per client address and per account, alert webhooks; a per-process default when omitted. */
+  guard?: AbuseGuard;
+  /** How often open dashboard sockets are re-checked against their sessions (default 5 s). */
+  sessionRecheckMs?: number;
   /** Overrides for tests. */
-  throttle?: LoginThrottle;
   passwordCost?: { memoryCost: number; timeCost: number };
   spikeCheckMs?: number;
   fetch?: typeof fetch;
@@ -77,7 +81,8 @@ export function createDashboard(d: DashboardDeps): Dashboard {
   const db = d.store.db;
   const accounts = new Accounts(db, d.settings.sessionTtlHours, d.passwordCost ?? null);
   const queries = new DashboardQueries(db);
-  const live = new LiveDashboards(d.log);
+  const guard = d.guard ?? defaultGuard();
+  const live = new LiveDashboards(d.log, { everyMs: d.sessionRecheckMs ?? 5000, valid: (h) => accounts.validTokens(h) });
   const alerts = new AlertEngine({
     db,
     log: d.log,
@@ -86,6 +91,7 @@ export function createDashboard(d: DashboardDeps): Dashboard {
     onFired: (a) => live.onAlert(a),
     spikeCheckMs: d.spikeCheckMs,
     fetch: d.fetch,
+    guard,
   });
   const ready = Promise.all([
     alerts.ensureDefaults().catch((e) => d.log.error({ component: "dashboard", err: (e as Error).message }, "default alert rules not created")),
@@ -104,7 +110,7 @@ export function createDashboard(d: DashboardDeps): Dashboard {
   });
   d.replyStream?.onAny((ev) => live.onEvent(ev));
   return {
-    routes: dashboardRoutes(d, { accounts, queries, live, alerts, throttle: d.throttle ?? new LoginThrottle() }),
+    routes: dashboardRoutes(d, { accounts, queries, live, alerts, guard }),
     accounts,
     alerts,
     live,
@@ -122,18 +128,10 @@ interface Parts {
   queries: DashboardQueries;
   live: LiveDashboards;
   alerts: AlertEngine;
-  throttle: LoginThrottle;
+  guard: AbuseGuard;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** The client address as seen by the server; unknown for requests handed over in-process (tests). */
-function peer(server: { requestIP(r: Request): { address: string } | null } | null | undefined, request: Request): string {
-  try {
-    return server?.requestIP(request)?.address ?? "unknown";
-  } catch {
-    return "unknown";
-  }
-}
 
 const isHtmx = (h: Headers) => h.get("hx-request") === "true";
 const forbidden = () => new AppError("forbidden", "your role does not allow this", { status: 403 });
@@ -203,17 +201,20 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
           };
           const cookieCsrf = readCookie(request.headers.get("cookie"), names.csrf);
           if (!cookieCsrf || !form._csrf || !safeEqual(cookieCsrf, form._csrf)) return again("Your sign-in form expired. Please try again.", 403);
-          const ip = request.headers.get("x-forwarded-for")?.split(",")[0]?.trim() || peer(server, request);
-          const wait = Math.max(p.throttle.retryAfter(`email:${email}`), p.throttle.retryAfter(`ip:${ip}`));
-          if (wait > 0) return again(`Too many failed attempts. Try again in ${Math.ceil(wait / 60)} minute(s).`, 429, { "retry-after": String(wait) });
+          // Reserve, then verify: the attempt is counted (per trusted client address and per account) before the
+          // password is checked, so parallel guesses cannot all pass a check made before any failure was recorded.
+          const ip = p.guard.ip(request, server);
+          const limited = await p.guard.refusal(["signin_ip", ip], ["signin_account", email]);
+          if (limited) return again(`Too many sign-in attempts. Try again in ${Math.ceil(limited.retryAfterS / 60)} minute(s).`, 429, limited.headers);
+          d.metrics.signinChecks.inc();
           const user = await p.accounts.verify(email, form.password ?? "");
           if (!user) {
-            p.throttle.fail(`email:${email}`);
-            p.throttle.fail(`ip:${ip}`);
             d.log.warn({ component: "dashboard", ip }, "failed sign-in");
             return again("Wrong email or password.", 401);
           }
-          p.throttle.succeed(`email:${email}`);
+          // A successful sign-in clears the account's attempts and gives its unit back to the address (shared offices).
+          await p.guard.reset("signin_account", email);
+          await p.guard.refund("signin_ip", ip);
           const s = await p.accounts.startSession(user.id);
           d.log.info({ component: "dashboard", user: user.id }, "signed in");
           const h = new Headers({ location: safeNext(form.next, BASE), "cache-control": "no-store" });
@@ -235,6 +236,8 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
           page: t.Optional(t.String({ maxLength: 20 })),
         }),
         async beforeHandle(ctx) {
+          // Elysia runs a socket's beforeHandle twice on the same context; the session is looked up once.
+          if ((ctx as unknown as { principal?: Principal }).principal) return;
           const origin = ctx.request.headers.get("origin");
           const host = ctx.request.headers.get("host");
           if (origin && host && new URL(origin).host !== host) throw new AppError("forbidden", "cross-origin dashboard socket refused", { status: 403 });
@@ -250,6 +253,8 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
             feed: q.page === "feed" ? parseFilters(q) : null,
             conversationId: q.conversation ?? null,
             send: (html) => ws.send(html),
+            tokenHash: data.principal.tokenHash,
+            close: () => ws.close(4401, "session ended"),
           });
           d.metrics.wsClients.inc({ kind: "dashboard" });
           ws.send(`<span id="live-status" class="live-status on" aria-live="polite" hx-swap-oob="true">live</span>`);
@@ -278,6 +283,7 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
       })
       .post("/logout", async ({ principal }) => {
         await p.accounts.endSession(principal!.tokenHash);
+        p.live.closeWhere((c) => c.tokenHash === principal!.tokenHash);
         return redirect(`${BASE}/login`, { "set-cookie": setCookie(names.session, "", 0, secure) });
       })
       .get("/", async ({ principal, query }) => {
@@ -465,6 +471,7 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
         if (!UUID.test(params.id)) throw new AppError("not_found", "no such user", { status: 404 });
         if (params.id === principal!.user.id) throw new AppError("invalid_user", "you cannot disable yourself", { status: 422 });
         await p.accounts.setDisabled(params.id, params.op === "disable");
+        if (params.op === "disable") p.live.closeWhere((c) => c.user.id === params.id);
         return redirect(`${BASE}/users`);
       })
       .onError(({ error, request, set }) => {

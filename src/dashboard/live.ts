@@ -43,6 +43,16 @@ export interface LiveClient {
   feed: FeedFilters | null;
   conversationId: string | null;
   send(html: string): void;
+  /** The session behind the socket (hash of its cookie token), re-checked while the socket is open. */
+  tokenHash?: string;
+  /** Closes the socket (session revoked or user disabled). */
+  close?(): void;
+}
+
+/** How open sockets are re-checked against their sessions: which of these token hashes are still valid. */
+export interface SessionRecheck {
+  everyMs: number;
+  valid(tokenHashes: string[]): Promise<Set<string>>;
 }
 
 const render = (el: JSX.Element): string => (typeof el === "string" ? el : "");
@@ -51,12 +61,54 @@ const render = (el: JSX.Element): string => (typeof el === "string" ? el : "");
 export class LiveDashboards {
   private readonly clients = new Set<LiveClient>();
   private readonly streaming = new Set<string>();
+  private timer: ReturnType<typeof setInterval> | null = null;
 
-  constructor(private readonly log: Logger) {}
+  constructor(private readonly log: Logger, private readonly recheck: SessionRecheck | null = null) {}
 
   add(c: LiveClient): () => void {
     this.clients.add(c);
-    return () => this.clients.delete(c);
+    if (this.recheck && !this.timer) {
+      // Sign-out, revocation and disabling may happen on another replica: each replica re-checks its own sockets.
+      this.timer = setInterval(() => void this.revalidate(), this.recheck.everyMs);
+      this.timer.unref?.();
+    }
+    return () => {
+      this.clients.delete(c);
+      if (this.clients.size === 0 && this.timer) {
+        clearInterval(this.timer);
+        this.timer = null;
+      }
+    };
+  }
+
+  /** Closes every socket whose session is no longer valid (ended, expired, or its user disabled). */
+  async revalidate(): Promise<number> {
+    if (!this.recheck || this.clients.size === 0) return 0;
+    const hashes = [...new Set([...this.clients].map((c) => c.tokenHash).filter((h): h is string => !!h))];
+    let valid: Set<string>;
+    try {
+      valid = await this.recheck.valid(hashes);
+    } catch (e) {
+      this.log.warn({ component: "dashboard-live", err: (e as Error).message }, "session re-check failed");
+      return 0;
+    }
+    return this.closeWhere((c) => !!c.tokenHash && !valid.has(c.tokenHash));
+  }
+
+  /** Closes the matching sockets now (this replica's sign-out or disable); returns how many. */
+  closeWhere(pred: (c: LiveClient) => boolean): number {
+    let n = 0;
+    for (const c of [...this.clients]) {
+      if (!pred(c)) continue;
+      this.clients.delete(c);
+      n++;
+      try {
+        c.close?.();
+      } catch {
+        /* already closed */
+      }
+    }
+    return n;
   }
 
   get size(): number {

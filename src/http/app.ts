@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import { AppError } from "../errors.ts";
 import { requireApiKey } from "./auth.ts";
+import { RateLimited } from "../ratelimit/guard.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 
@@ -27,6 +28,7 @@ export function buildApp(d: AppDeps) {
     .onError(({ code, error, set }) => {
       if (error instanceof AppError) {
         set.status = error.status;
+        if (error instanceof RateLimited) Object.assign(set.headers, error.headers);
         if (error.status >= 500) d.log.error({ code: error.code, err: error.message }, "request failed");
         return error.toJSON();
       }

@@ -1,7 +1,9 @@
 import { Elysia, t } from "elysia";
 import type { ResultEvent } from "../agents/types.ts";
 import { AppError } from "../errors.ts";
-import { requireApiKey } from "../http/auth.ts";
+import { authorize, type KeyList } from "../http/auth.ts";
+import { defaultGuard, RateLimited, type AbuseGuard } from "../ratelimit/guard.ts";
+import type { Lease } from "../ratelimit/interface.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import type { ResultHub } from "../realtime/hub.ts";
@@ -13,8 +15,11 @@ import type { MessagePublisher } from "./publisher.ts";
 export interface ChatDeps {
   publisher: MessagePublisher;
   hub: ResultHub;
-  apiKeys: string[];
+  /** Keys with the `ingest` scope may POST /api/messages. */
+  apiKeys: KeyList;
   metrics: Metrics;
+  /** Abuse limits (per IP, visitor, key; socket and in-flight caps); a per-process default when omitted. */
+  guard?: AbuseGuard;
   log: Logger;
   /** Widget identity: HMAC-signed customer tokens, and whether anonymous visitors are refused. */
   identity?: IdentityOptions;
@@ -61,6 +66,15 @@ export function customerView(ev: ResultEvent): Record<string, unknown> {
   };
 }
 
+/** Per-socket abuse state: the client address, its socket slot, messages awaiting an ack, refusals in a row. */
+interface SocketState {
+  ip: string;
+  lease: Lease;
+  inFlight: number;
+  refusals: number;
+  opened: boolean;
+}
+
 const wsIncoming = t.Object({
   type: t.Literal("message"),
   text: t.String({ maxLength: 100_000 }),
@@ -75,12 +89,26 @@ const wsIncoming = t.Object({
  */
 export function chatRoutes(d: ChatDeps) {
   const identityOptions: IdentityOptions = d.identity ?? { secret: null, required: false };
+  const guard = d.guard ?? defaultGuard();
+  const caps = guard.settings;
   const who = (ws: { data: unknown }) => (ws.data as { identity: ChatIdentity }).identity;
+  const state = (ws: { data: unknown }) => (ws.data as { socket: SocketState }).socket;
+  /** A refused frame; a socket that keeps sending into refusals is closed as abusive (1008, policy violation). */
+  const refuse = (ws: { data: unknown; send(s: string): unknown; close(code?: number, reason?: string): unknown }, clientId: string | undefined, e: RateLimited | AppError) => {
+    const st = state(ws);
+    ws.send(JSON.stringify({ type: "error", client_id: clientId, ...e.toJSON().error, retriable: true }));
+    if (++st.refusals >= caps.abusiveRefusals) {
+      d.log.warn({ component: "chat", conversation: who(ws)?.conversationId, rule: e instanceof RateLimited ? e.rule : e.code }, "chat socket closed for abuse");
+      ws.close(1008, "rate limit exceeded");
+    }
+  };
   return new Elysia({ name: "chat", prefix: "/api" })
     .post(
       "/messages",
-      async ({ request, body, set }) => {
-        requireApiKey(d.apiKeys, request.headers);
+      async ({ request, body, set, server }) => {
+        await guard.check(["ingest_ip", guard.ip(request, server)]);
+        const key = authorize(d.apiKeys, request.headers, "ingest");
+        if (key) await guard.check(["ingest_key", key.name]);
         if (!body || typeof body !== "object" || Array.isArray(body)) throw new AppError("invalid_body", "body must be a JSON object", { status: 400 });
         const b = body as Record<string, unknown>;
         const source = b.source ?? "chat";
@@ -108,11 +136,24 @@ export function chatRoutes(d: ChatDeps) {
       body: wsIncoming,
       idleTimeout: 120,
       maxPayloadLength: 256 * 1024,
-      beforeHandle({ query }) {
-        const id = identify(query, identityOptions);
+      async beforeHandle(ctx) {
+        // Elysia runs a socket's beforeHandle twice on the same context (route, then upgrade): count the connection once.
+        if ((ctx as { socket?: SocketState }).socket) return;
+        const ip = guard.ip(ctx.request, ctx.server);
+        await guard.check(["chat_connect_ip", ip]);
+        const id = identify(ctx.query, identityOptions);
         if (!id.ok) throw id.error;
+        const lease = await guard.socketSlot(ip);
+        if (!lease) throw new RateLimited("sockets_per_ip", 30);
+        // The slot is handed to open(); if the upgrade never completes, it is given back.
+        const st: SocketState = { ip, lease, inFlight: 0, refusals: 0, opened: false };
+        Object.assign(ctx as object, { socket: st });
+        setTimeout(() => {
+          if (!st.opened) void lease.release();
+        }, 10_000).unref?.();
       },
       open(ws) {
+        state(ws).opened = true;
         const id = identify(ws.data.query, identityOptions);
         if (!id.ok) return ws.close(4401, id.error.code);
         (ws.data as unknown as { identity: ChatIdentity }).identity = id.value;
@@ -129,7 +170,16 @@ export function chatRoutes(d: ChatDeps) {
       async message(ws, body) {
         const id = who(ws);
         if (!id) return;
+        const st = state(ws);
+        if (st.inFlight >= caps.inFlightPerSocket) {
+          d.metrics.rateLimited.inc({ rule: "in_flight_per_socket" });
+          return refuse(ws, body.client_id, new AppError("too_many_in_flight", `at most ${caps.inFlightPerSocket} messages may await acknowledgement`, { status: 429, retriable: true }));
+        }
+        st.inFlight++;
         try {
+          const limited = await guard.refusal(["chat_message_ip", st.ip], ["chat_message_visitor", id.conversationId]);
+          if (limited) return refuse(ws, body.client_id, limited);
+          st.refusals = 0;
           const res = await d.publisher.submit({
             ...(body.client_id ? { id: messageIdFor(id.conversationId, body.client_id) } : {}),
             source: "chat",
@@ -146,9 +196,12 @@ export function chatRoutes(d: ChatDeps) {
           const retriable = e instanceof AppError ? e.retriable : true;
           d.log.error({ component: "chat", err: (e as Error).message }, "chat message could not be published");
           ws.send(JSON.stringify({ type: "error", client_id: body.client_id, code: "unavailable", message: "message not accepted, please retry", retriable }));
+        } finally {
+          st.inFlight--;
         }
       },
       close(ws) {
+        void state(ws).lease?.release();
         (ws.data as unknown as { off?: () => void }).off?.();
         d.metrics.wsClients.dec({ kind: "chat" });
       },

@@ -135,6 +135,8 @@ export class Metrics {
 
   // Realtime and alerts
   readonly wsClients = new Gauge({ name: "copilot_websocket_clients", help: "Connected WebSocket clients", labelNames: ["kind"] as const, registers: [this.registry] });
+  readonly rateLimited = new Counter({ name: "copilot_rate_limited_total", help: "Requests, frames and connections refused by an abuse limit", labelNames: ["rule"] as const, registers: [this.registry] });
+  readonly signinChecks = new Counter({ name: "copilot_signin_password_checks_total", help: "Sign-in password verifications actually run (after the throttle)", registers: [this.registry] });
   readonly alertsFired = new Counter({ name: "copilot_alerts_fired_total", help: "Alerts fired by the alert rules", labelNames: ["kind"] as const, registers: [this.registry] });
 
   constructor(defaults = true) {

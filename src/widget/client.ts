@@ -50,10 +50,18 @@ function randomId(bytes = 18): string {
   return btoa(String.fromCharCode(...a)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-let visitor = store.get<string>("copilot.visitor", "");
-if (!token && !/^[A-Za-z0-9_-]{8,128}$/.test(visitor)) {
-  visitor = randomId();
-  store.set("copilot.visitor", visitor);
+// The visitor secret (256 random bits) is the anonymous chat's only credential: it stays in this browser, and the
+// server shows agents only an HMAC of it. The pre-split `copilot.visitor` id was also the public conversation id,
+// so anyone who saw it could connect as this visitor: it is dropped and never sent again.
+try {
+  localStorage.removeItem("copilot.visitor");
+} catch {
+  /* storage disabled */
+}
+let visitor = store.get<string>("copilot.visitor_secret", "");
+if (!token && !/^[A-Za-z0-9_-]{43,128}$/.test(visitor)) {
+  visitor = randomId(32);
+  store.set("copilot.visitor_secret", visitor);
 }
 /** Per-identity storage namespace, so two customers sharing a browser never see each other's transcript. */
 const ns = token ? `copilot.tok.${(token.split(".")[1] ?? "").slice(0, 24)}` : `copilot.v.${visitor}`;

@@ -62,11 +62,25 @@ export interface IdentityOptions {
   secret: string | null;
   /** Refuse anonymous visitors. */
   required: boolean;
+  /** HMAC key turning a visitor's secret into its public id (config.visitorIdKey); the built-in key when omitted. */
+  visitorKey?: string;
+}
+
+/** The built-in visitor id key: ids stay one-way hashes of 256-bit browser secrets; VISITOR_ID_KEY adds a server secret. */
+export const DEFAULT_VISITOR_KEY = "support-copilot/visitor-id/v1";
+
+/**
+ * The public id of an anonymous visitor: `anon:` + 132 bits of HMAC-SHA256(key, secret). One-way, so agents,
+ * alerts, logs and events can show it without handing out the browser's secret, which is the chat's only credential.
+ */
+export function publicVisitorId(visitorSecret: string, key = DEFAULT_VISITOR_KEY): string {
+  return `anon:${createHmac("sha256", key).update(`visitor\u0000${visitorSecret}`).digest("base64url").slice(0, 22)}`;
 }
 
 /**
  * Resolves a chat connection to its identity. Signed customers get `chat:id:<sub>`, anonymous visitors
- * `chat:<visitor>`; the two namespaces cannot collide because visitor ids contain no colon.
+ * `chat:anon:<HMAC of their secret>`; neither can collide with the other nor with the pre-split `chat:<visitor>` ids,
+ * because visitor secrets contain no colon.
  */
 export function identify(q: { visitor?: string; token?: string }, o: IdentityOptions): Result<ChatIdentity, AppError> {
   if (q.token) {
@@ -78,7 +92,8 @@ export function identify(q: { visitor?: string; token?: string }, o: IdentityOpt
   }
   if (o.required) return err(new AppError("identity_required", "a signed identity token is required", { status: 401 }));
   if (!q.visitor || !VISITOR.test(q.visitor)) return err(new AppError("invalid_visitor", "visitor must be 8-128 characters of [A-Za-z0-9_-]", { status: 400 }));
-  return ok({ conversationId: `chat:${q.visitor}`, user: { id: q.visitor }, verified: false });
+  const pub = publicVisitorId(q.visitor, o.visitorKey);
+  return ok({ conversationId: `chat:${pub}`, user: { id: pub }, verified: false });
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Db } from "../db/store.ts";
 import { messages, replyDecisions, results } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
+import { defaultGuard, rateLimitedResponse, type AbuseGuard } from "../ratelimit/guard.ts";
 import { identify, type IdentityOptions } from "./identity.ts";
 
 /** Dependencies of the widget routes. */
@@ -13,6 +14,8 @@ export interface WidgetDeps {
   db: Db;
   identity: IdentityOptions;
   log: Logger;
+  /** Abuse limits (history per IP and per visitor); a per-process default when omitted. */
+  guard?: AbuseGuard;
 }
 
 const CLIENT = new URL("./client.ts", import.meta.url).pathname;
@@ -40,6 +43,7 @@ const CORS = { "access-control-allow-origin": "*", "access-control-allow-methods
  * exactly like the chat socket, so it only ever returns the caller's own conversation.
  */
 export function widgetRoutes(d: WidgetDeps) {
+  const guard = d.guard ?? defaultGuard();
   return new Elysia({ name: "widget", prefix: "/widget" })
     .get("/widget.js", async ({ request }) => {
       const b = await buildWidget();
@@ -52,10 +56,15 @@ export function widgetRoutes(d: WidgetDeps) {
     .options("/history", () => new Response(null, { status: 204, headers: CORS }))
     .post(
       "/history",
-      async ({ body }) => {
+      async ({ body, request, server }) => {
         const b = (body && typeof body === "object" ? body : {}) as { visitor?: unknown; token?: unknown };
+        const ip = guard.ip(request, server);
+        const byIp = await guard.refusal(["history_ip", ip]);
+        if (byIp) return rateLimitedResponse(byIp, CORS);
         const id = identify({ visitor: typeof b.visitor === "string" ? b.visitor : undefined, token: typeof b.token === "string" ? b.token : undefined }, d.identity);
         if (!id.ok) return Response.json(id.error.toJSON(), { status: id.error.status, headers: CORS });
+        const byVisitor = await guard.refusal(["history_visitor", id.value.conversationId]);
+        if (byVisitor) return rateLimitedResponse(byVisitor, CORS);
         const rows = await d.db
           .select({
             id: messages.id,

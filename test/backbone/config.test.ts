@@ -40,7 +40,7 @@ describe("config", () => {
     const dir = mkdtempSync(join(tmpdir(), "cfg-"));
     const f = join(dir, "keys");
     writeFileSync(f, "k-0123456789abcdef,k-fedcba9876543210\n");
-    expect(loadConfig({ API_KEYS_FILE: f }).apiKeys).toEqual(["k-0123456789abcdef", "k-fedcba9876543210"]);
+    expect(loadConfig({ API_KEYS_FILE: f }).apiKeys.map((k) => k.secret)).toEqual(["k-0123456789abcdef", "k-fedcba9876543210"]);
     expect(() => loadConfig({ APP_ENV: "production" })).toThrow(/API_KEYS/);
     expect(() => loadConfig({ API_KEYS: "short" })).toThrow(/at least 16/);
   });

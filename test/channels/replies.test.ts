@@ -269,7 +269,7 @@ describe("reply HTTP routes", () => {
     try {
       const svc = new ReplyService(store, [new ChatDeliverer(bus.bus, bus.topic)], opts, log);
       const key = "test-api-key-0123456789";
-      const app = buildApp({ log, metrics: new Metrics(false), checks: [], features: [replyRoutes({ replies: svc, store, apiKeys: [key] }) as unknown as InstanceType<typeof Elysia>] });
+      const app = buildApp({ log, metrics: new Metrics(false), checks: [], features: [replyRoutes({ replies: svc, store, apiKeys: [{ name: "crm-sender", scopes: ["reply"], secret: key }, { name: "ingest-only", scopes: ["ingest"], secret: "ingest-only-key-0123456789" }] }) as unknown as InstanceType<typeof Elysia>] });
       const id = crypto.randomUUID();
       const conv = `chat:v-${rand()}`;
       const result: ResultEvent = { type: "message.result", message_id: id, conversation_id: conv, source: "chat", user: { id: "v" }, text: "hi", received_at: new Date().toISOString(), processed_at: new Date().toISOString(), outputs: {}, failures: [], degraded: false, timings: { total_ms: 1, workers: {} } };
@@ -277,10 +277,13 @@ describe("reply HTTP routes", () => {
       const call = (body: unknown, auth = true) =>
         app.handle(new Request("http://local/api/channels/replies", { method: "POST", headers: { "content-type": "application/json", ...(auth ? { authorization: `Bearer ${key}` } : {}) }, body: JSON.stringify(body) }));
       expect((await call({ message_id: id, text: "Hello!", approved_by: "agent-1" }, false)).status).toBe(401);
+      const wrongScope = await app.handle(new Request("http://local/api/channels/replies", { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer ingest-only-key-0123456789" }, body: JSON.stringify({ message_id: id, text: "Hello!" }) }));
+      expect(wrongScope.status).toBe(403);
       const res = await call({ message_id: id, text: "Hello!", approved_by: "agent-1" });
       expect(res.status).toBe(201);
       const view = (await res.json()) as { id: string; status: string; channel: string; approved_by: string };
-      expect(view).toMatchObject({ status: "sent", channel: "chat", approved_by: "agent-1" });
+      // approved_by is the key's name, whatever the body claims.
+      expect(view).toMatchObject({ status: "sent", channel: "chat", approved_by: "crm-sender" });
       const again = await call({ message_id: id, text: "Hello!", approved_by: "agent-1" });
       expect(((await again.json()) as { id: string }).id).toBe(view.id);
       await bus.waitForCount(1);

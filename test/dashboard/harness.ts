@@ -2,7 +2,8 @@ import type { Agent } from "../../src/agents/types.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Role } from "../../src/dashboard/auth.ts";
 import { createDashboard, type Dashboard } from "../../src/dashboard/index.ts";
-import { LoginThrottle } from "../../src/dashboard/auth.ts";
+import { AbuseGuard } from "../../src/ratelimit/guard.ts";
+import { MemoryRateLimiter } from "../../src/ratelimit/memory.ts";
 import { AppError, err, ok } from "../../src/errors.ts";
 import { buildApp } from "../../src/http/app.ts";
 import { chatRoutes } from "../../src/ingest/chat.ts";
@@ -69,15 +70,17 @@ export interface Harness {
 }
 
 /** Starts the embedded product (memory bus, in-memory PGlite) with the dashboard and widget wired as in runtime.ts. */
-export async function startHarness(o: { listen?: boolean; env?: Record<string, string>; spikeCheckMs?: number; fetch?: typeof fetch; agents?: Agent[] } = {}): Promise<Harness> {
+export async function startHarness(o: { listen?: boolean; env?: Record<string, string>; spikeCheckMs?: number; fetch?: typeof fetch; agents?: Agent[]; sessionRecheckMs?: number } = {}): Promise<Harness> {
   // ROLE=worker: startService runs only the master here; the hub, dashboard and routes are built below so the
   // test can reach the dashboard's objects (the wiring mirrors runtime.ts).
-  const config = loadConfig({ APP_ENV: "test", LOG_LEVEL: "silent", ROLE: "worker", ...o.env });
+  // Every in-process request comes from the same "unknown" address: sign-ins per address are relaxed unless a test sets them.
+  const config = loadConfig({ APP_ENV: "test", LOG_LEVEL: "silent", ROLE: "worker", RATE_LIMIT_SIGNIN_IP: "1000/15m", ...o.env });
   const parts = await openParts(config);
   const service = await startService(parts, o.agents ?? testAgents());
   const hub = new ResultHub(parts.bus, config.topics.responses, `test-hub-${crypto.randomUUID()}`, parts.log);
   await hub.start();
-  const identity = { secret: config.dashboard.widgetIdentitySecret, required: config.dashboard.widgetRequireIdentity };
+  const identity = { secret: config.dashboard.widgetIdentitySecret, required: config.dashboard.widgetRequireIdentity, visitorKey: config.visitorIdKey };
+  const guard = new AbuseGuard(new MemoryRateLimiter(), config.abuse, parts.metrics);
   const dashboard = createDashboard({
     store: parts.store,
     hub,
@@ -88,7 +91,8 @@ export async function startHarness(o: { listen?: boolean; env?: Record<string, s
     log: parts.log,
     metrics: parts.metrics,
     consumer: service.master,
-    throttle: new LoginThrottle(5),
+    guard,
+    sessionRecheckMs: o.sessionRecheckMs,
     passwordCost: { memoryCost: 1024, timeCost: 1 },
     spikeCheckMs: o.spikeCheckMs ?? 0,
     fetch: o.fetch,
@@ -98,7 +102,7 @@ export async function startHarness(o: { listen?: boolean; env?: Record<string, s
     log: parts.log,
     metrics: parts.metrics,
     checks: [],
-    features: [chatRoutes({ publisher: service.publisher, hub, apiKeys: [], metrics: parts.metrics, log: parts.log, identity }), dashboard.routes, widgetRoutes({ db: parts.store.db, identity, log: parts.log })],
+    features: [chatRoutes({ publisher: service.publisher, hub, apiKeys: [], metrics: parts.metrics, log: parts.log, identity, guard }), dashboard.routes, widgetRoutes({ db: parts.store.db, identity, log: parts.log, guard })],
   });
   let url = "http://127.0.0.1";
   if (o.listen) {

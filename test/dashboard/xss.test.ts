@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { ingest, signIn, socket, startHarness, until, type Client, type Harness } from "./harness.ts";
+import { publicVisitorId } from "../../src/widget/identity.ts";
 
 let h: Harness;
 let admin: Client;
@@ -50,7 +51,7 @@ test("script and onerror payloads sent through every channel render inert on eve
     ["alerts", await (await admin.get("/dashboard/alerts")).text()],
     ["analytics", await (await admin.get("/dashboard/analytics?range=24h")).text()],
     ["agents", await (await admin.get("/dashboard/agents")).text()],
-    ["chat conversation", await (await admin.get(`/dashboard/conversations/${encodeURIComponent("chat:xss-visitor-1")}`)).text()],
+    ["chat conversation", await (await admin.get(`/dashboard/conversations/${encodeURIComponent(`chat:${publicVisitorId("xss-visitor-1")}`)}`)).text()],
   ];
   for (const { id, conversation_id } of ids) pages.push([conversation_id, await (await admin.get(`/dashboard/conversations/${encodeURIComponent(conversation_id)}?m=${id}`)).text()]);
   for (const [where, html] of pages) assertInert(html, where);

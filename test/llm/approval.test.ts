@@ -11,6 +11,7 @@ import type { CustomerMessage } from "../../src/schema/message.ts";
 import { MemorySessionStore } from "../../src/session/memory.ts";
 
 const KEY = "review-key-0123456789";
+const INGEST_ONLY = "ingest-key-0123456789";
 const log = createLogger("silent");
 let store: Store;
 let bus: MemoryBus;
@@ -55,7 +56,7 @@ beforeAll(async () => {
         return error.toJSON();
       }
     })
-    .use(draftReviewRoutes({ approvals, apiKeys: [KEY] }));
+    .use(draftReviewRoutes({ approvals, apiKeys: [{ name: "desk-ana", scopes: ["review"], secret: KEY }, { name: "ingester", scopes: ["ingest", "reply"], secret: INGEST_ONLY }] }));
 }, 30_000);
 afterAll(async () => {
   await bus.stop();
@@ -67,6 +68,9 @@ describe("draft review API", () => {
     const id = await seed("chat", draft);
     expect((await call(`/${id}`, undefined, null)).status).toBe(401);
     expect((await call(`/${id}/approve`, {}, "wrong-key-0123456789")).status).toBe(401);
+    // A key without the review scope cannot read or decide drafts.
+    expect((await call(`/${id}`, undefined, INGEST_ONLY)).status).toBe(403);
+    expect((await call(`/${id}/approve`, {}, INGEST_ONLY)).status).toBe(403);
   });
 
   test("approve: status approved, review recorded and persisted, hand-off called, result re-published, memory updated", async () => {
@@ -75,9 +79,10 @@ describe("draft review API", () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as { reply: Record<string, any> };
     expect(body.reply.status).toBe("approved");
-    expect(body.reply.review).toMatchObject({ action: "approved", by: "Ana (key…6789)" });
+    // The reviewer is the key's configured name; a name in the body is not believed.
+    expect(body.reply.review).toMatchObject({ action: "approved", by: "desk-ana" });
     expect(body.reply.delivery).toEqual({ id: "reply-1", status: "sent" });
-    expect(handed.at(-1)).toMatchObject({ messageId: id, text: "Freeze the card in the app.", approvedBy: "Ana (key…6789)", idempotencyKey: `${id}:reply` });
+    expect(handed.at(-1)).toMatchObject({ messageId: id, text: "Freeze the card in the app.", approvedBy: "desk-ana", idempotencyKey: `${id}:reply` });
     const stored = (await store.loadEvents([id])).get(id)!.outputs.reply as Record<string, any>;
     expect(stored.status).toBe("approved");
     await Bun.sleep(20);

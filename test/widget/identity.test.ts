@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { messages } from "../../src/db/schema.ts";
-import { identify, messageIdFor, signIdentity, verifyIdentity } from "../../src/widget/identity.ts";
+import { identify, messageIdFor, publicVisitorId, signIdentity, verifyIdentity } from "../../src/widget/identity.ts";
 import { signIn, socket, startHarness, until, type Harness } from "../dashboard/harness.ts";
 
 const SECRET = "a-widget-identity-secret-of-32-chars!!";
@@ -26,7 +26,7 @@ describe("identity tokens", () => {
     const signed = identify({ token: signIdentity(SECRET, { sub: "abcdefgh", exp: now() + 60 }) }, o);
     const anon = identify({ visitor: "abcdefgh" }, o);
     expect(signed.ok && signed.value.conversationId).toBe("chat:id:abcdefgh");
-    expect(anon.ok && anon.value.conversationId).toBe("chat:abcdefgh");
+    expect(anon.ok && anon.value.conversationId).toBe(`chat:${publicVisitorId("abcdefgh")}`);
     expect(identify({ visitor: "abcdefgh" }, { secret: SECRET, required: true }).ok).toBe(false);
     expect(identify({ visitor: "short" }, o).ok).toBe(false);
     expect(identify({ visitor: "chat:id:x-visitor" }, o).ok).toBe(false);
@@ -79,7 +79,7 @@ describe("chat socket and history with identities", () => {
     const ack3 = JSON.parse(await b.next((f) => f.includes('"ack"') && f.includes("dup-2"))) as { id: string };
     await until(async () => (await h.parts.store.existing([ack3.id])).size === 1);
     await until(async () => (await h.parts.store.existing([ack1.id])).size === 1);
-    const rows = await h.parts.store.db.select().from(messages).where(eq(messages.conversationId, "chat:resend-visitor-1"));
+    const rows = await h.parts.store.db.select().from(messages).where(eq(messages.conversationId, `chat:${publicVisitorId("resend-visitor-1")}`));
     expect(rows.map((r) => r.text).sort()).toEqual(["a different message", "only once please"]);
     b.close();
   });

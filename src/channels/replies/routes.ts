@@ -1,6 +1,7 @@
 import { Elysia, t } from "elysia";
 import { AppError } from "../../errors.ts";
-import { requireApiKey } from "../../http/auth.ts";
+import { authorize, callerName, type KeyList } from "../../http/auth.ts";
+import { defaultGuard, type AbuseGuard } from "../../ratelimit/guard.ts";
 import type { ChannelStore, ReplyRow } from "../store.ts";
 import type { ReplyService } from "./service.ts";
 
@@ -26,18 +27,24 @@ const UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 
 /**
  * `POST /api/channels/replies` sends an approved reply on the message's channel (idempotent by key);
- * `GET /api/channels/replies/:id` and `GET /api/channels/conversations/:id/replies` read the record. API key required.
+ * `GET /api/channels/replies/:id` and `GET /api/channels/conversations/:id/replies` read the record. An API key with
+ * the `reply` scope is required; `approved_by` is the key's configured name (a body field of that name is ignored).
  */
-export function replyRoutes(d: { replies: ReplyService; store: ChannelStore; apiKeys: string[] }) {
+export function replyRoutes(d: { replies: ReplyService; store: ChannelStore; apiKeys: KeyList; guard?: AbuseGuard }) {
+  const guard = d.guard ?? defaultGuard();
   return new Elysia({ name: "channels-replies", prefix: "/api/channels" })
-    .onBeforeHandle(({ request }) => requireApiKey(d.apiKeys, request.headers))
+    .resolve(async ({ request }) => {
+      const key = authorize(d.apiKeys, request.headers, "reply");
+      if (key) await guard.check(["review_key", key.name]);
+      return { caller: callerName(key) };
+    })
     .post(
       "/replies",
-      async ({ body, set }) => {
+      async ({ body, set, caller }) => {
         const row = await d.replies.send({
           messageId: body.message_id,
           text: body.text,
-          approvedBy: body.approved_by,
+          approvedBy: caller,
           idempotencyKey: body.idempotency_key,
         });
         set.status = row.status === "sent" ? 201 : row.status === "failed" ? 422 : 202;
@@ -47,7 +54,6 @@ export function replyRoutes(d: { replies: ReplyService; store: ChannelStore; api
         body: t.Object({
           message_id: t.String({ pattern: UUID }),
           text: t.String({ minLength: 1, maxLength: 20_000 }),
-          approved_by: t.String({ minLength: 1, maxLength: 256 }),
           idempotency_key: t.Optional(t.String({ minLength: 1, maxLength: 256 })),
         }),
       },

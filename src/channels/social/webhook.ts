@@ -7,6 +7,7 @@ import type { Logger } from "../../obs/log.ts";
 import type { MessageLimits } from "../../schema/message.ts";
 import type { ChannelStore } from "../store.ts";
 import { postToIncoming, socialConversationId, type SocialReplier, type SocialReplyTarget } from "./types.ts";
+import { defaultGuard, type AbuseGuard } from "../../ratelimit/guard.ts";
 
 /** Header names of the signed webhook scheme (inbound and outbound). */
 export const SIGNATURE_HEADER = "x-copilot-signature";
@@ -57,6 +58,8 @@ export interface WebhookDeps {
   secrets: Record<string, string[]>;
   toleranceSeconds: number;
   now?: () => number;
+  /** Abuse limits per client address and per source, checked before the signature (a per-process default when omitted). */
+  guard?: AbuseGuard;
 }
 
 /**
@@ -67,10 +70,12 @@ export interface WebhookDeps {
 export function webhookRoutes(d: WebhookDeps) {
   const now = d.now ?? Date.now;
   const log = d.log.child({ component: "webhook" });
+  const guard = d.guard ?? defaultGuard();
   return new Elysia({ name: "channels-webhooks", prefix: "/api/channels" }).post(
     "/webhooks/:source",
-    async ({ params, request, set }) => {
+    async ({ params, request, set, server }) => {
       const source = params.source;
+      await guard.check(["webhook_ip", guard.ip(request, server)]);
       const secrets = d.secrets[source];
       if (!secrets?.length) throw new AppError("unknown_source", `no webhook source named ${source}`, { status: 404 });
       const raw = await request.text();
@@ -78,6 +83,8 @@ export function webhookRoutes(d: WebhookDeps) {
       const sig = request.headers.get(SIGNATURE_HEADER) ?? "";
       if (!/^\d{9,11}$/.test(ts) || !sig) throw new AppError("unsigned", `${TIMESTAMP_HEADER} (unix seconds) and ${SIGNATURE_HEADER} are required`, { status: 401 });
       if (!verify(secrets, ts, raw, sig)) throw new AppError("bad_signature", "signature does not match the body", { status: 401 });
+      // Per source only once signed: unsigned floods must not use up the budget of the real sender.
+      await guard.check(["webhook_source", source]);
       if (Math.abs(now() / 1000 - Number(ts)) > d.toleranceSeconds) throw new AppError("stale_timestamp", `timestamp outside the ${d.toleranceSeconds}s tolerance`, { status: 401 });
       let body: unknown;
       try {

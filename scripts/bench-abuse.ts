@@ -1,0 +1,296 @@
+/**
+ * bench:abuse — the product under abuse. Starts the product in a child process on 127.0.0.1 (embedded parts, the
+ * runtime's full HTTP/WebSocket wiring and default limits) behind a simulated trusted proxy (TRUSTED_PROXIES=127.0.0.1,
+ * X-Forwarded-For names the client). The workers are stand-ins costing a fixed 2 ms of CPU each (4 per message), so the
+ * baseline stays stable on a shared machine; `--real-models` runs `src/main.ts` with the real local models instead.
+ * Then two phases of the same length:
+ *   baseline: a legitimate integration posts 10 msg/s (POST /api/messages, its own API key and address) and times
+ *             each message from the POST to its result on the conversation's chat socket;
+ *   flood:    the same legitimate load, while one address floods the widget from 1,000 visitor ids (socket
+ *             connects, messages on every socket it gets, /widget/history) and guesses the admin's password with
+ *             parallel sign-ins.
+ * Reports the share of flood requests refused, the password checks the server actually ran
+ * (copilot_signin_password_checks_total), and the legitimate p99 in both phases. Default limits throughout.
+ * Last line: {"flood_refused":…,"login_checks":…,"legit_p99_ms":…,"legit_p99_ms_baseline":…}
+ * Options: --seconds N (per phase, default 20), --flood-concurrency N (default 16), --services (pass DATABASE_URL and
+ * REDIS_URL from the environment: PostgreSQL instead of in-process PGlite, limits shared through Redis),
+ * --guesses N (sign-in guesses, default 200; 0 isolates the flood's own cost).
+ */
+import { loadavg } from "node:os";
+import { parseArgs } from "node:util";
+import type { Agent } from "../src/agents/types.ts";
+import { loadConfig } from "../src/config.ts";
+import { ok } from "../src/errors.ts";
+import { openParts, startService } from "../src/runtime.ts";
+
+const { values: args } = parseArgs({
+  options: { seconds: { type: "string", default: "20" }, "flood-concurrency": { type: "string", default: "16" }, "real-models": { type: "boolean", default: false }, serve: { type: "boolean", default: false }, attack: { type: "string" }, services: { type: "boolean", default: false }, guesses: { type: "string", default: "200" } },
+});
+
+/** A stand-in worker: a fixed CPU cost (what a small local model costs per message) and a plausible output. */
+const standIn = (name: string, output: Record<string, unknown>): Agent => ({
+  name,
+  async run() {
+    const end = performance.now() + 2;
+    while (performance.now() < end);
+    return ok(output);
+  },
+});
+
+if (args.serve) {
+  // Child mode: the product with stand-in workers, wired by runtime.ts exactly as src/main.ts does.
+  const config = loadConfig();
+  const parts = await openParts(config);
+  const service = await startService(parts, [
+    standIn("intent", { label: "card_declined", confidence: 0.9, top: [{ label: "card_declined", score: 0.9 }] }),
+    standIn("sentiment", { label: "neutral", score: 0.8, urgency: { level: "low", reasons: [] } }),
+    standIn("entities", { entities: [] }),
+    standIn("knowledge", { passages: [], abstained: true }),
+  ]);
+  service.app!.listen({ hostname: config.http.host, port: config.http.port });
+  process.on("SIGTERM", () => void service.stop().finally(() => process.exit(0)));
+  await new Promise(() => {});
+}
+
+const SECONDS = Number(args.seconds);
+const FLOOD_CONCURRENCY = Number(args["flood-concurrency"]);
+const LEGIT_RATE = 10;
+const VISITORS = 1000;
+const GUESSES = Number(args.guesses);
+// Fresh addresses and account per run: with --services the budgets live in Redis and outlast a run.
+const FLOOD_IP = args.attack ? process.env.BENCH_FLOOD_IP! : `203.0.113.${1 + Math.floor(Math.random() * 254)}`;
+const LEGIT_IP = `198.51.100.${1 + Math.floor(Math.random() * 254)}`;
+const KEY = `bench-legit-${crypto.randomUUID()}`;
+const ADMIN = { email: args.attack ? process.env.BENCH_ADMIN! : `admin-${crypto.randomUUID().slice(0, 8)}@bench.example`, password: `correct horse ${crypto.randomUUID()}` };
+
+/** A port nobody listens on right now (the OS picks it). */
+function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const p = probe.port;
+  probe.stop(true);
+  return p;
+}
+const port = args.attack ? Number(new URL(args.attack).port) : freePort();
+const base = `http://127.0.0.1:${port}`;
+const randomSecret = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
+const wsBase = base.replace("http", "ws");
+const env: Record<string, string> = {
+  PATH: process.env.PATH ?? "",
+  HOME: process.env.HOME ?? "/tmp",
+  APP_ENV: "development",
+  HOST: "127.0.0.1",
+  PORT: String(port),
+  LOG_LEVEL: "error",
+  LLM_GENERATOR: "none",
+  TRUSTED_PROXIES: "127.0.0.1,::1",
+  API_KEYS: `legit:ingest:${KEY}`,
+  DASHBOARD_ADMIN_EMAIL: ADMIN.email,
+  DASHBOARD_ADMIN_PASSWORD: ADMIN.password,
+};
+if (args.services) {
+  if (!process.env.DATABASE_URL || !process.env.REDIS_URL) throw new Error("--services needs DATABASE_URL and REDIS_URL");
+  env.DATABASE_URL = process.env.DATABASE_URL;
+  env.REDIS_URL = process.env.REDIS_URL;
+}
+/** Opens a chat socket as `ip`; resolves null when the upgrade is refused. */
+function openChat(visitor: string, ip: string, onFrame: (f: Record<string, unknown>) => void): Promise<WebSocket | null> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${wsBase}/api/chat/ws?visitor=${visitor}`, { headers: { "x-forwarded-for": ip } } as unknown as string[]);
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      resolve(ws);
+    };
+    ws.onmessage = (m) => onFrame(JSON.parse(String(m.data)));
+    ws.onerror = () => !opened && resolve(null);
+    ws.onclose = () => !opened && resolve(null);
+  });
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]! : NaN;
+};
+
+/** The legitimate integration: 10 msg/s for the phase, each timed to its result on the conversation's socket. */
+async function legitimate(seconds: number): Promise<{ latencies: number[]; lost: number; refused: number }> {
+  const pending = new Map<string, number>();
+  const latencies: number[] = [];
+  const ws = await openChat(randomSecret(), LEGIT_IP, (f) => {
+    if (f.type !== "result") return;
+    const t0 = pending.get(f.message_id as string);
+    if (t0 === undefined) return;
+    pending.delete(f.message_id as string);
+    latencies.push(performance.now() - t0);
+  });
+  if (!ws) throw new Error("the legitimate client's socket was refused");
+  const ready = await new Promise<string>((resolve) => {
+    const prev = ws.onmessage;
+    ws.onmessage = (m) => {
+      const f = JSON.parse(String(m.data));
+      if (f.type === "ready") resolve(f.conversation_id);
+      prev?.call(ws, m);
+    };
+  });
+  let refused = 0;
+  const sends: Promise<void>[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < seconds * LEGIT_RATE; i++) {
+    const due = t0 + (i * 1000) / LEGIT_RATE;
+    const wait = due - performance.now();
+    if (wait > 0) await Bun.sleep(wait);
+    sends.push(
+      (async () => {
+        const start = performance.now();
+        const id = crypto.randomUUID();
+        pending.set(id, start);
+        const r = await fetch(`${base}/api/messages`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${KEY}`, "x-forwarded-for": LEGIT_IP },
+          body: JSON.stringify({ id, source: "chat", user: { id: "legit-customer" }, message: { text: `Hello, my card payment was declined at the shop, message ${i}` }, metadata: { conversation_id: ready } }),
+        });
+        if (r.status !== 202) {
+          pending.delete(id);
+          refused++;
+        }
+        await r.arrayBuffer();
+      })(),
+    );
+  }
+  await Promise.all(sends);
+  const end = performance.now() + 15_000;
+  while (pending.size && performance.now() < end) await Bun.sleep(50);
+  ws.close();
+  return { latencies, lost: pending.size, refused };
+}
+
+/** The flood from one address: 1,000 visitor ids on sockets and history, until `stop`. */
+async function flood(stop: () => boolean) {
+  const visitors = Array.from({ length: VISITORS }, randomSecret);
+  const c = { requests: 0, refused: 0, accepted: 0 };
+  let next = 0;
+  const socketWorker = async () => {
+    while (!stop()) {
+      const v = visitors[next++ % VISITORS]!;
+      c.requests++;
+      let acked = 0;
+      const ws = await openChat(v, FLOOD_IP, (f) => {
+        if (f.type === "ack") acked++;
+      });
+      if (!ws) {
+        c.refused++;
+        continue;
+      }
+      // Send as fast as the socket takes it, for up to 2 s, then move on to another visitor id.
+      const sent: string[] = [];
+      const until = performance.now() + 2000;
+      while (ws.readyState === WebSocket.OPEN && performance.now() < until && !stop()) {
+        const id = `f${sent.length}`;
+        sent.push(id);
+        ws.send(JSON.stringify({ type: "message", text: "spam spam spam, refund now", client_id: id }));
+        await Bun.sleep(5);
+      }
+      await Bun.sleep(200);
+      ws.close();
+      c.requests += sent.length;
+      c.accepted += acked;
+      // Every message not acknowledged was refused: by an error frame, or dropped when the socket was closed (1008).
+      c.refused += sent.length - acked;
+    }
+  };
+  const historyWorker = async () => {
+    while (!stop()) {
+      c.requests++;
+      const r = await fetch(`${base}/widget/history`, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": FLOOD_IP }, body: JSON.stringify({ visitor: visitors[next++ % VISITORS] }) }).catch(() => null);
+      if (!r || r.status === 429) c.refused++;
+      else c.accepted++;
+      await r?.arrayBuffer();
+    }
+  };
+  const half = Math.max(1, Math.floor(FLOOD_CONCURRENCY / 2));
+  await Promise.all([...Array.from({ length: half }, socketWorker), ...Array.from({ length: FLOOD_CONCURRENCY - half }, historyWorker)]);
+  return c;
+}
+
+/** Parallel password guesses against the admin account from the flooding address. */
+async function guessPasswords(): Promise<Record<number, number>> {
+  const statuses: Record<number, number> = {};
+  const one = async (i: number) => {
+    const page = await fetch(`${base}/dashboard/login`, { headers: { "x-forwarded-for": FLOOD_IP } });
+    const cookie = page.headers.getSetCookie().find((c) => c.includes("copilot_csrf="))!.split(";")[0]!;
+    const token = (await page.text()).match(/name="_csrf" value="([^"]+)"/)![1]!;
+    const r = await fetch(`${base}/dashboard/login`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { cookie, "content-type": "application/x-www-form-urlencoded", "x-forwarded-for": FLOOD_IP },
+      body: new URLSearchParams({ _csrf: token, email: ADMIN.email, password: `guess-${i}-${crypto.randomUUID()}` }),
+    });
+    await r.arrayBuffer();
+    statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+  };
+  for (let i = 0; i < GUESSES; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => one(i + j)));
+  return statuses;
+}
+
+async function passwordChecks(): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return Number(text.match(/^copilot_signin_password_checks_total (\d+)/m)?.[1] ?? 0);
+}
+
+const load = () => loadavg().map((x) => x.toFixed(2)).join(" ");
+
+/** Both phases against a running product; prints the figures and the JSON line. */
+async function run(startupS: number) {
+  console.log(`product ready on ${base} in ${startupS.toFixed(1)} s (${args.services ? "PostgreSQL + Redis, in-process bus" : "embedded parts"}, ${args["real-models"] ? "real local models, extractive replies" : "stand-in workers of 2 ms CPU each"})`);
+  console.log(`load average before: ${load()} (2 cores, shared with other work)`);
+  // Warm-up: first queries, JIT.
+  await legitimate(2);
+  const baseline = await legitimate(SECONDS);
+  console.log(`baseline: ${baseline.latencies.length} results, p50 ${pct(baseline.latencies, 50).toFixed(0)} ms, p99 ${pct(baseline.latencies, 99).toFixed(0)} ms, lost ${baseline.lost}, refused ${baseline.refused}; load ${load()}`);
+
+  // The attacker runs in its own process, so its client-side work does not delay the legitimate client's event loop.
+  const attacker = Bun.spawn(["bun", new URL(import.meta.url).pathname, "--attack", base, "--seconds", String(SECONDS), "--flood-concurrency", String(FLOOD_CONCURRENCY), "--guesses", String(GUESSES)], { stdout: "pipe", stderr: "inherit", env: { ...process.env, BENCH_FLOOD_IP: FLOOD_IP, BENCH_ADMIN: ADMIN.email } });
+  const underFlood = await legitimate(SECONDS);
+  const out = (await new Response(attacker.stdout).text()).trim().split("\n").pop()!;
+  await attacker.exited;
+  const { f, g } = JSON.parse(out) as { f: { requests: number; refused: number; accepted: number }; g: Record<number, number> };
+  const checks = await passwordChecks();
+  console.log(`flood: ${f.requests} requests from one address over ${VISITORS} visitor ids, ${f.refused} refused, ${f.accepted} accepted`);
+  console.log(`sign-in guesses: ${GUESSES} in parallel batches of 50 → statuses ${JSON.stringify(g)}; password checks run: ${checks}`);
+  console.log(`under flood: ${underFlood.latencies.length} results, p50 ${pct(underFlood.latencies, 50).toFixed(0)} ms, p99 ${pct(underFlood.latencies, 99).toFixed(0)} ms, lost ${underFlood.lost}, refused ${underFlood.refused}; load ${load()}`);
+  console.log(
+    JSON.stringify({
+      flood_refused: Number((f.refused / Math.max(1, f.requests)).toFixed(4)),
+      login_checks: checks,
+      legit_p99_ms: Math.round(pct(underFlood.latencies, 99)),
+      legit_p99_ms_baseline: Math.round(pct(baseline.latencies, 99)),
+    }),
+  );
+}
+
+if (args.attack) {
+  // Attacker mode (child): flood and guess for the phase's length, then print the counts as one JSON line.
+  let stopping = false;
+  const floodRun = flood(() => stopping);
+  const guesses = guessPasswords();
+  await Bun.sleep(SECONDS * 1000);
+  stopping = true;
+  console.log(JSON.stringify({ f: await floodRun, g: await guesses }));
+  process.exit(0);
+}
+
+const server = Bun.spawn(args["real-models"] ? ["bun", "src/main.ts"] : ["bun", "scripts/bench-abuse.ts", "--serve"], { cwd: new URL("..", import.meta.url).pathname, env, stdout: "inherit", stderr: "inherit" });
+process.on("exit", () => server.kill("SIGTERM"));
+try {
+  const started = performance.now();
+  for (;;) {
+    if (performance.now() - started > 120_000) throw new Error("the product did not become ready within 120 s");
+    if (server.exitCode !== null) throw new Error(`the product exited with ${server.exitCode}`);
+    if (await fetch(`${base}/ready`).then((r) => r.ok).catch(() => false)) break;
+    await Bun.sleep(500);
+  }
+  await run((performance.now() - started) / 1000);
+} finally {
+  server.kill("SIGTERM");
+  await server.exited;
+}

@@ -1,0 +1,150 @@
+import { describe, expect, test } from "bun:test";
+import { loadConfig } from "../../src/config.ts";
+import { parseApiKeys } from "../../src/http/auth.ts";
+import { clientIp, TrustedProxies } from "../../src/http/client-ip.ts";
+import { MemoryRateLimiter } from "../../src/ratelimit/memory.ts";
+import { RedisRateLimiter } from "../../src/ratelimit/redis.ts";
+import { describeWith, rand, services } from "../support/env.ts";
+
+const minute = { limit: 10, windowMs: 60_000 };
+
+describe("in-memory limiter (GCRA)", () => {
+  test("a burst of `limit`, then one unit per window/limit; refusals take nothing and say when to retry", async () => {
+    let now = 1_000_000;
+    const l = new MemoryRateLimiter(() => now);
+    const first = await Promise.all(Array.from({ length: 15 }, () => l.take("k", minute)));
+    expect(first.filter((d) => d.allowed).length).toBe(10);
+    const refused = first.find((d) => !d.allowed)!;
+    expect(refused.retryAfterMs).toBe(6000);
+    now += 5999;
+    expect((await l.take("k", minute)).allowed).toBe(false);
+    now += 1;
+    expect((await l.take("k", minute)).allowed).toBe(true);
+    expect((await l.take("k", minute)).allowed).toBe(false);
+    expect((await l.take("other", minute)).allowed).toBe(true);
+    await l.reset("k");
+    expect((await l.take("k", minute)).remaining).toBe(9);
+  });
+
+  test("socket slots: at most `max` held per key, released slots are reusable, release is idempotent", async () => {
+    const l = new MemoryRateLimiter();
+    const a = await l.acquire("ip", 2);
+    const b = await l.acquire("ip", 2);
+    expect(a && b).toBeTruthy();
+    expect(await l.acquire("ip", 2)).toBeNull();
+    await a!.release();
+    await a!.release();
+    const c = await l.acquire("ip", 2);
+    expect(c).not.toBeNull();
+    expect(await l.acquire("ip", 2)).toBeNull();
+  });
+});
+
+describeWith("redis", "Redis limiter (shared by replicas)", () => {
+  test("parallel takes from two replicas never exceed the budget (one Lua call per decision)", async () => {
+    const a = new RedisRateLimiter(services.redis!, { prefix: `test:rl:${rand()}:` });
+    const b = new RedisRateLimiter(services.redis!, { prefix: (a as unknown as { opts: { prefix: string } }).opts.prefix });
+    try {
+      expect((await a.ping()) && (await b.ping())).toBe(true);
+      const key = `visitor-${rand()}`;
+      const all = await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).take(key, minute)));
+      expect(all.filter((d) => d.allowed).length).toBe(10);
+      const refused = all.filter((d) => !d.allowed);
+      expect(refused.every((d) => d.retryAfterMs > 0 && d.retryAfterMs <= 6000)).toBe(true);
+      await a.reset(key);
+      expect((await b.take(key, minute)).allowed).toBe(true);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test("socket slots are counted across replicas and freed on release; keys in Redis are hashes, not addresses", async () => {
+    const prefix = `test:rl:${rand()}:`;
+    const a = new RedisRateLimiter(services.redis!, { prefix });
+    const b = new RedisRateLimiter(services.redis!, { prefix });
+    try {
+      expect((await a.ping()) && (await b.ping())).toBe(true);
+      const ip = "203.0.113.77";
+      const held = await Promise.all([a.acquire(ip, 3), b.acquire(ip, 3), a.acquire(ip, 3), b.acquire(ip, 3), a.acquire(ip, 3)]);
+      expect(held.filter(Boolean).length).toBe(3);
+      await held.find(Boolean)!.release();
+      expect(await b.acquire(ip, 3)).not.toBeNull();
+      expect(await a.acquire(ip, 3)).toBeNull();
+      const { default: Redis } = await import("ioredis");
+      const r = new Redis(services.redis!);
+      const keys = await r.keys(`${prefix}*`);
+      await r.quit();
+      expect(keys.length).toBeGreaterThan(0);
+      expect(keys.some((k) => k.includes(ip))).toBe(false);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test("with Redis unreachable it still limits, in this process", async () => {
+    let fellBack = 0;
+    const l = new RedisRateLimiter("redis://127.0.0.1:1", { onFallback: () => fellBack++ });
+    try {
+      const all = [];
+      for (let i = 0; i < 12; i++) all.push(await l.take("k", minute));
+      expect(all.filter((d) => d.allowed).length).toBe(10);
+      expect(fellBack).toBeGreaterThan(0);
+    } finally {
+      await l.close();
+    }
+  });
+});
+
+describe("client address", () => {
+  const server = (address: string) => ({ requestIP: () => ({ address }) });
+  const req = (xff?: string) => new Request("http://x/", { headers: xff ? { "x-forwarded-for": xff } : {} });
+
+  test("X-Forwarded-For is ignored unless the peer is a trusted proxy", () => {
+    const none = new TrustedProxies([]);
+    expect(clientIp(req("198.51.100.1"), server("203.0.113.9"), none)).toBe("203.0.113.9");
+    expect(clientIp(req("198.51.100.1"), undefined, none)).toBe("unknown");
+  });
+
+  test("behind trusted proxies the rightmost untrusted hop wins, so a client cannot prepend its own address", () => {
+    const proxies = new TrustedProxies(["10.0.0.0/8", "127.0.0.1", "::1"]);
+    expect(clientIp(req("198.51.100.1"), server("10.1.2.3"), proxies)).toBe("198.51.100.1");
+    expect(clientIp(req("1.2.3.4, 198.51.100.1, 10.0.0.5"), server("10.1.2.3"), proxies)).toBe("198.51.100.1");
+    expect(clientIp(req("not-an-ip"), server("127.0.0.1"), proxies)).toBe("127.0.0.1");
+    expect(clientIp(req(), server("::ffff:127.0.0.1"), proxies)).toBe("::ffff:127.0.0.1");
+    expect(clientIp(req("198.51.100.2"), server("::ffff:127.0.0.1"), proxies)).toBe("198.51.100.2");
+    expect(() => new TrustedProxies(["10.0.0.0/33"])).toThrow();
+  });
+});
+
+describe("limits and keys in config", () => {
+  test("RATE_LIMIT_* overrides, TRUSTED_PROXIES and caps are parsed and validated; production refuses RATE_LIMITS=off", () => {
+    const c = loadConfig({ RATE_LIMIT_SIGNIN_ACCOUNT: "3/10m", RATE_LIMIT_CHAT_MESSAGE_IP: "50/30s", TRUSTED_PROXIES: "10.0.0.0/8, ::1", MAX_SOCKETS_PER_IP: "5" });
+    expect(c.abuse.rates.signin_account).toEqual({ limit: 3, windowMs: 600_000 });
+    expect(c.abuse.rates.chat_message_ip).toEqual({ limit: 50, windowMs: 30_000 });
+    expect(c.abuse.rates.history_ip).toEqual({ limit: 30, windowMs: 60_000 });
+    expect(c.abuse.trustedProxies).toEqual(["10.0.0.0/8", "::1"]);
+    expect(c.abuse.socketsPerIp).toBe(5);
+    expect(() => loadConfig({ RATE_LIMIT_HISTORY_IP: "lots" })).toThrow(/RATE_LIMIT_HISTORY_IP/);
+    expect(() => loadConfig({ TRUSTED_PROXIES: "example.com" })).toThrow(/TRUSTED_PROXIES/);
+    expect(() => loadConfig({ APP_ENV: "production", API_KEYS: "ops:ingest:0123456789abcdef", RATE_LIMITS: "off" })).toThrow(/RATE_LIMITS/);
+  });
+
+  test("API keys: named and scoped (text or JSON form); plain keys are all-scopes legacy keys, refused in production", () => {
+    const text = parseApiKeys("crm:ingest:0123456789abcdef, desk:review+reply:fedcba9876543210");
+    expect(text.problems).toEqual([]);
+    expect(text.keys).toEqual([
+      { name: "crm", scopes: ["ingest"], secret: "0123456789abcdef" },
+      { name: "desk", scopes: ["review", "reply"], secret: "fedcba9876543210" },
+    ]);
+    const json = parseApiKeys(JSON.stringify([{ name: "bot", scopes: ["reply"], secret: "a-secret-with:colons-0123" }]));
+    expect(json.keys[0]).toEqual({ name: "bot", scopes: ["reply"], secret: "a-secret-with:colons-0123" });
+    expect(parseApiKeys("plain-key-0123456789").keys[0]).toMatchObject({ legacy: true, scopes: ["ingest", "review", "reply"] });
+    expect(parseApiKeys("x:admin:0123456789abcdef").problems.join()).toMatch(/scopes/);
+    expect(parseApiKeys("a:ingest:0123456789abcdef,a:review:0123456789abcdeg").problems.join()).toMatch(/unique/);
+    expect(parseApiKeys("a:ingest:short").problems.join()).toMatch(/16/);
+    expect(() => loadConfig({ APP_ENV: "production", API_KEYS: "plain-key-0123456789" })).toThrow(/plain keys/);
+    expect(loadConfig({ APP_ENV: "production", API_KEYS: "crm:ingest:0123456789abcdef" }).apiKeys[0]!.name).toBe("crm");
+  });
+});
