@@ -14,30 +14,41 @@ export interface QuotablePassage {
 }
 
 /**
- * Passage text as plain prose: Markdown decoration removed, list items and table rows turned into sentences (a table's
- * header and rule are dropped, a row's cells are joined), the cut marks of a trimmed passage dropped.
+ * Passage text as plain prose, one paragraph a line: Markdown decoration removed, hard-wrapped lines rejoined, list
+ * items and table rows turned into sentences of their own (a table's header and rule are dropped, a row's cells are
+ * joined), the cut marks of a trimmed passage dropped.
  */
 export function plainText(text: string): string {
-  const lines = text.replace(/```[\s\S]*?```/g, " ").split("\n");
-  const out: string[] = [];
+  const lines = text.replace(/^---\n[\s\S]*?\n---\n/, "").replace(/```[\s\S]*?```/g, " ").split("\n");
+  const paras: string[] = [];
+  let open = false; // the last paragraph may continue on the next line
   for (let i = 0; i < lines.length; i++) {
     let l = lines[i]!.trim();
-    if (!l || /^#+\s/.test(l)) continue;
-    if (l.startsWith("|")) {
-      if (/^\|[\s:|-]+\|?$/.test(l) || /^\|[\s:|-]+\|?$/.test(lines[i + 1]?.trim() ?? "")) continue; // rule or header
-      l = `${l.split("|").map((c) => c.trim()).filter(Boolean).join(", ")}.`;
-    } else if (/^(?:[-+*]|\d+[.)])\s+/.test(l)) {
-      l = l.replace(/^(?:[-+*]|\d+[.)])\s+/, "");
-      if (!/[.!?:;]$/.test(l)) l += ".";
+    if (!l || /^#+\s/.test(l)) {
+      open = false;
+      continue;
     }
-    out.push(l);
+    if (l.startsWith("|")) {
+      open = false;
+      if (/^\|[\s:|-]+\|?$/.test(l) || /^\|[\s:|-]+\|?$/.test(lines[i + 1]?.trim() ?? "")) continue; // rule or header
+      paras.push(`${l.split("|").map((c) => c.trim()).filter(Boolean).join(", ")}.`);
+      continue;
+    }
+    if (/^(?:[-+*]|\d+[.)])\s+/.test(l)) {
+      paras.push(l.replace(/^(?:[-+*]|\d+[.)])\s+/, ""));
+      open = true;
+      continue;
+    }
+    if (open && paras.length) paras[paras.length - 1] += ` ${l}`;
+    else paras.push(l);
+    open = true;
   }
-  return out
+  return paras
+    .map((p) => (/[.!?:;…]$/.test(p) ? p : `${p}.`))
     .join("\n")
     .replace(/!?\[([^\]]*)\]\([^)]*\)/g, "$1")
     .replace(/[*_`>]/g, "")
-    .replace(/\s+—\s+/g, " — ")
-    .replace(/^…\s*|\s*…$/gm, "")
+    .replace(/^…\s*|\s*…\.?$/gm, "")
     .trim();
 }
 
@@ -56,48 +67,46 @@ export function leadSentences(text: string, maxChars = 320): string {
 }
 
 /**
- * The sentences of `text` that answer `query`: the run of at most `maxSentences` consecutive sentences (within
- * `maxChars`) covering the most distinct content words of the query, so the quote keeps its context ("it", "then")
- * and never pulls in an unrelated section. A run grows only by a sentence that covers a new query word or continues
- * the previous one, and starts at a matching sentence; ties go to the earlier run; with no overlap at all, the
- * opening sentences.
+ * The sentences of `text` that answer `query`: the sentence sharing the most content words with the query (ties go
+ * to the earlier one; with no overlap at all, the opening sentence), then the sentences after it in the same
+ * paragraph while each adds a query word not yet covered or continues the previous one ("It", "Then"…), up to
+ * `maxSentences` and `maxChars`. Quoting one paragraph keeps the answer from pulling in an unrelated section.
  */
 export function answerSentences(text: string, query: string, maxSentences = 3, maxChars = 420): string {
-  const sents = sentences(plainText(text))
-    .map((s) => s.replace(/\s+/g, " ").trim())
-    .filter((s) => s.length > 1);
+  const sents: { text: string; para: number }[] = [];
+  plainText(text)
+    .split("\n")
+    .forEach((p, para) => {
+      for (const s of sentences(p)) if (s.trim().length > 1) sents.push({ text: s.replace(/\s+/g, " ").trim(), para });
+    });
   if (sents.length === 0) return "";
   const q = new Set(tokenize(query));
-  const hits = sents.map((s) => new Set(tokenize(s).filter((w) => q.has(w))));
-  const continues = (s: string) => /^(?:it|this|that|these|those|then|they|you|we|there|if so|once|after that)\b/i.test(s);
-  const anyHit = hits.some((h) => h.size > 0);
-  let best = { from: 0, to: 0, score: -1 };
-  for (let from = 0; from < sents.length; from++) {
-    // A quote starts at a sentence that matches the question (the opening one when none does).
-    if (sents[from]!.length > maxChars || (anyHit && hits[from]!.size === 0)) continue;
-    const covered = new Set(hits[from]);
-    let len = sents[from]!.length;
-    let to = from + 1;
-    while (to < sents.length && to - from < maxSentences && len + 1 + sents[to]!.length <= maxChars) {
-      const fresh = [...hits[to]!].some((w) => !covered.has(w));
-      if (!fresh && !continues(sents[to]!)) break;
-      for (const w of hits[to]!) covered.add(w);
-      len += 1 + sents[to]!.length;
-      to++;
-    }
-    if (covered.size > best.score) best = { from, to, score: covered.size };
+  const hits = sents.map((s) => new Set(tokenize(s.text).filter((w) => q.has(w))));
+  let anchor = 0;
+  for (let i = 1; i < sents.length; i++) if (hits[i]!.size > hits[anchor]!.size) anchor = i;
+  const continues = (s: string) => /^(?:it|this|that|these|those|then|they|you|we|there|if so|once|after that|otherwise)\b/i.test(s);
+  const covered = new Set(hits[anchor]);
+  const out = [sents[anchor]!.text];
+  let len = out[0]!.length;
+  for (let i = anchor + 1; i < sents.length && out.length < maxSentences; i++) {
+    const s = sents[i]!;
+    if (s.para !== sents[anchor]!.para || len + 1 + s.text.length > maxChars) break;
+    if (![...hits[i]!].some((w) => !covered.has(w)) && !continues(s.text)) break;
+    for (const w of hits[i]!) covered.add(w);
+    out.push(s.text);
+    len += 1 + s.text.length;
   }
-  if (best.score < 0) return `${sents[0]!.slice(0, maxChars - 1).trimEnd()}…`;
-  return sents.slice(best.from, best.to).join(" ");
+  const quote = out.join(" ");
+  return quote.length > maxChars ? `${quote.slice(0, maxChars - 1).trimEnd()}…` : quote;
 }
 
 /** Fills `{{name}}`-style slots of a fixed phrase. */
 const fill = (s: string, v: Record<string, string>) => s.replace(/\{\{(\w+)\}\}/g, (_, k: string) => v[k] ?? "");
 
-/** The customer's first name when it looks like one (letters, hyphen, apostrophe), else null. */
+/** The customer's first name when it looks like one ("Emma", "Jean-Luc"; not "ACME", not an address), else null. */
 export function firstName(name: string | null | undefined): string | null {
   const first = (name ?? "").trim().split(/\s+/)[0] ?? "";
-  return /^\p{Lu}[\p{L}'’-]{0,40}$/u.test(first) ? first : null;
+  return first.length <= 40 && /^\p{Lu}\p{Ll}+(?:[-'’]\p{Lu}?\p{Ll}+)*$/u.test(first) ? first : null;
 }
 
 /** Greeting line in the customer's language, with their first name when known. */

@@ -306,6 +306,8 @@ export function createResponseAgent(deps: ResponseAgentDeps): Agent<ReplyDraft> 
             if (gen.finish === "aborted" && !ticket?.supersededBy()) {
               failure = deadline.signal.aborted ? `the generator timed out after ${Math.round(performance.now() - budgetStart)} ms (budget ${o.timeoutMs} ms from the start of generation)` : "generation cancelled";
             }
+          } else if (deadline.signal.aborted) {
+            failure = `the generator timed out after ${Math.round(performance.now() - budgetStart)} ms (budget ${o.timeoutMs} ms from the start of generation)`;
           } else failure = `${r.error.code}: ${r.error.message}`;
         }
       } finally {
