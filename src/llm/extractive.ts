@@ -2,7 +2,7 @@
  * The draft when no model text can be used: a reply an agent could send as is, assembled only from fixed phrases in
  * the customer's language and sentences quoted from the best help-article passage, so it invents nothing.
  */
-import { sentences, tokenize } from "../rag/text.ts";
+import { tokenize } from "../rag/text.ts";
 import type { LanguagePhrases } from "./prompts.ts";
 
 /** A passage the extractive composer may quote. */
@@ -66,6 +66,11 @@ export function leadSentences(text: string, maxChars = 320): string {
   return out.length > maxChars ? `${out.slice(0, maxChars - 1).trimEnd()}…` : out;
 }
 
+/** Sentences of one paragraph: a stop ends one only before a space or the end, so "£1.50" and URLs stay whole. */
+export function proseSentences(paragraph: string): string[] {
+  return (paragraph.match(/(?:[^.!?]|[.!?]+(?![\s"')\]]|$))+(?:[.!?]+["')\]]*)?/g) ?? []).map((s) => s.replace(/\s+/g, " ").trim()).filter(Boolean);
+}
+
 /**
  * The sentences of `text` that answer `query`: the sentence sharing the most content words with the query (ties go
  * to the earlier one; with no overlap at all, the opening sentence), then the sentences after it in the same
@@ -77,7 +82,7 @@ export function answerSentences(text: string, query: string, maxSentences = 3, m
   plainText(text)
     .split("\n")
     .forEach((p, para) => {
-      for (const s of sentences(p)) if (s.trim().length > 1) sents.push({ text: s.replace(/\s+/g, " ").trim(), para });
+      for (const s of proseSentences(p)) if (s.length > 1) sents.push({ text: s, para });
     });
   if (sents.length === 0) return "";
   const q = new Set(tokenize(query));

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { answerSentences, firstName, plainText } from "../../src/llm/extractive.ts";
+import { answerSentences, firstName, plainText, proseSentences } from "../../src/llm/extractive.ts";
 
 const DECLINED = `---
 title: Why was my card declined?
@@ -40,6 +40,11 @@ describe("extractive composer: sentence selection", () => {
     expect(answerSentences(DECLINED, "how do I close my account?")).toBe("You can close your account at any time in the app.");
     // No overlap at all: the opening sentence, never the whole passage.
     expect(answerSentences(DECLINED, "zzz qqq")).toBe("A card payment can be declined for several reasons.");
+  });
+
+  test("sentences end at a stop before a space, so amounts, versions and URLs stay whole", () => {
+    expect(proseSentences("It costs £1.50 per withdrawal. See https://help.example.com/fees.html for more! Done?")).toEqual(["It costs £1.50 per withdrawal.", "See https://help.example.com/fees.html for more!", "Done?"]);
+    expect(proseSentences('He said "stop." Then left.')).toEqual(['He said "stop."', "Then left."]);
   });
 
   test("a first name only when it looks like one", () => {
