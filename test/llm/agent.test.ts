@@ -162,7 +162,7 @@ describe("ResponseAgent", () => {
     const d = await draft(agent, msg("Can I get a mortgage holiday?"), ctx(emptySession("chat:v1"), { ...previous, knowledge: { abstain: true, passages: [] } }));
     expect(d.mode).toBe("abstain");
     expect(d.abstained).toBe(true);
-    expect(d.text).toBe("Hello,\n\nThanks for your message. I want to make sure you get the right answer, so a colleague will look into this and follow up with you shortly. Which account type do you have, personal or business?\n\nKind regards,\nThe our company team");
+    expect(d.text).toBe("Hello,\n\nThanks for your message. I want to make sure you get the right answer, so a colleague will look into this and follow up with you shortly. Which account type do you have, personal or business?\n\nKind regards,\nThe Northwind Bank team");
     expect(d.citations).toEqual([]);
     expect(gen.calls[0]!.messages[1]!.content).not.toContain("<passage ");
     expect(gen.calls[0]!.maxTokens).toBe(48);

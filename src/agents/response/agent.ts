@@ -34,7 +34,7 @@ export interface ResponseAgentOptions {
 
 /** Defaults sized for a small local model on 2 CPU cores. */
 export const RESPONSE_DEFAULTS: ResponseAgentOptions = {
-  company: "our company",
+  company: "Northwind Bank",
   maxTokens: 200,
   questionMaxTokens: 48,
   temperature: 0.2,
