@@ -37,7 +37,7 @@ export interface Config {
   ollama: { host: string; model: string } | null;
   /** Reply generation: which generator, Ollama client tuning, the embedded GGUF model, and generation limits. */
   llm: {
-    /** `auto`: Ollama when OLLAMA_HOST is set, else the embedded GGUF when the file exists, else extractive answers only. */
+    /** `auto`: Ollama when OLLAMA_HOST is set, else no model (drafts composed from the KB); `embedded`: the local GGUF. */
     generator: "auto" | "ollama" | "embedded" | "none";
     ollamaKeepAlive: string;
     ollamaConnectTimeoutMs: number;

@@ -283,7 +283,7 @@ export function createResponseAgent(deps: ResponseAgentDeps): Agent<ReplyDraft> 
         }
         budgetStart = performance.now();
         deadlineTimer = setTimeout(() => deadline.abort(), Math.max(100, o.timeoutMs - 400));
-        if (!deps.generator) failure = "no generator is configured (neither Ollama nor an embedded GGUF model)";
+        if (!deps.generator) failure = "no generator is configured (no OLLAMA_HOST, and the embedded GGUF is used only with LLM_GENERATOR=embedded)";
         else if (gaveUp || signal.aborted) failure ??= ticket?.supersededBy() ? null : "cancelled before generation";
         else {
           let messages: ChatMessage[];
