@@ -94,7 +94,7 @@ export interface ReplyDraft {
 
 /** Dependencies of the response agent. */
 export interface ResponseAgentDeps {
-  /** Null on a machine with neither Ollama nor the GGUF: the agent answers extractively and says so. */
+  /** Null when no model is configured: the agent composes the draft from the best passage and its note says why. */
   generator: Generator | null;
   templates?: ReplyTemplates;
   policy?: AutoSendPolicy;
