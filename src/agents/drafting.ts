@@ -1,12 +1,21 @@
 import type { EventBus, InRecord, Subscription } from "../bus/interface.ts";
 import type { Store } from "../db/store.ts";
 import { AppError, toAppError } from "../errors.ts";
+import { draftPriority } from "../llm/queue.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import type { CustomerMessage } from "../schema/message.ts";
 import { emptySession, type Session, type SessionStore } from "../session/interface.ts";
 import { groupBy, runWorker } from "./master.ts";
 import type { Agent, ResultEvent } from "./types.ts";
+
+/** The generation queue priority of a result, from its sentiment worker's urgency and label. */
+export function urgencyOf(ev: ResultEvent): number {
+  const s = ev.outputs.sentiment as { label?: unknown; urgency?: unknown } | undefined;
+  const u = s?.urgency;
+  const level = typeof u === "string" ? u : typeof (u as { level?: unknown } | undefined)?.level === "string" ? (u as { level: string }).level : null;
+  return draftPriority(level, typeof s?.label === "string" ? s.label : null);
+}
 
 /** Options of the drafting stage. */
 export interface DraftingOptions {
@@ -79,8 +88,10 @@ export class DraftingStage {
     if (todo.length === 0) return;
     const messages = await this.o.store.loadMessages(todo.map((e) => e.message_id));
     const byConversation = groupBy(todo, (e) => e.conversation_id);
+    // Conversations start most urgent first, so they also queue for the generator in that order (see GenerationQueue).
+    const ordered = [...byConversation.entries()].sort((a, b) => Math.max(...b[1].map(urgencyOf)) - Math.max(...a[1].map(urgencyOf)));
     await Promise.all(
-      [...byConversation.entries()].map(async ([conversationId, events]) => {
+      ordered.map(async ([conversationId, events]) => {
         let session: Session;
         try {
           session = await this.o.sessions.get(conversationId);

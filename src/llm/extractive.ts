@@ -1,4 +1,11 @@
-/** A passage the extractive fallback may quote. */
+/**
+ * The draft when no model text can be used: a reply an agent could send as is, assembled only from fixed phrases in
+ * the customer's language and sentences quoted from the best help-article passage, so it invents nothing.
+ */
+import { tokenize } from "../rag/text.ts";
+import type { LanguagePhrases } from "./prompts.ts";
+
+/** A passage the extractive composer may quote. */
 export interface QuotablePassage {
   label: string;
   title: string;
@@ -6,20 +13,51 @@ export interface QuotablePassage {
   text: string;
 }
 
+/**
+ * Passage text as plain prose, one paragraph a line: Markdown decoration removed, hard-wrapped lines rejoined, list
+ * items and table rows turned into sentences of their own (a table's header and rule are dropped, a row's cells are
+ * joined), the cut marks of a trimmed passage dropped.
+ */
+export function plainText(text: string): string {
+  const lines = text.replace(/^---\n[\s\S]*?\n---\n/, "").replace(/```[\s\S]*?```/g, " ").split("\n");
+  const paras: string[] = [];
+  let open = false; // the last paragraph may continue on the next line
+  for (let i = 0; i < lines.length; i++) {
+    let l = lines[i]!.trim();
+    if (!l || /^#+\s/.test(l)) {
+      open = false;
+      continue;
+    }
+    if (l.startsWith("|")) {
+      open = false;
+      if (/^\|[\s:|-]+\|?$/.test(l) || /^\|[\s:|-]+\|?$/.test(lines[i + 1]?.trim() ?? "")) continue; // rule or header
+      paras.push(`${l.split("|").map((c) => c.trim()).filter(Boolean).join(", ")}.`);
+      continue;
+    }
+    if (/^(?:[-+*]|\d+[.)])\s+/.test(l)) {
+      paras.push(l.replace(/^(?:[-+*]|\d+[.)])\s+/, ""));
+      open = true;
+      continue;
+    }
+    if (open && paras.length) paras[paras.length - 1] += ` ${l}`;
+    else paras.push(l);
+    open = true;
+  }
+  return paras
+    .map((p) => (/[.!?:;…]$/.test(p) ? p : `${p}.`))
+    .join("\n")
+    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, "$1")
+    .replace(/[*_`>]/g, "")
+    .replace(/^…\s*|\s*…\.?$/gm, "")
+    .trim();
+}
+
 /** First sentences of a passage up to `maxChars`, without Markdown decoration. */
 export function leadSentences(text: string, maxChars = 320): string {
-  const plain = text
-    .replace(/```[\s\S]*?```/g, " ")
-    .replace(/^#+\s.*$/gm, " ")
-    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, "$1")
-    .replace(/[*_`>|]/g, "")
-    .replace(/^\s*[-+]\s+/gm, "")
-    .replace(/\s+/g, " ")
-    .trim()
-    .replace(/^…\s*|\s*…$/g, ""); // the marks of a passage trimmed to its relevant part
-  const sentences = plain.match(/[^.!?]+[.!?]+(?=\s|$)|[^.!?]+$/g) ?? [plain];
+  const plain = plainText(text).replace(/\s+/g, " ");
+  const sents = plain.match(/[^.!?]+[.!?]+(?=\s|$)|[^.!?]+$/g) ?? [plain];
   let out = "";
-  for (const s of sentences) {
+  for (const s of sents) {
     if (out && out.length + s.length > maxChars) break;
     out += s;
     if (out.length >= maxChars) break;
@@ -28,14 +66,75 @@ export function leadSentences(text: string, maxChars = 320): string {
   return out.length > maxChars ? `${out.slice(0, maxChars - 1).trimEnd()}…` : out;
 }
 
+/** Sentences of one paragraph: a stop ends one only before a space or the end, so "£1.50" and URLs stay whole. */
+export function proseSentences(paragraph: string): string[] {
+  return (paragraph.match(/(?:[^.!?]|[.!?]+(?![\s"')\]]|$))+(?:[.!?]+["')\]]*)?/g) ?? []).map((s) => s.replace(/\s+/g, " ").trim()).filter(Boolean);
+}
+
 /**
- * The answer when no generator is available: a lead sentence that says it was assembled automatically, then the
- * opening sentences of the best passages, each cited. It invents nothing, because it only quotes.
+ * The sentences of `text` that answer `query`: the sentence sharing the most content words with the query (ties go
+ * to the earlier one; with no overlap at all, the opening sentence), then the sentences after it in the same
+ * paragraph while each adds a query word not yet covered or continues the previous one ("It", "Then"…), up to
+ * `maxSentences` and `maxChars`. Quoting one paragraph keeps the answer from pulling in an unrelated section.
  */
-export function extractiveAnswer(lead: string, passages: QuotablePassage[], max = 2): string {
-  const parts = passages.slice(0, max).map((p) => {
-    const where = [p.title, p.section].filter(Boolean).join(" › ");
-    return `• ${where ? `${where}: ` : ""}${leadSentences(p.text)} [${p.label}]`;
-  });
-  return [lead, ...parts].join("\n");
+export function answerSentences(text: string, query: string, maxSentences = 3, maxChars = 420): string {
+  const sents: { text: string; para: number }[] = [];
+  plainText(text)
+    .split("\n")
+    .forEach((p, para) => {
+      for (const s of proseSentences(p)) if (s.length > 1) sents.push({ text: s, para });
+    });
+  if (sents.length === 0) return "";
+  const q = new Set(tokenize(query));
+  const hits = sents.map((s) => new Set(tokenize(s.text).filter((w) => q.has(w))));
+  let anchor = 0;
+  for (let i = 1; i < sents.length; i++) if (hits[i]!.size > hits[anchor]!.size) anchor = i;
+  const continues = (s: string) => /^(?:it|this|that|these|those|then|they|you|we|there|if so|once|after that|otherwise)\b/i.test(s);
+  const covered = new Set(hits[anchor]);
+  const out = [sents[anchor]!.text];
+  let len = out[0]!.length;
+  for (let i = anchor + 1; i < sents.length && out.length < maxSentences; i++) {
+    const s = sents[i]!;
+    if (s.para !== sents[anchor]!.para || len + 1 + s.text.length > maxChars) break;
+    if (![...hits[i]!].some((w) => !covered.has(w)) && !continues(s.text)) break;
+    for (const w of hits[i]!) covered.add(w);
+    out.push(s.text);
+    len += 1 + s.text.length;
+  }
+  const quote = out.join(" ");
+  return quote.length > maxChars ? `${quote.slice(0, maxChars - 1).trimEnd()}…` : quote;
+}
+
+/** Fills `{{name}}`-style slots of a fixed phrase. */
+const fill = (s: string, v: Record<string, string>) => s.replace(/\{\{(\w+)\}\}/g, (_, k: string) => v[k] ?? "");
+
+/** The customer's first name when it looks like one ("Emma", "Jean-Luc"; not "ACME", not an address), else null. */
+export function firstName(name: string | null | undefined): string | null {
+  const first = (name ?? "").trim().split(/\s+/)[0] ?? "";
+  return first.length <= 40 && /^\p{Lu}\p{Ll}+(?:[-'’]\p{Lu}?\p{Ll}+)*$/u.test(first) ? first : null;
+}
+
+/** Greeting line in the customer's language, with their first name when known. */
+export function greeting(p: LanguagePhrases, name: string | null | undefined): string {
+  const n = firstName(name);
+  return n ? fill(p.greeting, { name: n }) : p.greeting_anonymous;
+}
+
+/** Sign-off lines in the customer's language. */
+export function signOff(p: LanguagePhrases, company: string): string {
+  return `${p.sign_off}\n${fill(p.team, { company })}`;
+}
+
+/**
+ * The extractive reply: greeting, the sentences of the best passage that answer the question with its citation mark,
+ * the next step and a sign-off. Only the best passage is quoted: a second passage is usually another topic.
+ */
+export function composeExtractive(v: { phrases: LanguagePhrases; name?: string | null; company: string; query: string; passage: QuotablePassage; maxSentences?: number }): string {
+  const answer = answerSentences(v.passage.text, v.query, v.maxSentences ?? 3);
+  return [greeting(v.phrases, v.name), `${v.phrases.thanks} ${answer} [${v.passage.label}]`, v.phrases.next_step, signOff(v.phrases, v.company)].join("\n\n");
+}
+
+/** The holding reply when the knowledge base has no answer: greeting, honest follow-up promise, one question, sign-off. */
+export function composeHolding(v: { phrases: LanguagePhrases; name?: string | null; company: string; question: string }): string {
+  return [greeting(v.phrases, v.name), `${v.phrases.follow_up} ${v.question}`, signOff(v.phrases, v.company)].join("\n\n");
 }

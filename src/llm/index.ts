@@ -6,9 +6,11 @@ import { OllamaGenerator } from "./ollama.ts";
 import type { GenerationObserver, Generator } from "./types.ts";
 
 /**
- * Chooses the generator from config: Ollama when OLLAMA_HOST is set (or LLM_GENERATOR=ollama), else the embedded
- * GGUF when the file exists (or LLM_GENERATOR=embedded), else null: the response agent then answers extractively
- * and says so. `observer` is the metrics registry (Metrics.observeGeneration).
+ * Chooses the generator from config: Ollama when OLLAMA_HOST is set (or LLM_GENERATOR=ollama), the embedded GGUF only
+ * when asked for (LLM_GENERATOR=embedded), else null: the response agent then composes the draft from the knowledge
+ * base and says so. The embedded model is opt-in because on the 2-core reference machine neither local model drafted
+ * better than the composer, and both took far longer than 6 s to a first token under load (docs/response.md,
+ * "Model choice"). `observer` is the metrics registry (Metrics.observeGeneration).
  */
 export function createGenerator(config: Pick<Config, "ollama" | "llm" | "reply">, log: Logger, observer?: GenerationObserver): Generator | null {
   const l = config.llm;
@@ -32,10 +34,13 @@ export function createGenerator(config: Pick<Config, "ollama" | "llm" | "reply">
       observer,
     });
   }
-  if (l.generator === "embedded" || (l.generator === "auto" && existsSync(l.modelPath))) {
+  if (l.generator === "embedded") {
     log.info({ component: "llm", generator: "llamacpp", model: l.modelPath, threads: l.threads }, "reply generator");
     return new LlamaCppGenerator({ modelPath: l.modelPath, threads: l.threads, contextSize: l.contextSize, queueTimeoutMs: config.reply.timeoutMs, observer });
   }
-  log.warn({ component: "llm", model: l.modelPath }, "no reply generator (no OLLAMA_HOST, no GGUF): drafts are extractive answers from the knowledge base");
+  log.info(
+    { component: "llm", model: l.modelPath, gguf_present: existsSync(l.modelPath) },
+    "no reply generator (no OLLAMA_HOST; the embedded GGUF needs LLM_GENERATOR=embedded): drafts are composed from the knowledge base",
+  );
   return null;
 }

@@ -11,8 +11,19 @@ export interface LanguagePhrases {
   name: string;
   follow_up: string;
   clarify: string;
-  extractive_lead: string;
+  /** `{{name}}` is the customer's first name. */
+  greeting: string;
+  greeting_anonymous: string;
+  /** Opens the answer of an extractive draft. */
+  thanks: string;
+  /** What the customer can do next when the quoted answer is not enough. */
+  next_step: string;
+  sign_off: string;
+  /** `{{company}}` is the configured company name. */
+  team: string;
 }
+
+const PHRASE_KEYS = ["name", "follow_up", "clarify", "greeting", "greeting_anonymous", "thanks", "next_step", "sign_off", "team"] as const;
 
 /** A loaded template set; `id` (e.g. `reply/v1`) and `sha` (content hash) are recorded on every draft. */
 export interface ReplyTemplates {
@@ -54,6 +65,10 @@ export function loadReplyTemplates(version = "v1", dir = PROMPTS_DIR): ReplyTemp
   const phrases = JSON.parse(phrasesRaw) as Record<string, LanguagePhrases>;
   if (!guidance.default) throw new AppError("bad_options", `${base}/guidance.json needs a "default" entry`);
   if (!phrases.en) throw new AppError("bad_options", `${base}/phrases.json needs "en"`);
+  for (const [lang, p] of Object.entries(phrases)) {
+    const missing = PHRASE_KEYS.filter((k) => typeof p[k] !== "string" || !p[k]);
+    if (missing.length) throw new AppError("bad_options", `${base}/phrases.json: "${lang}" lacks ${missing.join(", ")}`);
+  }
   const sha = createHash("sha256").update([files.system, files.user, files.abstain, guidanceRaw, phrasesRaw].join("\0")).digest("hex").slice(0, 12);
   return { id: `reply/${version}`, sha, ...files, guidance, phrases };
 }

@@ -162,7 +162,7 @@ describe("ResponseAgent", () => {
     const d = await draft(agent, msg("Can I get a mortgage holiday?"), ctx(emptySession("chat:v1"), { ...previous, knowledge: { abstain: true, passages: [] } }));
     expect(d.mode).toBe("abstain");
     expect(d.abstained).toBe(true);
-    expect(d.text).toBe("Thanks for your message. I want to make sure you get the right answer, so a colleague will look into this and follow up with you shortly. Which account type do you have, personal or business?");
+    expect(d.text).toBe("Hello,\n\nThanks for your message. I want to make sure you get the right answer, so a colleague will look into this and follow up with you shortly. Which account type do you have, personal or business?\n\nKind regards,\nThe Northwind Bank team");
     expect(d.citations).toEqual([]);
     expect(gen.calls[0]!.messages[1]!.content).not.toContain("<passage ");
     expect(gen.calls[0]!.maxTokens).toBe(48);
@@ -176,15 +176,19 @@ describe("ResponseAgent", () => {
     expect(d.text).toContain("¿Podría darnos más detalles");
   });
 
-  test("no generator, or a failing one: extractive answer from the passages that says so", async () => {
-    for (const generator of [null, scripted("", { fail: new AppError("llm_unavailable", "Ollama down", { retriable: true }) })]) {
+  test("no generator, or a failing one: an extractive reply from the best passage, with a note that says truly why", async () => {
+    const cases = [
+      { generator: null, why: "no generator is configured" },
+      { generator: scripted("", { fail: new AppError("llm_unavailable", "Ollama down", { retriable: true }) }), why: "llm_unavailable: Ollama down" },
+    ];
+    for (const { generator, why } of cases) {
       const d = await draft(createResponseAgent({ generator }), msg("lost card"), ctx(emptySession("chat:x")));
       expect(d.mode).toBe("extractive");
-      expect(d.text).toStartWith("This reply was put together automatically from our help articles");
+      expect(d.text).not.toContain("put together automatically");
       expect(d.text).toContain("Freeze the card in the app");
-      expect(d.citations.map((c) => c.chunk_id)).toEqual(["cards#lost:0", "cards#limits:0"]);
-      expect(d.note).toContain("extractive");
-      expect(d.fallback_reason).toBeTruthy();
+      expect(d.citations.map((c) => c.chunk_id)).toEqual(["cards#lost:0"]);
+      expect(d.note).toStartWith(`Not written by a model: ${why}`);
+      expect(d.fallback_reason).toContain(why);
       expect(d.status).toBe("draft");
     }
   });
@@ -276,5 +280,98 @@ describe("language detection", () => {
     expect(detectLanguage("How do I block my card, it was stolen")).toBe("en");
     expect(detectLanguage("Hola, no tengo mi tarjeta y por favor necesito ayuda con el pago")).toBe("es");
     expect(detectLanguage("Bonjour, je ne trouve pas ma carte, pouvez-vous m'aider avec le paiement")).toBe("fr");
+  });
+});
+
+describe("extractive reply (no model text)", () => {
+  const fees = {
+    abstain: false,
+    passages: [
+      {
+        chunk_id: "fees#abroad:0",
+        doc_id: "fees",
+        title: "Fees and limits",
+        section: "Abroad",
+        source: "kb/fees.md",
+        text: "## Abroad\n\nOur standard account has no monthly fee. Cash withdrawals abroad cost 2% of the amount, at least £1. It is shown before you confirm.\n\n- Premium accounts cost £15 a month\n- Statements are free",
+        score: 0.8,
+      },
+      { chunk_id: "close#0", doc_id: "close", title: "Closing your account", section: "", source: "kb/close.md", text: "To close your account, move your money out and ask us in chat.", score: 0.7 },
+    ],
+  };
+  const named = (text: string, name?: string): CustomerMessage => ({ ...msg(text), user: { id: "v9", ...(name ? { name } : {}) } });
+
+  test("reads like an agent wrote it: greeting with the name, the answering sentences of the best passage only, next step, sign-off, one citation", async () => {
+    const agent = createResponseAgent({ generator: null, options: { company: "Northwind Bank" } });
+    const d = await draft(agent, named("How much does it cost to withdraw cash abroad?", "Emma Dubois"), ctx(emptySession("chat:e1"), { ...previous, knowledge: fees }));
+    const [hello, body, next, signoff] = d.text.split("\n\n");
+    expect(hello).toBe("Hi Emma,");
+    expect(body).toContain("Cash withdrawals abroad cost 2% of the amount, at least £1.");
+    expect(body).toContain("It is shown before you confirm.");
+    expect(body).not.toContain("monthly fee");
+    expect(body).not.toContain("Premium");
+    expect(d.text).not.toContain("close your account");
+    expect(next).toContain("reply to this message");
+    expect(signoff).toBe("Kind regards,\nThe Northwind Bank team");
+    expect(d.citations.map((c) => c.chunk_id)).toEqual(["fees#abroad:0"]);
+    expect(d.annotated).toContain("at least £1. It is shown before you confirm. [1]");
+    expect(d.text).not.toMatch(/\[(?:P?\d)\]/);
+  });
+
+  test("fixed parts in the customer's language (fr, de, es); no name gives the anonymous greeting", async () => {
+    const agent = createResponseAgent({ generator: null, options: { company: "Northwind Bank" } });
+    const cases: [string, string, string, string][] = [
+      ["Bonjour, combien coûte un retrait d'argent à l'étranger avec ma carte ?", "Bonjour Léa,", "Cordialement,\nL'équipe Northwind Bank", "Léa Martin"],
+      ["Hallo, was kostet eine Bargeldabhebung im Ausland mit meiner Karte? Vielen Dank", "Hallo Jonas,", "Freundliche Grüße\nIhr Northwind Bank-Team", "Jonas Weber"],
+      ["Hola, ¿cuánto cuesta sacar dinero en el extranjero con mi tarjeta? Gracias", "Hola:", "Saludos cordiales,\nEl equipo de Northwind Bank", ""],
+    ];
+    for (const [text, hello, signoff, name] of cases) {
+      const d = await draft(agent, named(text, name || undefined), ctx(emptySession(`chat:${hello}`), { ...previous, knowledge: fees }));
+      expect(d.text.split("\n\n")[0]).toBe(hello);
+      expect(d.text.endsWith(signoff)).toBe(true);
+    }
+  });
+
+  test("a model answer that cites nothing is rejected by the citation check, and the note says so", async () => {
+    const d = await draft(createResponseAgent({ generator: scripted("You can withdraw cash abroad for free at any partner bank, no limits apply.") }), msg("cash abroad fee?"), ctx(emptySession("chat:e2"), { ...previous, knowledge: fees }));
+    expect(d.mode).toBe("extractive");
+    expect(d.note).toContain("rejected by the citation check");
+    expect(d.note).toContain("cites none of the retrieved passages");
+    expect(d.text).not.toContain("partner bank");
+  });
+
+  test("a generation cut by its budget says the generator timed out after N ms", async () => {
+    const agent = createResponseAgent({ generator: scripted("slow ".repeat(200), { delayMs: 20 }), options: { timeoutMs: 600 } });
+    const d = await draft(agent, msg("lost card"), ctx(emptySession("chat:e3")));
+    expect(d.note).toMatch(/the generator timed out after \d+ ms \(budget 600 ms from the start of generation\)/);
+  });
+});
+
+describe("abstention (holding reply)", () => {
+  const abstaining = { ...previous, knowledge: { abstain: true, abstain_reason: "the best passage scores 0.41, below the 0.62 threshold", passages: [] } };
+  test("with and without a generator: greeting, honest follow-up, exactly one question, sign-off; the agent sees the reason", async () => {
+    for (const generator of [null, scripted("Is this about a personal or a business account? And when?")]) {
+      const agent = createResponseAgent({ generator, options: { company: "Northwind Bank" } });
+      const d = await draft(agent, { ...msg("Can I pay my mortgage with a cheque?"), user: { id: "v3", name: "Sam Ortiz" } }, ctx(emptySession("chat:ab"), abstaining));
+      expect(d.mode).toBe("abstain");
+      expect(d.text).toStartWith("Hi Sam,\n\n");
+      expect(d.text).toContain("a colleague will look into this and follow up");
+      expect(d.text.match(/\?/g)?.length).toBe(1);
+      expect(d.text).toEndWith("Kind regards,\nThe Northwind Bank team");
+      expect(d.citations).toEqual([]);
+      expect(d.note).toContain("below the 0.62 threshold");
+      expect(d.note).toContain(generator ? "written by the model" : "the fixed question");
+    }
+  });
+
+  test("in German when the customer writes German; the reason falls back to the answerability figures", async () => {
+    const agent = createResponseAgent({ generator: null, options: { company: "Northwind Bank" } });
+    const k = { abstain: true, answerability: { p: 0.12, threshold: 0.5 }, passages: [] };
+    const d = await draft(agent, msg("Hallo, kann ich bei Ihnen eine Hypothek mit einem Scheck bezahlen? Vielen Dank"), ctx(emptySession("chat:de"), { ...previous, knowledge: k }));
+    expect(d.language).toBe("de");
+    expect(d.text).toStartWith("Guten Tag,");
+    expect(d.text).toContain("prüft ein Kollege");
+    expect(d.text).toContain("Könnten Sie uns mehr dazu sagen");
+    expect(d.note).toContain("answerability model gives 0.12");
   });
 });

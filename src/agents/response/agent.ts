@@ -1,6 +1,7 @@
 import { AppError, ok, type Result } from "../../errors.ts";
-import { extractiveAnswer } from "../../llm/extractive.ts";
+import { composeExtractive, composeHolding, greeting } from "../../llm/extractive.ts";
 import { fence, loadReplyTemplates, render, type LanguagePhrases, type ReplyTemplates } from "../../llm/prompts.ts";
+import { draftPriority, type GenerationQueue, type Slot } from "../../llm/queue.ts";
 import type { ChatMessage, Generation, Generator } from "../../llm/types.ts";
 import type { SessionStore } from "../../session/interface.ts";
 import type { Agent } from "../types.ts";
@@ -25,7 +26,7 @@ export interface ResponseAgentOptions {
   /** Characters kept of each passage: the run of sentences most relevant to the message (see focus.ts). */
   passageChars: number;
   memory: MemoryOptions;
-  /** The agent's whole budget; generation is cut a little earlier so a fallback draft still comes back. */
+  /** The generation's budget, counted from when it holds the generator (not while queued); cut a little earlier so a fallback draft still comes back. */
   timeoutMs: number;
   defaultLanguage: string;
   templateVersion: string;
@@ -33,7 +34,7 @@ export interface ResponseAgentOptions {
 
 /** Defaults sized for a small local model on 2 CPU cores. */
 export const RESPONSE_DEFAULTS: ResponseAgentOptions = {
-  company: "our company",
+  company: "Northwind Bank",
   maxTokens: 200,
   questionMaxTokens: 48,
   temperature: 0.2,
@@ -93,7 +94,7 @@ export interface ReplyDraft {
 
 /** Dependencies of the response agent. */
 export interface ResponseAgentDeps {
-  /** Null on a machine with neither Ollama nor the GGUF: the agent answers extractively and says so. */
+  /** Null when no model is configured: the agent composes the draft from the best passage and its note says why. */
   generator: Generator | null;
   templates?: ReplyTemplates;
   policy?: AutoSendPolicy;
@@ -102,6 +103,8 @@ export interface ResponseAgentDeps {
   sessions?: Pick<SessionStore, "setState">;
   stream?: ReplyStream;
   supersede?: SupersedeRegistry;
+  /** Orders drafts waiting for the generator by urgency; without it the budget starts at the call. */
+  queue?: GenerationQueue;
 }
 
 type Obj = Record<string, unknown>;
@@ -132,10 +135,24 @@ export function readSignals(previous: Readonly<Obj>) {
     sentiment: str(sentiment?.label),
     urgency: typeof urgency === "string" ? urgency : str(obj(urgency)?.level),
     knowledgePresent: knowledge !== null,
+    abstainReason: abstainReason(knowledge, passages.length),
     // A failed knowledge worker is treated as abstaining: no passages, no policy may be stated.
     abstained: knowledge === null || knowledge.abstain === true || knowledge.abstained === true || passages.length === 0,
     passages,
   };
+}
+
+/** Why retrieval abstained, in words for the agent: the knowledge agent's own reason when it gives one, else its figures. */
+export function abstainReason(knowledge: Obj | null, passages: number): string {
+  if (knowledge === null) return "knowledge retrieval failed";
+  const given = str(knowledge.abstain_reason) ?? str(knowledge.reason);
+  if (given) return given;
+  const a = obj(knowledge.answerability);
+  const p = num(a?.p);
+  const cut = num(a?.threshold);
+  if (p !== null && cut !== null && p < cut) return `the answerability model gives ${round(p)} that the knowledge base answers this (cut-off ${cut})`;
+  if (passages === 0) return "no passage of the knowledge base cleared the relevance threshold";
+  return "the knowledge agent abstained";
 }
 
 /**
@@ -170,6 +187,9 @@ export function replyPrefix(t: ReplyTemplates, o: Pick<ResponseAgentOptions, "co
 }
 
 const words = (s: string) => s.toLowerCase().match(/\p{L}+|\d+/gu) ?? [];
+/** The customer's name as the channel gave it (chat identity, email From), if any. */
+const customerName = (input: { user: { name?: string } }) => input.user.name ?? null;
+
 const REFUSAL = /^(?:(?:i'?m sorry|i am sorry|sorry|unfortunately|i apologi[sz]e)(?: for [^,.!]{1,40})?)?[,.!\s]*(?:but\s+)?i(?:'m| am)? (?:can(?:no|')t|unable to|not able to|cannot|can ?not) (?:assist|help|provide|answer)/i;
 
 /**
@@ -208,7 +228,8 @@ export function createResponseAgent(deps: ResponseAgentDeps): Agent<ReplyDraft> 
   return {
     name: "reply",
     stage: 1,
-    timeoutMs: o.timeoutMs,
+    // The runner's limit covers the wait for a generator slot too; the generation budget itself starts at the slot.
+    timeoutMs: o.timeoutMs + (deps.queue ? deps.queue.o.maxWaitMs + 1000 : 0),
     async run(input, ctx): Promise<Result<ReplyDraft, AppError>> {
       const started = performance.now();
       const receivedAt = Date.parse(input.metadata.received_at);
@@ -229,8 +250,9 @@ export function createResponseAgent(deps: ResponseAgentDeps): Agent<ReplyDraft> 
 
       const ticket = deps.supersede?.begin(ctx.conversationId, input.id, input.metadata.received_at);
       const deadline = new AbortController();
-      const deadlineTimer = setTimeout(() => deadline.abort(), Math.max(100, o.timeoutMs - 400 - (performance.now() - started)));
-      const signal = AbortSignal.any([ctx.signal, deadline.signal, ...(ticket ? [ticket.signal] : [])]);
+      let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+      const waitSignal = AbortSignal.any([ctx.signal, ...(ticket ? [ticket.signal] : [])]);
+      const signal = AbortSignal.any([waitSignal, deadline.signal]);
 
       const base = { conversation_id: ctx.conversationId, message_id: input.id };
       let seq = 0;
@@ -245,15 +267,30 @@ export function createResponseAgent(deps: ResponseAgentDeps): Agent<ReplyDraft> 
 
       let gen: Generation | null = null;
       let failure: string | null = null;
+      let slot: Slot | null = null;
+      let slotWaitMs: number | null = null;
+      let gaveUp = false;
       const generationStart = Date.now();
+      let budgetStart = performance.now();
       try {
-        if (!deps.generator) failure = "no generator configured (neither Ollama nor an embedded GGUF model)";
-        else if (signal.aborted) failure = ticket?.supersededBy() ? null : "cancelled before generation";
+        if (deps.generator && deps.queue && !waitSignal.aborted) {
+          const got = await deps.queue.acquire(draftPriority(sig.urgency, sig.sentiment), waitSignal);
+          slotWaitMs = got.ok ? got.slot.waitedMs : got.why.waitedMs;
+          if (got.ok) slot = got.slot;
+          else if (got.why.reason === "gave_up") {
+            gaveUp = true;
+            failure = `the generation queue gave up after waiting ${got.why.waitedMs} ms (${got.why.ahead} draft(s) ahead of it)`;
+          }
+        }
+        budgetStart = performance.now();
+        deadlineTimer = setTimeout(() => deadline.abort(), Math.max(100, o.timeoutMs - 400));
+        if (!deps.generator) failure = "no generator is configured (no OLLAMA_HOST, and the embedded GGUF is used only with LLM_GENERATOR=embedded)";
+        else if (gaveUp || signal.aborted) failure ??= ticket?.supersededBy() ? null : "cancelled before generation";
         else {
           let messages: ChatMessage[];
           let maxTokens = o.maxTokens;
           if (sig.abstained) {
-            emit(`${phrases.follow_up} `);
+            emit(`${greeting(phrases, customerName(input))}\n\n${phrases.follow_up} `);
             // Same prefix as a grounded reply, so alternating reply and abstain prompts keep the model's prompt cache.
             messages = [
               ...replyPrefix(templates, o, phrases),
@@ -267,11 +304,16 @@ export function createResponseAgent(deps: ResponseAgentDeps): Agent<ReplyDraft> 
           if (r.ok) {
             gen = r.value;
             emit(restorer.flush());
-            if (gen.finish === "aborted" && !ticket?.supersededBy()) failure = deadline.signal.aborted ? `generation exceeded the ${o.timeoutMs} ms budget` : "generation cancelled";
+            if (gen.finish === "aborted" && !ticket?.supersededBy()) {
+              failure = deadline.signal.aborted ? `the generator timed out after ${Math.round(performance.now() - budgetStart)} ms (budget ${o.timeoutMs} ms from the start of generation)` : "generation cancelled";
+            }
+          } else if (deadline.signal.aborted) {
+            failure = `the generator timed out after ${Math.round(performance.now() - budgetStart)} ms (budget ${o.timeoutMs} ms from the start of generation)`;
           } else failure = `${r.error.code}: ${r.error.message}`;
         }
       } finally {
         clearTimeout(deadlineTimer);
+        slot?.release();
         ticket?.done();
       }
 
@@ -288,14 +330,15 @@ export function createResponseAgent(deps: ResponseAgentDeps): Agent<ReplyDraft> 
         note = `superseded by newer message ${supersededBy}: this draft is kept for the record and is never sent`;
       } else if (sig.abstained) {
         mode = "abstain";
-        const q = (!failure && gen && firstQuestion(restore(gen.text, redactor.map))) || phrases.clarify;
-        text = annotated = `${phrases.follow_up} ${q}`;
-        note = sig.knowledgePresent ? "the knowledge base has no passage for this: follow-up promised, clarifying question asked" : "knowledge retrieval failed: follow-up promised, clarifying question asked";
-        if (failure) note += ` (fixed question: ${failure})`;
+        const modelQ = !failure && gen ? firstQuestion(restore(gen.text, redactor.map)) : null;
+        text = annotated = composeHolding({ phrases, name: customerName(input), company: o.company, question: modelQ ?? phrases.clarify });
+        note = `No answer was drafted because ${sig.abstainReason}: the customer is told a colleague will follow up and is asked one clarifying question (${modelQ ? "written by the model" : `the fixed question: ${failure ?? "the model wrote no usable question"}`}).`;
       } else {
         const checked = !failure && gen ? checkCitations(restore(gen.text, redactor.map), passages) : null;
-        const unusable = checked ? unusableReply(checked.text, input.message.text, checked.citations.length) : null;
-        if (unusable) failure = unusable;
+        let unusable = checked ? unusableReply(checked.text, input.message.text, checked.citations.length) : null;
+        // An answer that cites none of the passages cannot be checked against them: small models invent those.
+        if (checked && !unusable && checked.text.length >= 2 && checked.citations.length === 0) unusable = "it cites none of the retrieved passages, so nothing in it can be checked";
+        if (unusable) failure = `the model's text was rejected by the citation check: ${unusable}`;
         if (checked && !unusable && checked.text.length >= 2) {
           mode = "generated";
           ({ text, annotated, citations } = checked);
@@ -304,9 +347,10 @@ export function createResponseAgent(deps: ResponseAgentDeps): Agent<ReplyDraft> 
         } else {
           mode = "extractive";
           failure ??= "the model returned no text";
-          const ex = checkCitations(extractiveAnswer(phrases.extractive_lead, passages), passages);
+          const best = passages[0]!;
+          const ex = checkCitations(composeExtractive({ phrases, name: customerName(input), company: o.company, query: message, passage: { ...best, text: sig.passages[0]!.text } }), passages);
           ({ text, annotated, citations } = ex);
-          note = `extractive answer from the retrieved passages, not written by a model (${failure})`;
+          note = `Not written by a model: ${failure}. This draft quotes the best-matching help article (${[best.title, best.section].filter(Boolean).join(" › ") || best.chunk_id}) between a fixed greeting and sign-off.`;
         }
       }
 
@@ -357,7 +401,7 @@ export function createResponseAgent(deps: ResponseAgentDeps): Agent<ReplyDraft> 
         superseded_by: supersededBy,
         timings: {
           queue_ms: round(Math.max(0, generationStart - receivedAt)),
-          generator_queue_ms: gen?.queueMs ?? null,
+          generator_queue_ms: slotWaitMs !== null || gen ? round((slotWaitMs ?? 0) + (gen?.queueMs ?? 0)) : null,
           ttft_ms: gen?.ttftMs === null || gen?.ttftMs === undefined ? null : round(gen.ttftMs + gen.queueMs),
           tokens_per_s: gen?.tokensPerS ?? null,
           completion_tokens: gen?.completionTokens ?? null,

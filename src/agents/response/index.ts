@@ -1,4 +1,5 @@
 import type { Config } from "../../config.ts";
+import { GenerationQueue } from "../../llm/queue.ts";
 import type { Generator } from "../../llm/types.ts";
 import type { SessionStore } from "../../session/interface.ts";
 import type { Agent } from "../types.ts";
@@ -6,14 +7,18 @@ import { createResponseAgent, type ReplyDraft } from "./agent.ts";
 import type { ReplyStream } from "./stream.ts";
 import type { SupersedeRegistry } from "./supersede.ts";
 
-/** The response agent configured from `config.llm` / `config.reply` (the generator comes from createGenerator). */
+/**
+ * The response agent configured from `config.llm` / `config.reply` (the generator comes from createGenerator), with
+ * an urgency-ordered generation queue in front of the generator.
+ */
 export function responseAgentFromConfig(
   config: Pick<Config, "llm" | "reply">,
-  deps: { generator: Generator | null; sessions?: SessionStore; stream?: ReplyStream; supersede?: SupersedeRegistry },
+  deps: { generator: Generator | null; sessions?: SessionStore; stream?: ReplyStream; supersede?: SupersedeRegistry; queue?: GenerationQueue },
 ): Agent<ReplyDraft> {
   const r = config.reply;
   return createResponseAgent({
     ...deps,
+    queue: deps.queue ?? new GenerationQueue({ concurrency: config.llm.concurrency, maxWaitMs: config.llm.queueMaxWaitMs }),
     policy: { enabled: r.autoSend.enabled, intents: r.autoSend.intents, minConfidence: r.autoSend.minConfidence, channels: r.autoSend.channels, blockedSentiments: ["negative", "very_negative", "frustrated", "angry"], blockedUrgencies: ["high", "critical", "urgent"] },
     options: {
       company: r.company,
