@@ -85,6 +85,7 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
       workerTimeoutMs: config.master.workerTimeoutMs,
       workerRetries: config.master.workerRetries,
       concurrency: config.master.concurrency,
+      retry: { maxAttempts: config.resilience.maxAttempts, baseMs: config.resilience.backoffBaseMs, maxMs: config.resilience.backoffMaxMs },
     });
     await master.start();
     const m = master;

@@ -1,6 +1,7 @@
 import { t, type Static } from "elysia";
 import { Value } from "@sinclair/typebox/value";
 import { AppError, err, ok, type Result } from "../errors.ts";
+import { findTextProblems } from "./text.ts";
 
 /** Channels a customer message can come from. */
 export const SOURCES = ["email", "chat", "social"] as const;
@@ -105,6 +106,11 @@ export function parseCustomerMessage(raw: unknown, limits: MessageLimits = DEFAU
     compiled.set(limits, schema);
   }
   const value = normalize(raw);
+  // Refused characters are a 400 naming each field: the payload is malformed, not merely out of the contract.
+  const bad = findTextProblems(value);
+  if (bad.length) {
+    return err(new AppError("invalid_characters", `message contains refused characters: ${bad.map((e) => `${e.path} ${e.message}`).join("; ")}`, { status: 400, retriable: false, details: bad }));
+  }
   const errors: FieldError[] = [];
   const seen = new Set<string>();
   for (const e of Value.Errors(schema, value)) {

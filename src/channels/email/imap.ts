@@ -368,7 +368,7 @@ export class EmailProducer {
     const budget = MAX_METADATA_BYTES - fixed;
     if (mail.signature) metadata.signature = clipBytes(mail.signature, Math.min(1000, Math.max(0, budget / 4)));
     if (mail.quoted && mail.body) metadata.quoted = clipBytes(mail.quoted, Math.max(0, budget - Buffer.byteLength(JSON.stringify(metadata.signature ?? "")) - 200));
-    return { id, source: "email", user, message: { text, attachments: mail.attachments.slice(0, this.d.limits.maxAttachments) }, metadata };
+    return { id, source: "email", sanitize: true, user, message: { text, attachments: mail.attachments.slice(0, this.d.limits.maxAttachments) }, metadata };
   }
 
   private sleep(ms: number): Promise<void> {
