@@ -41,7 +41,7 @@ export async function openParts(config: Config, opts: { log?: Logger; metrics?: 
   const metrics = opts.metrics ?? new Metrics();
   initTracing(config.telemetry, log);
   await initSentry(config.telemetry, `${pkg.name}@${pkg.version}`, log);
-  const kafka = config.kafka ? new KafkaBus(config.kafka, log) : null;
+  const kafka = config.kafka ? new KafkaBus(config.kafka, log, config.resilience.publishQueueMax) : null;
   const bus: EventBus = traceBus(kafka ?? new MemoryBus());
   await bus.start([config.topics.messages, config.topics.responses, config.topics.dlq, config.topics.stream]);
   const rawStore = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.pgliteDir);
@@ -120,7 +120,7 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
   const features =
     hub && channels && approvals && replyStream
       ? [
-          chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log, identity, replyStream }),
+          chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log, identity, replyStream, maxBodyBytes: config.resilience.httpMaxBodyBytes, maxFrameBytes: config.resilience.wsMaxPayloadBytes }),
           ...channels.routes,
           draftReviewRoutes({ approvals, apiKeys: config.apiKeys }),
           createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master, approvals, replyStream }).routes,

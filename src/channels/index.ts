@@ -105,7 +105,7 @@ export function startChannels(d: ChannelDeps): Channels {
 
   return {
     routes: [
-      webhookRoutes({ publisher: d.publisher, store, limits: config.limits, log, secrets: c.webhooks.secrets, toleranceSeconds: c.webhooks.toleranceSeconds }),
+      webhookRoutes({ publisher: d.publisher, store, limits: config.limits, log, secrets: c.webhooks.secrets, toleranceSeconds: c.webhooks.toleranceSeconds, maxBodyBytes: config.resilience.httpMaxBodyBytes }),
       replyRoutes({ replies, store, apiKeys: config.apiKeys }),
     ],
     replies,

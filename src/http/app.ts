@@ -27,6 +27,8 @@ export function buildApp(d: AppDeps) {
     .onError(({ code, error, set }) => {
       if (error instanceof AppError) {
         set.status = error.status;
+        // A retriable 503 (bus down, publish queue full) tells the client when to come back.
+        if (error.status === 503 && error.retriable) set.headers["retry-after"] = String((error.details as { retry_after_s?: number } | undefined)?.retry_after_s ?? 5);
         if (error.status >= 500) d.log.error({ code: error.code, err: error.message }, "request failed");
         return error.toJSON();
       }

@@ -2,6 +2,7 @@ import { Elysia, t } from "elysia";
 import type { ResultEvent } from "../agents/types.ts";
 import { AppError } from "../errors.ts";
 import { requireApiKey } from "../http/auth.ts";
+import { DEFAULT_MAX_BODY_BYTES, readJsonBody } from "../http/body.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import type { ResultHub } from "../realtime/hub.ts";
@@ -20,6 +21,9 @@ export interface ChatDeps {
   identity?: IdentityOptions;
   /** The reply token stream (src/agents/response); only drafts marked customer-visible reach the customer. */
   replyStream?: { onConversation(conversationId: string, l: (ev: StreamEvent) => void): () => void };
+  /** Byte limits of a POST body and of one socket frame (413 / close 1009 beyond them). */
+  maxBodyBytes?: number;
+  maxFrameBytes?: number;
 }
 
 /** The subset of reply stream events the chat socket understands. */
@@ -79,8 +83,9 @@ export function chatRoutes(d: ChatDeps) {
   return new Elysia({ name: "chat", prefix: "/api" })
     .post(
       "/messages",
-      async ({ request, body, set }) => {
+      async ({ request, set }) => {
         requireApiKey(d.apiKeys, request.headers);
+        const body = await readJsonBody(request, d.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
         if (!body || typeof body !== "object" || Array.isArray(body)) throw new AppError("invalid_body", "body must be a JSON object", { status: 400 });
         const b = body as Record<string, unknown>;
         const source = b.source ?? "chat";
@@ -101,13 +106,13 @@ export function chatRoutes(d: ChatDeps) {
         set.status = 202;
         return { id: res.value.id, conversation_id: conversationIdOf(res.value), status: "accepted" };
       },
-      { parse: "json" },
+      { parse: "none" },
     )
     .ws("/chat/ws", {
       query: t.Object({ visitor: t.Optional(t.String({ maxLength: 128 })), token: t.Optional(t.String({ maxLength: 4096 })) }),
       body: wsIncoming,
       idleTimeout: 120,
-      maxPayloadLength: 256 * 1024,
+      maxPayloadLength: d.maxFrameBytes ?? 256 * 1024,
       beforeHandle({ query }) {
         const id = identify(query, identityOptions);
         if (!id.ok) throw id.error;

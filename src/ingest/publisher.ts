@@ -37,7 +37,8 @@ export class MessagePublisher {
       user = sanitizeDeep(user, "user", notes).value;
       message = sanitizeDeep(message, "message", notes).value;
       metadata = sanitizeDeep(metadata, "metadata", notes).value;
-      if (notes.length) metadata.sanitized = notes;
+      const earlier = Array.isArray(metadata.sanitized) ? (metadata.sanitized as unknown[]).filter((x): x is string => typeof x === "string") : [];
+      if (notes.length || earlier.length) metadata.sanitized = [...earlier, ...notes];
       const m = message as { text?: unknown } | null;
       if (notes.length && m && typeof m === "object" && typeof m.text === "string" && !m.text.trim()) m.text = "(message held only control characters)";
     }
