@@ -65,6 +65,7 @@ export function startChannels(d: ChannelDeps): Channels {
           batchSize: c.imap!.batchSize,
           backoff: { baseMs: 1000, maxMs: 5 * 60_000 },
           leaseMs: 60_000,
+          maxMessageBytes: config.resilience.imapMaxMessageBytes,
         },
         { publisher: d.publisher, store, limits: config.limits, log },
       ),

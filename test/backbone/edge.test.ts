@@ -100,7 +100,7 @@ describe("signed webhook edge", () => {
       const app = buildApp({ log: testLog, metrics: new Metrics(false), checks: [], features: [routes as unknown as Elysia] });
       const send = (bytes: Uint8Array) => {
         const ts = String(Math.floor(Date.now() / 1000));
-        return app.handle(new Request(`http://local/api/channels/webhooks/${source}`, { method: "POST", headers: { "content-type": "application/json", [TIMESTAMP_HEADER]: ts, [SIGNATURE_HEADER]: sign(SECRET, ts, bytes) }, body: bytes }));
+        return app.handle(new Request(`http://local/api/channels/webhooks/${source}`, { method: "POST", headers: { "content-type": "application/json", [TIMESTAMP_HEADER]: ts, [SIGNATURE_HEADER]: sign(SECRET, ts, bytes) }, body: bytes as unknown as BodyInit }));
       };
       const raw = new TextEncoder().encode(JSON.stringify({ id: `evt-${rand()}`, network: "ig", author: { id: "a1" }, text: "bad \u0000 byte: ##" }));
       const at = raw.lastIndexOf(0x23);

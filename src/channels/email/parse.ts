@@ -25,6 +25,8 @@ export interface ParsedEmail {
   inlineParts: number;
   /** Auto-Submitted / Precedence: bulk mail: never answered automatically (mail loops). */
   autoSubmitted: boolean;
+  /** Set when the mail was over the size limit and only its text part(s) and attachment list were read. */
+  oversized?: { size: number; limit: number };
 }
 
 const CONTENT_TYPE = /^[\w.+-]+\/[\w.+-]+$/;
