@@ -61,7 +61,8 @@ export interface Service {
   master: MasterAgent | null;
   hub: ResultHub | null;
   publisher: MessagePublisher;
-  stop(): Promise<void>;
+  /** `drainUntil` (epoch ms): keep consuming until the master has nothing left or that moment passes. */
+  stop(opts?: { drainUntil?: number }): Promise<void>;
 }
 
 /** Wires producers, the master agent with the given workers, the result hub and the HTTP app. */
@@ -136,13 +137,24 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
     master,
     hub,
     publisher,
-    /** Stops consuming (finishing and committing in-flight batches), then closes every connection. */
-    async stop() {
+    /**
+     * Graceful order: producers stop taking mail and posts (in-flight IMAP batches finish), the master drains what is
+     * already on the topic (until `drainUntil`), stops after its in-flight batch is committed, drafting finishes, and
+     * only then the reply senders (SMTP, social) and connections stop.
+     */
+    async stop(stopOpts: { drainUntil?: number } = {}) {
       removeLagSource();
-      await channels?.stop();
+      if (channels) await Promise.all([...channels.email.map((p) => p.stop()), channels.social?.stop()]);
+      if (master && stopOpts.drainUntil) {
+        while (Date.now() < stopOpts.drainUntil && (master.busy || (await master.lag().catch(() => 0)) > 0)) await Bun.sleep(50);
+        log.info({ lag: await master.lag().catch(() => -1) }, "shutdown: master drained");
+      }
       await master?.stop();
+      log.info("shutdown: master stopped");
       // Workers release their models and flush their streams while the bus is still up.
       await opts.afterConsumersStopped?.();
+      log.info("shutdown: workers closed");
+      await channels?.stop();
       await streamRelay?.stop();
       await hub?.stop();
       await bus.stop();
