@@ -42,10 +42,16 @@ const server = svc.app!.listen({ hostname: "127.0.0.1", port: 0, maxRequestBodyS
 const base = `127.0.0.1:${server.server!.port}`;
 const db = svc.parts.store.db;
 
-const imapClient = new ImapFlow({ host: env.IMAP_HOST, port: Number(env.IMAP_PORT ?? 143), secure: false, auth: { user: env.IMAP_USER, pass: env.IMAP_PASSWORD }, logger: false });
-await imapClient.connect();
+const newImapClient = async () => {
+  const c = new ImapFlow({ host: env.IMAP_HOST!, port: Number(env.IMAP_PORT ?? 143), secure: false, auth: { user: env.IMAP_USER!, pass: env.IMAP_PASSWORD! }, logger: false });
+  c.on("error", () => {});
+  await c.connect();
+  return c;
+};
+let imapClient = await newImapClient();
 const mailbox = `badinput-${rid()}`;
 await imapClient.mailboxCreate(mailbox);
+await imapClient.logout();
 const producer = new EmailProducer(
   { host: env.IMAP_HOST, port: Number(env.IMAP_PORT ?? 143), secure: false, tlsVerify: false, user: env.IMAP_USER, password: env.IMAP_PASSWORD, mailbox, processed: { mode: "flag", flag: "\\Seen" }, idle: false, pollMs: 60_000, resyncMs: 60_000, batchSize: 50, backoff: { baseMs: 50, maxMs: 1000 }, leaseMs: 30_000, maxMessageBytes: config.resilience.imapMaxMessageBytes },
   { publisher: svc.publisher, store: new ChannelStore(db), limits: config.limits, log },
@@ -158,7 +164,13 @@ async function socket(): Promise<Sock> {
   if (sock && sock.closed === null) return sock;
   const ws = new WebSocket(`ws://${base}/api/chat/ws?visitor=bench-${rid()}`);
   const s: Sock = { ws, frames: [], closed: null };
-  ws.onmessage = (e) => s.frames.push(JSON.parse(String(e.data)));
+  ws.onmessage = (e) => {
+    try {
+      s.frames.push(JSON.parse(String(e.data)));
+    } catch {
+      s.frames.push({ type: "unparseable", data: String(e.data).slice(0, 80) });
+    }
+  };
   ws.onclose = (e) => (s.closed = e.code);
   const end = Date.now() + 10_000;
   while (!s.frames.some((f) => f.type === "ready") && Date.now() < end) await Bun.sleep(10);
@@ -223,7 +235,8 @@ for (const raw of [nested(50_000), nestedObj(20_000), "{", '{"id":1}', '{"id":"e
 }
 await run("webhook", "unknown source", async () => restOutcome(await fetch(`http://${base}/api/channels/webhooks/nosuch`, { method: "POST", body: "{}" }).catch(() => null)), hookCanary);
 
-// IMAP through Dovecot
+// IMAP through Dovecot (a fresh connection: the one above idled through the other phases)
+imapClient = await newImapClient();
 const mail = (headers: Record<string, string>, body: string | Buffer) => {
   const h = Object.entries({ "MIME-Version": "1.0", Date: "Tue, 24 Nov 2026 10:00:00 +0000", From: "Eve <eve@example.com>", To: "support@example.test", Subject: "help", ...headers }).map(([k, v]) => `${k}: ${v}`).join("\r\n");
   return Buffer.concat([Buffer.from(`${h}\r\n\r\n`, "latin1"), typeof body === "string" ? Buffer.from(body.replace(/\r?\n/g, "\r\n"), "latin1") : body]);
@@ -231,10 +244,13 @@ const mail = (headers: Record<string, string>, body: string | Buffer) => {
 async function imapInput(raw: Buffer): Promise<Outcome> {
   const mid = `bad-${rid()}@example.com`;
   const withId = Buffer.concat([Buffer.from(`Message-ID: <${mid}>\r\n`), raw]);
+  if (!imapClient.usable) imapClient = await newImapClient();
   try {
     await imapClient.append(mailbox, withId);
   } catch (e) {
-    return { clear: true, how: `refused by the IMAP server (${(e as Error).message.slice(0, 40)})` };
+    // A NO from the server is a clear refusal; a dropped connection is not.
+    const serverSaidNo = (e as { serverResponseCode?: string; responseStatus?: string }).responseStatus === "NO";
+    return { clear: serverSaidNo, how: `${serverSaidNo ? "refused by the IMAP server" : "append failed"} (${(e as Error).message.slice(0, 40)})` };
   }
   const before = { ...producer.stats };
   await producer.syncNow();

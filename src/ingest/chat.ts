@@ -1,6 +1,7 @@
+import { Value } from "@sinclair/typebox/value";
 import { Elysia, t } from "elysia";
 import type { ResultEvent } from "../agents/types.ts";
-import { AppError } from "../errors.ts";
+import { AppError, err, ok, type Result } from "../errors.ts";
 import { requireApiKey } from "../http/auth.ts";
 import { DEFAULT_MAX_BODY_BYTES, readJsonBody } from "../http/body.ts";
 import type { Logger } from "../obs/log.ts";
@@ -8,6 +9,7 @@ import type { Metrics } from "../obs/metrics.ts";
 import type { ResultHub } from "../realtime/hub.ts";
 import { identify, messageIdFor, type ChatIdentity, type IdentityOptions } from "../widget/identity.ts";
 import { conversationIdOf, SOURCES } from "../schema/message.ts";
+import { decodeUtf8Strict } from "../schema/text.ts";
 import type { MessagePublisher } from "./publisher.ts";
 
 /** Dependencies of the chat producer. */
@@ -73,6 +75,31 @@ const wsIncoming = t.Object({
 });
 
 /**
+ * Validates one socket frame here rather than through Elysia's `body` option, so a bad frame (binary, invalid UTF-8,
+ * not JSON, too deep, wrong shape) gets the same `{type:"error", code, message}` frame as every other refusal.
+ */
+export function parseFrame(raw: unknown): Result<typeof wsIncoming.static, AppError> {
+  let v = raw;
+  if (raw instanceof Uint8Array) {
+    const text = decodeUtf8Strict(raw);
+    if (text === null) return err(new AppError("invalid_utf8", "frame is not valid UTF-8", { status: 400 }));
+    v = text;
+  }
+  if (typeof v === "string") {
+    try {
+      v = JSON.parse(v);
+    } catch (e) {
+      return err(new AppError("invalid_frame", e instanceof RangeError ? "frame is nested too deeply" : "frame is not JSON", { status: 400 }));
+    }
+  }
+  if (!Value.Check(wsIncoming, v)) {
+    const details = [...Value.Errors(wsIncoming, v)].slice(0, 5).map((e) => ({ path: e.path || "/", message: e.message }));
+    return err(new AppError("invalid_frame", "frame failed validation", { status: 422, details }));
+  }
+  return ok(v);
+}
+
+/**
  * ChatProducer: `POST /api/messages` for servers and integrations (API key), and the customer chat WebSocket
  * `/api/chat/ws?visitor=<id>` (or `?token=<signed identity>`) used by the widget. Both publish to
  * customer-messages keyed by conversation; a socket only ever sees its own conversation.
@@ -110,7 +137,6 @@ export function chatRoutes(d: ChatDeps) {
     )
     .ws("/chat/ws", {
       query: t.Object({ visitor: t.Optional(t.String({ maxLength: 128 })), token: t.Optional(t.String({ maxLength: 4096 })) }),
-      body: wsIncoming,
       idleTimeout: 120,
       maxPayloadLength: d.maxFrameBytes ?? 256 * 1024,
       beforeHandle({ query }) {
@@ -131,9 +157,15 @@ export function chatRoutes(d: ChatDeps) {
         d.metrics.wsClients.inc({ kind: "chat" });
         ws.send(JSON.stringify({ type: "ready", conversation_id: conversationId }));
       },
-      async message(ws, body) {
+      async message(ws, raw) {
         const id = who(ws);
         if (!id) return;
+        const frame = parseFrame(raw);
+        if (!frame.ok) {
+          ws.send(JSON.stringify({ type: "error", ...frame.error.toJSON().error }));
+          return;
+        }
+        const body = frame.value;
         try {
           const res = await d.publisher.submit({
             ...(body.client_id ? { id: messageIdFor(id.conversationId, body.client_id) } : {}),
