@@ -67,6 +67,13 @@ export function splitStructure(root: MessageStructureObject | undefined): { text
   return { texts: (plain.length ? plain : html).slice(0, 3), attachments };
 }
 
+/** The header block of a raw mail (at most HEADER_MAX_BYTES) with a plain-text body put in place of the original. */
+function headersOnly(source: Buffer, text: string): Buffer {
+  const head = source.subarray(0, HEADER_MAX_BYTES).toString("latin1");
+  const end = head.search(/\r?\n\r?\n/);
+  return Buffer.from(`${withoutMimeHeaders(end >= 0 ? head.slice(0, end) : head)}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${text}\r\n`, "latin1");
+}
+
 /** Drops the MIME headers of the original top level (the rebuilt mail declares its own). */
 function withoutMimeHeaders(header: string): string {
   const out: string[] = [];
@@ -357,8 +364,17 @@ export class EmailProducer {
         try {
           return { uid: f.uid, mail: await parseEmail(f.source, fallback(f.uid)) };
         } catch (e) {
-          this.log.warn({ uid: f.uid, err: (e as Error).message }, "unparseable mail skipped");
-          return { uid: f.uid, mail: null };
+          // The MIME body is beyond the parser (a bomb, a broken structure): keep the headers, say so in the text and
+          // metadata, and let it through, so the customer is not silently dropped.
+          const reason = (e as Error).message.slice(0, 200);
+          this.log.warn({ uid: f.uid, err: reason }, "unparseable mail; publishing its headers only");
+          try {
+            const mail = await parseEmail(headersOnly(f.source, "(This email could not be read; only its headers were kept.)"), fallback(f.uid));
+            mail.unreadable = reason;
+            return { uid: f.uid, mail };
+          } catch {
+            return { uid: f.uid, mail: null };
+          }
         }
       }),
     );
@@ -489,6 +505,7 @@ export class EmailProducer {
       html_converted: mail.fromHtml,
       auto_submitted: mail.autoSubmitted,
       inline_parts: mail.inlineParts,
+      ...(mail.unreadable ? { unreadable: mail.unreadable } : {}),
       ...(mail.oversized ? { oversized: { size: mail.oversized.size, limit: mail.oversized.limit, text_only: true } } : {}),
     };
     const metadata: Record<string, unknown> = { conversation_id: conversationId, email, ...(truncated ? { truncated: true } : {}) };
