@@ -277,8 +277,9 @@ export class MasterAgent {
   }
 
   private async deadLetter(dead: DlqEvent[]): Promise<void> {
-    await this.o.bus.publish(this.o.topics.dlq, dead.map((d) => ({ key: d.key ?? "", value: JSON.stringify(d), headers: { reason: d.code } })));
+    // The table first: whoever sees the record on the DLQ topic can then find its row.
     await this.o.store.saveDeadLetters(dead.map((d) => ({ topic: d.topic, partition: d.partition, offset: d.offset, key: d.key, reason: d.reason, errors: d.errors, raw: d.raw })));
+    await this.o.bus.publish(this.o.topics.dlq, dead.map((d) => ({ key: d.key ?? "", value: JSON.stringify(d), headers: { reason: d.code } })));
     for (const d of dead) {
       this.o.metrics.dlq.inc({ reason: d.code });
       this.o.log.warn({ component: "master", code: d.code, partition: d.partition, offset: d.offset }, "record sent to DLQ");
