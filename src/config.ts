@@ -78,6 +78,23 @@ export interface Config {
   session: { ttlSeconds: number; maxTurns: number };
   master: { workerTimeoutMs: number; workerRetries: number; concurrency: number };
   limits: { maxTextChars: number; maxAttachments: number };
+  /** Bounded failure handling (issue 13): master retries and parking, byte limits at every edge, shutdown grace. */
+  resilience: {
+    /** Attempts of a retriable persist failure before the batch is bisected and the failing record parked. */
+    maxAttempts: number;
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    /** Largest HTTP request body (REST, webhooks); Bun refuses bigger ones before they are read. */
+    httpMaxBodyBytes: number;
+    /** Largest chat WebSocket frame. */
+    wsMaxPayloadBytes: number;
+    /** Records waiting per topic while the bus cannot publish; beyond it producers get a retriable 503. */
+    publishQueueMax: number;
+    /** Mails larger than this (RFC822.SIZE) are read as their text part(s) plus the attachment list only. */
+    imapMaxMessageBytes: number;
+    /** Time SIGTERM allows for draining before the process exits anyway. */
+    shutdownGraceMs: number;
+  };
   /** customer-messages, response-events, the DLQ, and the reply token stream between drafting workers and API replicas. */
   topics: { messages: string; responses: string; dlq: string; stream: string };
   /** Local models (ONNX encoder, classifier heads, catalogue) and the knowledge index. */
@@ -399,6 +416,16 @@ export function loadConfig(env: Env = process.env): Config {
       concurrency: int("MASTER_CONCURRENCY", 32, 1, 1024),
     },
     limits: { maxTextChars: int("MAX_TEXT_CHARS", 20_000, 1, 1_000_000), maxAttachments: int("MAX_ATTACHMENTS", 20, 0, 1000) },
+    resilience: {
+      maxAttempts: int("MASTER_MAX_ATTEMPTS", 5, 1, 100),
+      backoffBaseMs: int("MASTER_BACKOFF_BASE_MS", 200, 1, 60_000),
+      backoffMaxMs: int("MASTER_BACKOFF_MAX_MS", 5000, 1, 600_000),
+      httpMaxBodyBytes: int("HTTP_MAX_BODY_BYTES", 1024 * 1024, 1024, 256 * 1024 * 1024),
+      wsMaxPayloadBytes: int("WS_MAX_PAYLOAD_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
+      publishQueueMax: int("PUBLISH_QUEUE_MAX_RECORDS", 10_000, 1, 10_000_000),
+      imapMaxMessageBytes: int("IMAP_MAX_MESSAGE_BYTES", 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      shutdownGraceMs: int("SHUTDOWN_GRACE_MS", 25_000, 100, 600_000),
+    },
     topics,
     telemetry: {
       serviceName: str("OTEL_SERVICE_NAME", "support-copilot"),

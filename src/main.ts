@@ -18,17 +18,36 @@ async function main(): Promise<void> {
   // Workers (local models, knowledge index, reply drafting) load only where the master agent consumes.
   const workers = config.role === "api" ? null : await openWorkers(parts);
   const service = await startService(parts, workers?.agents ?? [], { afterConsumersStopped: () => workers?.close() ?? Promise.resolve() });
-  const server = service.app?.listen({ hostname: config.http.host, port: config.http.port, maxRequestBodySize: 1024 * 1024 });
+  const server = service.app?.listen({ hostname: config.http.host, port: config.http.port, maxRequestBodySize: config.resilience.httpMaxBodyBytes });
   if (server) parts.log.info({ url: `http://${config.http.host}:${server.server?.port}` }, "support copilot listening");
 
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    parts.log.info({ signal }, "shutting down: finishing in-flight messages");
-    const force = setTimeout(() => process.exit(1), 25_000);
-    await server?.stop();
-    await service.stop();
+    const grace = config.resilience.shutdownGraceMs;
+    const deadline = Date.now() + grace;
+    parts.log.info({ signal, grace_ms: grace }, "shutting down: closing sockets, draining in-flight messages");
+    const force = setTimeout(() => {
+      parts.log.error({ grace_ms: grace }, "shutdown grace period over; exiting with work left");
+      process.exit(1);
+    }, grace);
+    try {
+      const http = server?.server;
+      if (http) {
+        // Stop listening and give in-flight HTTP requests a moment; then close what is left, WebSockets included,
+        // with 1001 (going away) so widgets and dashboards reconnect to another replica. Bun's stop() without
+        // force would wait for every open socket, so the drain below would never start.
+        const graceful = http.stop(false);
+        await Promise.race([graceful, Bun.sleep(Math.min(2000, grace / 5))]);
+        await http.stop(true);
+      }
+      await service.stop({ drainUntil: deadline - Math.min(5000, grace / 4) });
+    } catch (e) {
+      parts.log.error({ err: (e as Error).message }, "error while shutting down");
+      clearTimeout(force);
+      process.exit(1);
+    }
     clearTimeout(force);
     process.exit(0);
   };

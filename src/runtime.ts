@@ -47,7 +47,7 @@ export async function openParts(config: Config, opts: { log?: Logger; metrics?: 
   const metrics = opts.metrics ?? new Metrics();
   initTracing(config.telemetry, log);
   await initSentry(config.telemetry, `${pkg.name}@${pkg.version}`, log);
-  const kafka = config.kafka ? new KafkaBus(config.kafka, log) : null;
+  const kafka = config.kafka ? new KafkaBus(config.kafka, log, config.resilience.publishQueueMax) : null;
   const bus: EventBus = traceBus(kafka ?? new MemoryBus());
   await bus.start([config.topics.messages, config.topics.responses, config.topics.dlq, config.topics.stream]);
   const rawStore = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.pgliteDir);
@@ -79,7 +79,8 @@ export interface Service {
   master: MasterAgent | null;
   hub: ResultHub | null;
   publisher: MessagePublisher;
-  stop(): Promise<void>;
+  /** `drainUntil` (epoch ms): keep consuming until the master has nothing left or that moment passes. */
+  stop(opts?: { drainUntil?: number }): Promise<void>;
 }
 
 /** Wires producers, the master agent with the given workers, the result hub and the HTTP app. */
@@ -103,6 +104,7 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
       workerTimeoutMs: config.master.workerTimeoutMs,
       workerRetries: config.master.workerRetries,
       concurrency: config.master.concurrency,
+      retry: { maxAttempts: config.resilience.maxAttempts, baseMs: config.resilience.backoffBaseMs, maxMs: config.resilience.backoffMaxMs },
     });
     await master.start();
     const m = master;
@@ -138,7 +140,7 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
   const features =
     hub && channels && approvals && replyStream
       ? [
-          chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log, identity, replyStream, guard }),
+          chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log, identity, replyStream, guard, maxBodyBytes: config.resilience.httpMaxBodyBytes, maxFrameBytes: config.resilience.wsMaxPayloadBytes }),
           ...channels.routes,
           draftReviewRoutes({ approvals, apiKeys: config.apiKeys, guard }),
           createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master, approvals, replyStream, guard, sessionRecheckMs: config.dashboard.sessionRecheckSeconds * 1000 }).routes,
@@ -157,13 +159,24 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
     master,
     hub,
     publisher,
-    /** Stops consuming (finishing and committing in-flight batches), then closes every connection. */
-    async stop() {
+    /**
+     * Graceful order: producers stop taking mail and posts (in-flight IMAP batches finish), the master drains what is
+     * already on the topic (until `drainUntil`), stops after its in-flight batch is committed, drafting finishes, and
+     * only then the reply senders (SMTP, social) and connections stop.
+     */
+    async stop(stopOpts: { drainUntil?: number } = {}) {
       removeLagSource();
-      await channels?.stop();
+      if (channels) await Promise.all([...channels.email.map((p) => p.stop()), channels.social?.stop()]);
+      if (master && stopOpts.drainUntil) {
+        while (Date.now() < stopOpts.drainUntil && (master.busy || (await master.lag().catch(() => 0)) > 0)) await Bun.sleep(50);
+        log.info({ lag: await master.lag().catch(() => -1) }, "shutdown: master drained");
+      }
       await master?.stop();
+      log.info("shutdown: master stopped");
       // Workers release their models and flush their streams while the bus is still up.
       await opts.afterConsumersStopped?.();
+      log.info("shutdown: workers closed");
+      await channels?.stop();
       await streamRelay?.stop();
       await hub?.stop();
       await bus.stop();

@@ -24,7 +24,12 @@ export interface MasterOptions {
   workerRetries: number;
   /** How many conversations of one batch are processed at once. */
   concurrency: number;
+  /** Bounded retries of a retriable persist failure (exponential backoff, capped) before bisecting and parking. */
+  retry?: { maxAttempts: number; baseMs: number; maxMs: number };
 }
+
+/** Default persist retry policy: about 6 s of backoff in total before a record is suspected and parked. */
+export const DEFAULT_RETRY = { maxAttempts: 5, baseMs: 200, maxMs: 5000 };
 
 /** A record that failed validation, as published on the DLQ topic. */
 export interface DlqEvent {
@@ -52,6 +57,12 @@ export function groupBy<T, K>(items: Iterable<T>, key: (item: T) => K): Map<K, T
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Exponential backoff with jitter in [ceiling/2, ceiling], capped at maxMs. */
+export function backoff(attempt: number, baseMs: number, maxMs: number): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt - 1, 20));
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+}
 
 /** Runs one worker with a timeout and retries of retriable failures; never throws. */
 export async function runWorker(
@@ -170,8 +181,10 @@ export class MasterAgent {
       const fresh = valid.filter((v) => !existing.has(v.msg.id));
       metrics.duplicates.inc(valid.length - fresh.length);
 
+      // Workers run once per delivery; only persistence is retried, bisected and, for a bad record, dead-lettered.
       const processed = await this.processAll(fresh);
-      const inserted = await this.o.store.saveProcessed(processed);
+      const recOf = new Map(fresh.map((v) => [v.msg.id, v.rec]));
+      const inserted = await this.persist(processed, recOf);
       const stored = processed.filter((p) => inserted.has(p.message.id));
       const events: ResultEvent[] = stored.map((p) => p.result);
       if (republish.length) events.push(...(await this.o.store.loadEvents(republish)).values());
@@ -204,13 +217,69 @@ export class MasterAgent {
     }
   }
 
+  /**
+   * Saves processed messages with bounded failure handling, so no record is retried forever and no partition stalls:
+   * - a permanent failure (bad data: SQLSTATE 22xxx/23xxx) of a group is bisected until the one bad record is found,
+   *   which goes to the DLQ with the reason; the others are saved;
+   * - a retriable failure backs off (exponential, capped) up to `maxAttempts`; if it persists while the database
+   *   answers a ping, the group is bisected the same way and the record that keeps failing is parked (DLQ, reason
+   *   `parked: …`, metric copilot_parked_total, error log/Sentry). If the database does not answer, the error is
+   *   thrown: an outage is nobody's record, and the bus redelivers the batch once the database is back.
+   * Returns the ids inserted by this call.
+   */
+  private async persist(items: ProcessedMessage[], recOf: Map<string, InRecord>): Promise<Set<string>> {
+    const { maxAttempts, baseMs, maxMs } = this.o.retry ?? DEFAULT_RETRY;
+    const inserted = new Set<string>();
+    const save = async (part: ProcessedMessage[]): Promise<void> => {
+      for (let attempt = 1; ; attempt++) {
+        let ae: AppError;
+        try {
+          for (const id of await this.o.store.saveProcessed(part)) inserted.add(id);
+          return;
+        } catch (e) {
+          ae = toAppError(e);
+        }
+        if (ae.retriable && attempt < maxAttempts) {
+          this.o.metrics.persistRetries.inc();
+          const wait = backoff(attempt, baseMs, maxMs);
+          this.o.log.warn({ component: "master", code: ae.code, attempt, records: part.length, retry_in_ms: wait }, "persist failed; retrying");
+          await sleep(wait);
+          continue;
+        }
+        if (ae.retriable && !(await this.o.store.ping())) throw ae;
+        if (part.length > 1) {
+          const mid = part.length >> 1;
+          this.o.log.warn({ component: "master", code: ae.code, records: part.length }, "persist failed for a group; bisecting to find the bad record");
+          await save(part.slice(0, mid));
+          await save(part.slice(mid));
+          return;
+        }
+        const p = part[0]!;
+        const rec = recOf.get(p.message.id)!;
+        if (ae.retriable) {
+          const ev = this.dlqEvent(rec, "parked", `parked: ${ae.code}: ${ae.message} (after ${attempt} attempts)`);
+          await this.deadLetter([ev]);
+          this.o.metrics.parked.inc({ code: ae.code });
+          reportError(ae, { component: "master", code: "parked" });
+          this.o.log.error({ component: "master", code: ae.code, msg_id: p.message.id, partition: rec.partition, offset: rec.offset, attempts: attempt }, "record parked after retriable failures that did not recover");
+        } else {
+          await this.deadLetter([this.dlqEvent(rec, ae.code, `permanent: ${ae.message}`)]);
+        }
+        return;
+      }
+    };
+    if (items.length) await save(items);
+    return inserted;
+  }
+
   private dlqEvent(rec: InRecord, code: string, reason: string, errors?: unknown): DlqEvent {
     return { code, reason, errors, topic: rec.topic, partition: rec.partition, offset: rec.offset, key: rec.key || null, raw: rec.value.slice(0, 256_000), at: new Date().toISOString() };
   }
 
   private async deadLetter(dead: DlqEvent[]): Promise<void> {
-    await this.o.bus.publish(this.o.topics.dlq, dead.map((d) => ({ key: d.key ?? "", value: JSON.stringify(d), headers: { reason: d.code } })));
+    // The table first: whoever sees the record on the DLQ topic can then find its row.
     await this.o.store.saveDeadLetters(dead.map((d) => ({ topic: d.topic, partition: d.partition, offset: d.offset, key: d.key, reason: d.reason, errors: d.errors, raw: d.raw })));
+    await this.o.bus.publish(this.o.topics.dlq, dead.map((d) => ({ key: d.key ?? "", value: JSON.stringify(d), headers: { reason: d.code } })));
     for (const d of dead) {
       this.o.metrics.dlq.inc({ reason: d.code });
       this.o.log.warn({ component: "master", code: d.code, partition: d.partition, offset: d.offset }, "record sent to DLQ");

@@ -61,7 +61,8 @@ export class KafkaBus implements EventBus {
   private connected = false;
   private lagAdmin: Promise<Admin> | null = null;
 
-  constructor(private readonly opts: KafkaOptions, private readonly log: Logger) {
+  /** `maxQueued`: records that may wait per topic while a send is in flight or the broker is away. */
+  constructor(private readonly opts: KafkaOptions, private readonly log: Logger, private readonly maxQueued = 10_000) {
     this.kafka = new Kafka(kafkaClientConfig(opts, log));
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   }
@@ -94,6 +95,10 @@ export class KafkaBus implements EventBus {
     if (records.length === 0) return Promise.resolve();
     let q = this.queues.get(topic);
     if (!q) this.queues.set(topic, (q = { pending: [], waiters: [], sending: false }));
+    // Bounded: when Kafka is down the queue would otherwise grow until the process runs out of memory.
+    if (q.pending.length + records.length > this.maxQueued && (q.pending.length > 0 || records.length > this.maxQueued)) {
+      return Promise.reject(new AppError("publish_queue_full", `the publish queue to ${topic} is full (${q.pending.length} records waiting); retry later`, { status: 503, retriable: true, details: { retry_after_s: 5 } }));
+    }
     q.pending.push(...records);
     const done = new Promise<void>((resolve, reject) => q!.waiters.push({ resolve, reject }));
     if (!q.sending) void this.flush(topic, q);

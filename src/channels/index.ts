@@ -68,6 +68,7 @@ export function startChannels(d: ChannelDeps): Channels {
           batchSize: c.imap!.batchSize,
           backoff: { baseMs: 1000, maxMs: 5 * 60_000 },
           leaseMs: 60_000,
+          maxMessageBytes: config.resilience.imapMaxMessageBytes,
         },
         { publisher: d.publisher, store, limits: config.limits, log },
       ),
@@ -108,7 +109,7 @@ export function startChannels(d: ChannelDeps): Channels {
 
   return {
     routes: [
-      webhookRoutes({ publisher: d.publisher, store, limits: config.limits, log, secrets: c.webhooks.secrets, toleranceSeconds: c.webhooks.toleranceSeconds, guard: d.guard }),
+      webhookRoutes({ publisher: d.publisher, store, limits: config.limits, log, secrets: c.webhooks.secrets, toleranceSeconds: c.webhooks.toleranceSeconds, guard: d.guard, maxBodyBytes: config.resilience.httpMaxBodyBytes }),
       replyRoutes({ replies, store, apiKeys: config.apiKeys, guard: d.guard }),
     ],
     replies,

@@ -4,6 +4,7 @@ import type { PgDatabase } from "drizzle-orm/pg-core";
 import type { ResultEvent, WorkerFailure } from "../agents/types.ts";
 import { AppError } from "../errors.ts";
 import type { CustomerMessage } from "../schema/message.ts";
+import { toWellFormed } from "../schema/text.ts";
 import * as schema from "./schema.ts";
 
 /** Folder of the drizzle-kit migrations shared by PostgreSQL and PGlite. */
@@ -200,7 +201,11 @@ export class Store {
   /** Records a dead letter (the DLQ topic has it too; the table is what the dashboard shows). */
   async saveDeadLetters(rows: DeadLetter[]): Promise<void> {
     if (rows.length === 0) return;
-    await this.wrap(() => this.db.insert(schema.deadLetters).values(rows.map((r) => ({ ...r, errors: r.errors ?? null }))));
+    const clean = (s: string) => toWellFormed(s.replaceAll("\u0000", "\\u0000"));
+    const errors = (x: unknown) => (x === undefined ? null : JSON.parse(JSON.stringify(x), (_k, v) => (typeof v === "string" ? clean(v) : v)));
+    await this.wrap(() =>
+      this.db.insert(schema.deadLetters).values(rows.map((r) => ({ ...r, key: r.key === null ? null : clean(r.key), reason: clean(r.reason), raw: clean(r.raw), errors: errors(r.errors) }))),
+    );
   }
 
   async ping(): Promise<boolean> {
@@ -220,8 +225,7 @@ export class Store {
     try {
       return await fn();
     } catch (e) {
-      if (e instanceof AppError) throw e;
-      throw new AppError("db_error", `database: ${(e as Error).message}`, { status: 503, retriable: true, cause: e });
+      throw dbError(e);
     }
   }
 }
@@ -256,4 +260,27 @@ export async function openPglite(dir: string | null): Promise<Store> {
   const db = drizzle(client, { schema });
   await migrate(db, { migrationsFolder: MIGRATIONS });
   return new Store(db as unknown as Db, "pglite", () => client.close());
+}
+
+/** The SQLSTATE of a driver error (postgres.js and PGlite put it on `code`; drizzle wraps it in `cause`). */
+export function sqlState(e: unknown): string | null {
+  for (let x = e as { code?: unknown; cause?: unknown } | undefined, i = 0; x && i < 5; x = x.cause as typeof x, i++) {
+    if (typeof x.code === "string" && /^[0-9A-Z]{5}$/.test(x.code)) return x.code;
+  }
+  return null;
+}
+
+/**
+ * Classifies a database failure: data errors (class 22, e.g. NUL in jsonb or a date out of range) and integrity
+ * violations (class 23) are the record's fault and never heal on retry; everything else (connection loss, 08xxx,
+ * 57P01 shutdown, 53xxx resources, 40001 serialisation, timeouts) may succeed later.
+ */
+export function dbError(e: unknown): AppError {
+  if (e instanceof AppError) return e;
+  const state = sqlState(e);
+  const message = (e as Error)?.message ?? String(e);
+  if (state && (state.startsWith("22") || state.startsWith("23"))) {
+    return new AppError("db_rejected_data", `database rejected the data (SQLSTATE ${state}): ${message}`, { status: 422, retriable: false, cause: e, details: { sqlstate: state } });
+  }
+  return new AppError("db_error", `database${state ? ` (SQLSTATE ${state})` : ""}: ${message}`, { status: 503, retriable: true, cause: e });
 }

@@ -29,6 +29,8 @@ export function buildApp(d: AppDeps) {
       if (error instanceof AppError) {
         set.status = error.status;
         if (error instanceof RateLimited) Object.assign(set.headers, error.headers);
+        // A retriable 503 (bus down, publish queue full) tells the client when to come back.
+        if (error.status === 503 && error.retriable) set.headers["retry-after"] = String((error.details as { retry_after_s?: number } | undefined)?.retry_after_s ?? 5);
         if (error.status >= 500) d.log.error({ code: error.code, err: error.message }, "request failed");
         return error.toJSON();
       }

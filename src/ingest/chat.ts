@@ -1,7 +1,9 @@
+import { Value } from "@sinclair/typebox/value";
 import { Elysia, t } from "elysia";
 import type { ResultEvent } from "../agents/types.ts";
-import { AppError } from "../errors.ts";
+import { AppError, err, ok, type Result } from "../errors.ts";
 import { authorize, type KeyList } from "../http/auth.ts";
+import { DEFAULT_MAX_BODY_BYTES, readJsonBody } from "../http/body.ts";
 import { defaultGuard, RateLimited, type AbuseGuard } from "../ratelimit/guard.ts";
 import type { Lease } from "../ratelimit/interface.ts";
 import type { Logger } from "../obs/log.ts";
@@ -9,6 +11,7 @@ import type { Metrics } from "../obs/metrics.ts";
 import type { ResultHub } from "../realtime/hub.ts";
 import { identify, messageIdFor, type ChatIdentity, type IdentityOptions } from "../widget/identity.ts";
 import { conversationIdOf, SOURCES } from "../schema/message.ts";
+import { decodeUtf8Strict } from "../schema/text.ts";
 import type { MessagePublisher } from "./publisher.ts";
 
 /** Dependencies of the chat producer. */
@@ -25,6 +28,9 @@ export interface ChatDeps {
   identity?: IdentityOptions;
   /** The reply token stream (src/agents/response); only drafts marked customer-visible reach the customer. */
   replyStream?: { onConversation(conversationId: string, l: (ev: StreamEvent) => void): () => void };
+  /** Byte limits of a POST body and of one socket frame (413 / close 1009 beyond them). */
+  maxBodyBytes?: number;
+  maxFrameBytes?: number;
 }
 
 /** The subset of reply stream events the chat socket understands. */
@@ -83,6 +89,31 @@ const wsIncoming = t.Object({
 });
 
 /**
+ * Validates one socket frame here rather than through Elysia's `body` option, so a bad frame (binary, invalid UTF-8,
+ * not JSON, too deep, wrong shape) gets the same `{type:"error", code, message}` frame as every other refusal.
+ */
+export function parseFrame(raw: unknown): Result<typeof wsIncoming.static, AppError> {
+  let v = raw;
+  if (raw instanceof Uint8Array) {
+    const text = decodeUtf8Strict(raw);
+    if (text === null) return err(new AppError("invalid_utf8", "frame is not valid UTF-8", { status: 400 }));
+    v = text;
+  }
+  if (typeof v === "string") {
+    try {
+      v = JSON.parse(v);
+    } catch (e) {
+      return err(new AppError("invalid_frame", e instanceof RangeError ? "frame is nested too deeply" : "frame is not JSON", { status: 400 }));
+    }
+  }
+  if (!Value.Check(wsIncoming, v)) {
+    const details = [...Value.Errors(wsIncoming, v)].slice(0, 5).map((e) => ({ path: e.path || "/", message: e.message }));
+    return err(new AppError("invalid_frame", "frame failed validation", { status: 422, details }));
+  }
+  return ok(v);
+}
+
+/**
  * ChatProducer: `POST /api/messages` for servers and integrations (API key), and the customer chat WebSocket
  * `/api/chat/ws?visitor=<id>` (or `?token=<signed identity>`) used by the widget. Both publish to
  * customer-messages keyed by conversation; a socket only ever sees its own conversation.
@@ -105,10 +136,11 @@ export function chatRoutes(d: ChatDeps) {
   return new Elysia({ name: "chat", prefix: "/api" })
     .post(
       "/messages",
-      async ({ request, body, set, server }) => {
+      async ({ request, set, server }) => {
         await guard.check(["ingest_ip", guard.ip(request, server)]);
         const key = authorize(d.apiKeys, request.headers, "ingest");
         if (key) await guard.check(["ingest_key", key.name]);
+        const body = await readJsonBody(request, d.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
         if (!body || typeof body !== "object" || Array.isArray(body)) throw new AppError("invalid_body", "body must be a JSON object", { status: 400 });
         const b = body as Record<string, unknown>;
         const source = b.source ?? "chat";
@@ -129,13 +161,12 @@ export function chatRoutes(d: ChatDeps) {
         set.status = 202;
         return { id: res.value.id, conversation_id: conversationIdOf(res.value), status: "accepted" };
       },
-      { parse: "json" },
+      { parse: "none" },
     )
     .ws("/chat/ws", {
       query: t.Object({ visitor: t.Optional(t.String({ maxLength: 128 })), token: t.Optional(t.String({ maxLength: 4096 })) }),
-      body: wsIncoming,
       idleTimeout: 120,
-      maxPayloadLength: 256 * 1024,
+      maxPayloadLength: d.maxFrameBytes ?? 256 * 1024,
       async beforeHandle(ctx) {
         // Elysia runs a socket's beforeHandle twice on the same context (route, then upgrade): count the connection once.
         if ((ctx as { socket?: SocketState }).socket) return;
@@ -167,9 +198,15 @@ export function chatRoutes(d: ChatDeps) {
         d.metrics.wsClients.inc({ kind: "chat" });
         ws.send(JSON.stringify({ type: "ready", conversation_id: conversationId }));
       },
-      async message(ws, body) {
+      async message(ws, raw) {
         const id = who(ws);
         if (!id) return;
+        const frame = parseFrame(raw);
+        if (!frame.ok) {
+          ws.send(JSON.stringify({ type: "error", ...frame.error.toJSON().error }));
+          return;
+        }
+        const body = frame.value;
         const st = state(ws);
         if (st.inFlight >= caps.inFlightPerSocket) {
           d.metrics.rateLimited.inc({ rule: "in_flight_per_socket" });

@@ -41,6 +41,8 @@ export class Metrics {
   readonly failed = new Counter({ name: "copilot_messages_failed_total", help: "Batches that failed and will be redelivered", registers: [this.registry] });
   readonly duplicates = new Counter({ name: "copilot_messages_duplicate_total", help: "Redelivered messages that were already processed", registers: [this.registry] });
   readonly dlq = new Counter({ name: "copilot_dlq_total", help: "Records sent to the dead-letter topic", labelNames: ["reason"] as const, registers: [this.registry] });
+  readonly parked = new Counter({ name: "copilot_parked_total", help: "Records parked on the DLQ after retriable failures that did not recover (alert on any increase)", labelNames: ["code"] as const, registers: [this.registry] });
+  readonly persistRetries = new Counter({ name: "copilot_persist_retries_total", help: "Retries of a retriable persist failure in the master", registers: [this.registry] });
   readonly ingested = new Counter({ name: "copilot_messages_ingested_total", help: "Messages accepted by producers", labelNames: ["source"] as const, registers: [this.registry] });
   readonly workerLatency = new Histogram({
     name: "copilot_worker_duration_seconds",

@@ -1,6 +1,7 @@
 import { t, type Static } from "elysia";
 import { Value } from "@sinclair/typebox/value";
 import { AppError, err, ok, type Result } from "../errors.ts";
+import { findTextProblems } from "./text.ts";
 
 /** Channels a customer message can come from. */
 export const SOURCES = ["email", "chat", "social"] as const;
@@ -75,6 +76,18 @@ export interface FieldError {
   message: string;
 }
 
+/** True when a value nests objects/arrays deeper than `max` (checked without recursion: a hostile depth cannot overflow the stack). */
+function tooDeep(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (!v || typeof v !== "object") continue;
+    if (d >= max) return true;
+    for (const c of Array.isArray(v) ? v : Object.values(v)) if (c && typeof c === "object") stack.push([c, d + 1]);
+  }
+  return false;
+}
+
 /** Trims strings and applies Unicode NFC, recursively; other values pass through untouched. */
 export function normalize(value: unknown, depth = 0): unknown {
   if (depth > 8) return value;
@@ -105,6 +118,11 @@ export function parseCustomerMessage(raw: unknown, limits: MessageLimits = DEFAU
     compiled.set(limits, schema);
   }
   const value = normalize(raw);
+  // Refused characters are a 400 naming each field: the payload is malformed, not merely out of the contract.
+  const bad = findTextProblems(value);
+  if (bad.length) {
+    return err(new AppError("invalid_characters", `message contains refused characters: ${bad.map((e) => `${e.path} ${e.message}`).join("; ")}`, { status: 400, retriable: false, details: bad }));
+  }
   const errors: FieldError[] = [];
   const seen = new Set<string>();
   for (const e of Value.Errors(schema, value)) {
@@ -116,8 +134,9 @@ export function parseCustomerMessage(raw: unknown, limits: MessageLimits = DEFAU
   }
   if (errors.length === 0) {
     const meta = (value as CustomerMessage).metadata;
-    const size = Buffer.byteLength(JSON.stringify(meta));
-    if (size > MAX_METADATA_BYTES) errors.push({ path: "/metadata", message: `must be at most ${MAX_METADATA_BYTES} bytes as JSON (got ${size})` });
+    const size = tooDeep(meta, 16) ? Number.POSITIVE_INFINITY : Buffer.byteLength(JSON.stringify(meta));
+    if (size === Number.POSITIVE_INFINITY) errors.push({ path: "/metadata", message: "must not be nested deeper than 16 levels" });
+    else if (size > MAX_METADATA_BYTES) errors.push({ path: "/metadata", message: `must be at most ${MAX_METADATA_BYTES} bytes as JSON (got ${size})` });
     else if (Number.isNaN(Date.parse(meta.received_at))) errors.push({ path: "/metadata/received_at", message: "must be a real date" });
   }
   if (errors.length) {

@@ -317,13 +317,16 @@ function connect(): void {
       save();
     }
   };
-  sock.onclose = () => {
+  sock.onclose = (e) => {
     if (ws !== sock) return;
     ready = false;
     ws = null;
     status.textContent = "offline — retrying";
-    const delay = Math.min(30_000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
-    attempt++;
+    // 1001: the server is shutting down for a deploy; another replica answers at once, so reconnect soon (jittered
+    // so every widget does not arrive together) without growing the backoff.
+    const goingAway = e.code === 1001;
+    const delay = goingAway ? 250 + Math.random() * 750 : Math.min(30_000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
+    if (!goingAway) attempt++;
     timer = setTimeout(connect, delay);
   };
 }

@@ -1,9 +1,9 @@
 import { hostname } from "node:os";
-import { ImapFlow } from "imapflow";
+import { ImapFlow, type MessageStructureObject } from "imapflow";
 import { AppError } from "../../errors.ts";
 import type { IncomingMessage, MessagePublisher } from "../../ingest/publisher.ts";
 import type { Logger } from "../../obs/log.ts";
-import type { MessageLimits } from "../../schema/message.ts";
+import type { Attachment, MessageLimits } from "../../schema/message.ts";
 import { backoffMs, clipBytes, stableId } from "../ids.ts";
 import type { ChannelStore, EmailRow } from "../store.ts";
 import { parseEmail, resolveConversation, type ParsedEmail } from "./parse.ts";
@@ -29,6 +29,64 @@ export interface ImapMailboxOptions {
   batchSize: number;
   backoff: { baseMs: number; maxMs: number };
   leaseMs: number;
+  /**
+   * RFC822.SIZE above which a mail is read as its text part(s) and attachment list only; it is also the most bytes
+   * of mail sources held in memory at once (a batch is read in chunks under it, the checkpoint moving per chunk).
+   */
+  maxMessageBytes?: number;
+}
+
+/** Default of `maxMessageBytes` (10 MB, like IMAP_MAX_MESSAGE_BYTES). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
+/** Bytes read of one text part of an oversized mail: whole 78-byte base64 lines, about 1 MB. */
+const TEXT_PART_MAX_BYTES = 78 * 13_443;
+/** Bytes read of the header block of an oversized mail (a header bomb cannot exhaust memory either). */
+const HEADER_MAX_BYTES = 256 * 1024;
+const CONTENT_TYPE = /^[\w.+-]+\/[\w.+-]+$/;
+
+/** The leaves of a BODYSTRUCTURE, split into the text to read and the attachments to list. */
+export function splitStructure(root: MessageStructureObject | undefined): { texts: MessageStructureObject[]; attachments: Attachment[] } {
+  const plain: MessageStructureObject[] = [];
+  const html: MessageStructureObject[] = [];
+  const attachments: Attachment[] = [];
+  const walk = (n: MessageStructureObject, depth: number) => {
+    if (n.childNodes?.length) {
+      if (depth < 32) for (const c of n.childNodes) walk(c, depth + 1);
+      return;
+    }
+    const type = (n.type || "application/octet-stream").toLowerCase();
+    const attached = n.disposition?.toLowerCase() === "attachment";
+    if (!attached && type === "text/plain") plain.push(n);
+    else if (!attached && type === "text/html") html.push(n);
+    else {
+      const name = n.dispositionParameters?.filename ?? n.parameters?.name ?? `part-${n.part ?? "1"}`;
+      attachments.push({ name: clipBytes(name, 250) || "unnamed", content_type: CONTENT_TYPE.test(type) ? type.slice(0, 255) : "application/octet-stream", size: Math.max(0, Math.min(n.size ?? 0, 100 * 1024 * 1024)) });
+    }
+  };
+  if (root) walk(root, 0);
+  return { texts: (plain.length ? plain : html).slice(0, 3), attachments };
+}
+
+/** The header block of a raw mail (at most HEADER_MAX_BYTES) with a plain-text body put in place of the original. */
+function headersOnly(source: Buffer, text: string): Buffer {
+  const head = source.subarray(0, HEADER_MAX_BYTES).toString("latin1");
+  const end = head.search(/\r?\n\r?\n/);
+  return Buffer.from(`${withoutMimeHeaders(end >= 0 ? head.slice(0, end) : head)}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${text}\r\n`, "latin1");
+}
+
+/** Drops the MIME headers of the original top level (the rebuilt mail declares its own). */
+function withoutMimeHeaders(header: string): string {
+  const out: string[] = [];
+  let skip = false;
+  for (const line of header.split(/\r?\n/)) {
+    if (/^[ \t]/.test(line)) {
+      if (!skip) out.push(line);
+      continue;
+    }
+    skip = /^(content-[\w-]+|mime-version)\s*:/i.test(line);
+    if (!skip && line) out.push(line);
+  }
+  return out.join("\r\n");
 }
 
 /** Dependencies of the email producer. */
@@ -229,22 +287,107 @@ export class EmailProducer {
     return lastUid;
   }
 
+  /**
+   * Reads RFC822.SIZE first, then the batch in chunks of at most `maxMessageBytes` of sources (an oversized mail
+   * counts as its text only), committing the checkpoint after each chunk: memory stays bounded and a crash re-reads
+   * one chunk at most.
+   */
   private async processBatch(c: ImapFlow, validity: string, uids: number[]): Promise<number> {
-    const fetched: { uid: number; source: Buffer }[] = [];
-    for await (const m of c.fetch(uids, { uid: true, source: true }, { uid: true })) {
-      if (m.source) fetched.push({ uid: m.uid, source: m.source });
+    const max = this.o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const sizes = new Map<number, number>();
+    for await (const m of c.fetch(uids, { uid: true, size: true }, { uid: true })) sizes.set(m.uid, m.size ?? 0);
+    let last = uids[0]! - 1;
+    let chunk: number[] = [];
+    let bytes = 0;
+    for (const uid of uids) {
+      if (!this.running) break;
+      const size = sizes.get(uid) ?? 0;
+      const cost = size > max ? TEXT_PART_MAX_BYTES + HEADER_MAX_BYTES : size;
+      if (chunk.length && bytes + cost > max) {
+        last = await this.processChunk(c, validity, chunk, sizes, max);
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(uid);
+      bytes += cost;
     }
-    fetched.sort((a, b) => a.uid - b.uid);
-    const parsed = await Promise.all(
+    if (chunk.length) last = await this.processChunk(c, validity, chunk, sizes, max);
+    return last;
+  }
+
+  /** An oversized mail: its BODYSTRUCTURE, then only the header block and the text part(s), each capped. */
+  private async fetchOversized(c: ImapFlow, uid: number, size: number, fallbackId: string): Promise<ParsedEmail | null> {
+    // The header block is the start of the source up to the first empty line, read within HEADER_MAX_BYTES.
+    const meta = await c.fetchOne(String(uid), { uid: true, bodyStructure: true, source: { maxLength: HEADER_MAX_BYTES } }, { uid: true });
+    if (!meta) return null;
+    const { texts, attachments } = splitStructure(meta.bodyStructure);
+    const keys = texts.map((t) => t.part ?? "1");
+    const got = texts.length
+      ? await c.fetchOne(
+      String(uid),
+          { uid: true, bodyParts: texts.map((t, i) => ({ key: keys[i]!, maxLength: Math.min(t.size ?? TEXT_PART_MAX_BYTES, TEXT_PART_MAX_BYTES) })) },
+          { uid: true },
+        )
+      : null;
+    if (!got && texts.length) return null;
+    const parts = got ? got.bodyParts : undefined;
+    const part = (key: string) => parts?.get(key) ?? Buffer.alloc(0);
+    const boundary = `=_copilot_${Math.random().toString(36).slice(2)}`;
+    const head = (meta.source ?? Buffer.alloc(0)).toString("latin1");
+    const end = head.search(/\r?\n\r?\n/);
+    const lines = [withoutMimeHeaders(end >= 0 ? head.slice(0, end) : head), "MIME-Version: 1.0", `Content-Type: multipart/mixed; boundary="${boundary}"`, ""];
+    const chunks: Buffer[] = [Buffer.from(lines.join("\r\n") + "\r\n", "latin1")];
+    texts.forEach((t, i) => {
+      const charset = t.parameters?.charset && /^[\w.:-]{1,40}$/.test(t.parameters.charset) ? `; charset="${t.parameters.charset}"` : "";
+      const encoding = t.encoding && /^[\w-]{1,20}$/.test(t.encoding) ? t.encoding : "7bit";
+      chunks.push(Buffer.from(`--${boundary}\r\nContent-Type: ${t.type}${charset}\r\nContent-Transfer-Encoding: ${encoding}\r\n\r\n`, "latin1"), part(keys[i]!), Buffer.from("\r\n", "latin1"));
+    });
+    chunks.push(Buffer.from(`--${boundary}--\r\n`, "latin1"));
+    const mail = await parseEmail(Buffer.concat(chunks), fallbackId);
+    mail.attachments = attachments;
+    mail.oversized = { size, limit: this.o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES };
+    this.log.warn({ uid, size, text_parts: texts.length, attachments: attachments.length }, "oversized mail read as text part(s) and attachment list");
+    return mail;
+  }
+
+  private async processChunk(c: ImapFlow, validity: string, uids: number[], sizes: Map<number, number>, max: number): Promise<number> {
+    const fallback = (uid: number) => `${validity}.${uid}.${this.o.mailbox}@${this.o.host}`;
+    const regular = uids.filter((u) => (sizes.get(u) ?? 0) <= max);
+    const fetched: { uid: number; source: Buffer }[] = [];
+    if (regular.length) {
+      for await (const m of c.fetch(regular, { uid: true, source: true }, { uid: true })) {
+        if (m.source) fetched.push({ uid: m.uid, source: m.source });
+      }
+    }
+    const parsed: { uid: number; mail: ParsedEmail | null }[] = await Promise.all(
       fetched.map(async (f) => {
         try {
-          return { uid: f.uid, mail: await parseEmail(f.source, `${validity}.${f.uid}.${this.o.mailbox}@${this.o.host}`) };
+          return { uid: f.uid, mail: await parseEmail(f.source, fallback(f.uid)) };
         } catch (e) {
-          this.log.warn({ uid: f.uid, err: (e as Error).message }, "unparseable mail skipped");
-          return { uid: f.uid, mail: null };
+          // The MIME body is beyond the parser (a bomb, a broken structure): keep the headers, say so in the text and
+          // metadata, and let it through, so the customer is not silently dropped.
+          const reason = (e as Error).message.slice(0, 200);
+          this.log.warn({ uid: f.uid, err: reason }, "unparseable mail; publishing its headers only");
+          try {
+            const mail = await parseEmail(headersOnly(f.source, "(This email could not be read; only its headers were kept.)"), fallback(f.uid));
+            mail.unreadable = reason;
+            return { uid: f.uid, mail };
+          } catch {
+            return { uid: f.uid, mail: null };
+          }
         }
       }),
     );
+    fetched.length = 0;
+    for (const uid of uids.filter((u) => (sizes.get(u) ?? 0) > max)) {
+      try {
+        parsed.push({ uid, mail: await this.fetchOversized(c, uid, sizes.get(uid)!, fallback(uid)) });
+      } catch (e) {
+        this.log.warn({ uid, err: (e as Error).message }, "oversized mail could not be read; skipped");
+        parsed.push({ uid, mail: null });
+      }
+    }
+    parsed.sort((a, b) => a.uid - b.uid);
     const lookup = parsed.flatMap((p) => (p.mail ? [p.mail.messageId, ...(p.mail.inReplyTo ? [p.mail.inReplyTo] : []), ...p.mail.references] : []));
     const known = await this.d.store.knownEmails(lookup);
     const local = new Map<string, string>();
@@ -362,13 +505,15 @@ export class EmailProducer {
       html_converted: mail.fromHtml,
       auto_submitted: mail.autoSubmitted,
       inline_parts: mail.inlineParts,
+      ...(mail.unreadable ? { unreadable: mail.unreadable } : {}),
+      ...(mail.oversized ? { oversized: { size: mail.oversized.size, limit: mail.oversized.limit, text_only: true } } : {}),
     };
     const metadata: Record<string, unknown> = { conversation_id: conversationId, email, ...(truncated ? { truncated: true } : {}) };
     const fixed = Buffer.byteLength(JSON.stringify(metadata));
     const budget = MAX_METADATA_BYTES - fixed;
     if (mail.signature) metadata.signature = clipBytes(mail.signature, Math.min(1000, Math.max(0, budget / 4)));
     if (mail.quoted && mail.body) metadata.quoted = clipBytes(mail.quoted, Math.max(0, budget - Buffer.byteLength(JSON.stringify(metadata.signature ?? "")) - 200));
-    return { id, source: "email", user, message: { text, attachments: mail.attachments.slice(0, this.d.limits.maxAttachments) }, metadata };
+    return { id, source: "email", sanitize: true, user, message: { text, attachments: mail.attachments.slice(0, this.d.limits.maxAttachments) }, metadata };
   }
 
   private sleep(ms: number): Promise<void> {

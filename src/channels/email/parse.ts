@@ -25,6 +25,10 @@ export interface ParsedEmail {
   inlineParts: number;
   /** Auto-Submitted / Precedence: bulk mail: never answered automatically (mail loops). */
   autoSubmitted: boolean;
+  /** Set when the mail was over the size limit and only its text part(s) and attachment list were read. */
+  oversized?: { size: number; limit: number };
+  /** Set when the MIME body could not be parsed and only the headers were kept: the parser's reason. */
+  unreadable?: string;
 }
 
 const CONTENT_TYPE = /^[\w.+-]+\/[\w.+-]+$/;

@@ -74,6 +74,7 @@ export function postToIncoming(p: SocialPost, limits: MessageLimits): IncomingMe
   return {
     id: stableId(`social:${p.network}:${p.id}`),
     source: "social",
+    sanitize: true,
     user: { id: `${p.network}:${p.author.id}`.slice(0, 256), ...(p.author.name ? { name: p.author.name.slice(0, 256) } : p.author.handle ? { name: `@${p.author.handle}`.slice(0, 256) } : {}) },
     message: { text, attachments: (p.attachments ?? []).slice(0, limits.maxAttachments) },
     metadata: {

@@ -2,9 +2,11 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { Value } from "@sinclair/typebox/value";
 import { Elysia, t } from "elysia";
 import { AppError } from "../../errors.ts";
+import { DEFAULT_MAX_BODY_BYTES, tooLarge } from "../../http/body.ts";
 import type { MessagePublisher } from "../../ingest/publisher.ts";
 import type { Logger } from "../../obs/log.ts";
 import type { MessageLimits } from "../../schema/message.ts";
+import { decodeUtf8Strict } from "../../schema/text.ts";
 import type { ChannelStore } from "../store.ts";
 import { postToIncoming, socialConversationId, type SocialReplier, type SocialReplyTarget } from "./types.ts";
 import { defaultGuard, type AbuseGuard } from "../../ratelimit/guard.ts";
@@ -14,12 +16,12 @@ export const SIGNATURE_HEADER = "x-copilot-signature";
 export const TIMESTAMP_HEADER = "x-copilot-timestamp";
 
 /** `sha256=<hex>` of HMAC-SHA256 over `<timestamp>.<raw body>`: binding the time stops a signature being reused later. */
-export function sign(secret: string, timestamp: string, rawBody: string): string {
-  return `sha256=${createHmac("sha256", secret).update(`${timestamp}.${rawBody}`).digest("hex")}`;
+export function sign(secret: string, timestamp: string, rawBody: string | Uint8Array): string {
+  return `sha256=${createHmac("sha256", secret).update(`${timestamp}.`).update(rawBody).digest("hex")}`;
 }
 
 /** Checks a signature in constant time, against each secret (two during a key rotation). */
-export function verify(secrets: string[], timestamp: string, rawBody: string, presented: string): boolean {
+export function verify(secrets: string[], timestamp: string, rawBody: string | Uint8Array, presented: string): boolean {
   const got = Buffer.from(presented);
   let ok = false;
   for (const s of secrets) {
@@ -60,6 +62,8 @@ export interface WebhookDeps {
   now?: () => number;
   /** Abuse limits per client address and per source, checked before the signature (a per-process default when omitted). */
   guard?: AbuseGuard;
+  /** Byte limit of one delivery (413 beyond it). */
+  maxBodyBytes?: number;
 }
 
 /**
@@ -78,11 +82,18 @@ export function webhookRoutes(d: WebhookDeps) {
       await guard.check(["webhook_ip", guard.ip(request, server)]);
       const secrets = d.secrets[source];
       if (!secrets?.length) throw new AppError("unknown_source", `no webhook source named ${source}`, { status: 404 });
-      const raw = await request.text();
+      const maxBytes = d.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+      const declared = Number(request.headers.get("content-length") ?? "");
+      if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes, declared);
+      const bytes = new Uint8Array(await request.arrayBuffer());
+      if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes, bytes.byteLength);
+      // The tool signed its bytes; invalid UTF-8 in them is repaired (U+FFFD) and recorded, not refused.
+      const strict = decodeUtf8Strict(bytes);
+      const raw = strict ?? new TextDecoder().decode(bytes);
       const ts = request.headers.get(TIMESTAMP_HEADER) ?? "";
       const sig = request.headers.get(SIGNATURE_HEADER) ?? "";
       if (!/^\d{9,11}$/.test(ts) || !sig) throw new AppError("unsigned", `${TIMESTAMP_HEADER} (unix seconds) and ${SIGNATURE_HEADER} are required`, { status: 401 });
-      if (!verify(secrets, ts, raw, sig)) throw new AppError("bad_signature", "signature does not match the body", { status: 401 });
+      if (!verify(secrets, ts, bytes, sig)) throw new AppError("bad_signature", "signature does not match the body", { status: 401 });
       // Per source only once signed: unsigned floods must not use up the budget of the real sender.
       await guard.check(["webhook_source", source]);
       if (Math.abs(now() / 1000 - Number(ts)) > d.toleranceSeconds) throw new AppError("stale_timestamp", `timestamp outside the ${d.toleranceSeconds}s tolerance`, { status: 401 });
@@ -119,6 +130,7 @@ export function webhookRoutes(d: WebhookDeps) {
         d.limits,
       );
       (input.metadata!.social as Record<string, unknown>).webhook_source = source;
+      if (strict === null) input.metadata!.sanitized = ["body: invalid UTF-8 replaced with U+FFFD"];
       let res: Awaited<ReturnType<MessagePublisher["submit"]>>;
       try {
         res = await d.publisher.submit(input);
