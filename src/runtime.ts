@@ -6,6 +6,7 @@ import { KafkaBus } from "./bus/kafka.ts";
 import { MemoryBus } from "./bus/memory.ts";
 import { consumerGroups, type Config } from "./config.ts";
 import { openPglite, openPostgres, type Store } from "./db/store.ts";
+import { cipherFromConfig } from "./privacy/index.ts";
 import { buildApp, type ReadinessCheck } from "./http/app.ts";
 import { createDashboard } from "./dashboard/index.ts";
 import { startChannels } from "./channels/index.ts";
@@ -44,7 +45,8 @@ export async function openParts(config: Config, opts: { log?: Logger; metrics?: 
   const kafka = config.kafka ? new KafkaBus(config.kafka, log) : null;
   const bus: EventBus = traceBus(kafka ?? new MemoryBus());
   await bus.start([config.topics.messages, config.topics.responses, config.topics.dlq, config.topics.stream]);
-  const rawStore = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.pgliteDir);
+  const cipher = cipherFromConfig(config.privacy, log);
+  const rawStore = config.databaseUrl ? await openPostgres(config.databaseUrl, 10, cipher) : await openPglite(config.pgliteDir, cipher);
   // Every database and Redis call is timed (copilot_postgres/redis_call_duration_seconds) and traced as a client span.
   const store = instrument(rawStore, { name: "db", histogram: metrics.postgresLatency, labels: { driver: rawStore.kind }, attributes: { "db.system": "postgresql" }, skip: ["ping"] });
   const sessions: SessionStore = config.redisUrl

@@ -2,6 +2,7 @@ import { and, eq, inArray, lt, or, sql } from "drizzle-orm";
 import type { Db } from "../db/store.ts";
 import { channelCheckpoints, emailMessages, messages, outboundReplies, webhookDeliveries } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
+import { cipherOf, FIELDS, sealMetadata } from "../privacy/index.ts";
 
 /** One email known to the copilot, inbound or outbound. */
 export interface EmailRow {
@@ -224,7 +225,18 @@ export class ChannelStore {
   async loadMessage(id: string): Promise<{ id: string; conversationId: string; source: string; customerId: string; customerName: string | null; customerEmail: string | null; text: string; metadata: Record<string, unknown> } | null> {
     const rows = await this.wrap(() => this.db.select().from(messages).where(eq(messages.id, id)));
     const r = rows[0];
-    return r ? { id: r.id, conversationId: r.conversationId, source: r.source, customerId: r.customerId, customerName: r.customerName, customerEmail: r.customerEmail, text: r.text, metadata: r.metadata as Record<string, unknown> } : null;
+    if (!r) return null;
+    const c = cipherOf(this.db);
+    return {
+      id: r.id,
+      conversationId: r.conversationId,
+      source: r.source,
+      customerId: r.customerId,
+      customerName: c.open(r.customerName, FIELDS.messageName),
+      customerEmail: c.open(r.customerEmail, FIELDS.messageEmail),
+      text: c.open(r.text, FIELDS.messageText),
+      metadata: sealMetadata(c, r.metadata as Record<string, unknown>, "open"),
+    };
   }
 
   private async wrap<T>(fn: () => Promise<T>): Promise<T> {

@@ -12,6 +12,7 @@ import type { Store } from "../db/store.ts";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
+import { cipherOf, FIELDS } from "../privacy/index.ts";
 import type { ResultHub } from "../realtime/hub.ts";
 import { AlertEngine, parseRule } from "./alerts.ts";
 import { Accounts, cookieNames, hasRole, LoginThrottle, randomToken, readCookie, ROLES, safeEqual, setCookie, type Principal, type Role } from "./auth.ts";
@@ -141,6 +142,7 @@ const forbidden = () => new AppError("forbidden", "your role does not allow this
 /** The dashboard's HTTP and WebSocket routes under /dashboard. Everything but sign-in and static assets needs a session. */
 export function dashboardRoutes(d: DashboardDeps, p: Parts) {
   const db = d.store.db;
+  const cipher = cipherOf(db);
   const names = cookieNames(d.settings.cookieSecure);
   const secure = d.settings.cookieSecure;
 
@@ -159,8 +161,8 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
       conversationId: m.conversationId,
       channel: m.source,
       customerId: m.customerId,
-      customerName: m.customerName,
-      text: m.text,
+      customerName: cipher.open(m.customerName, FIELDS.messageName),
+      text: cipher.open(m.text, FIELDS.messageText),
       receivedAt: m.receivedAt,
       outputs: r ? (r.outputs as Record<string, unknown>) : null,
       failures: r ? (r.failures as ThreadEntry["failures"]) : [],
@@ -367,7 +369,9 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
             .where(eq(messages.id, params.id))
             .limit(1);
           if (!row) throw new AppError("not_found", "no processed message with this id", { status: 404 });
-          await db.insert(labelCorrections).values({ messageId: params.id, field, previous: row[field], value, text: row.text, userId: principal!.user.id });
+          // The message text is already sealed under messages.text: re-seal it under this column's name.
+          const sealed = cipher.seal(cipher.open(row.text, FIELDS.messageText), FIELDS.correctionText)!;
+          await db.insert(labelCorrections).values({ messageId: params.id, field, previous: row[field], value, text: sealed, userId: principal!.user.id });
           if (!isHtmx(request.headers)) return redirect(`${BASE}/conversations/${encodeURIComponent(row.conversationId)}?m=${params.id}`);
           const entry = await entryOf(params.id);
           const facets = await p.queries.facets();
@@ -378,7 +382,7 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
       .get("/labels.jsonl", async ({ principal }) => {
         need(principal!, "admin");
         const rows = await db.select().from(labelCorrections).orderBy(labelCorrections.id);
-        const body = rows.map((r) => JSON.stringify({ message_id: r.messageId, field: r.field, label: r.value, model_label: r.previous, text: r.text, at: r.createdAt.toISOString() })).join("\n");
+        const body = rows.map((r) => JSON.stringify({ message_id: r.messageId, field: r.field, label: r.value, model_label: r.previous, text: cipher.open(r.text, FIELDS.correctionText), at: r.createdAt.toISOString() })).join("\n");
         return new Response(body ? `${body}\n` : "", { headers: { "content-type": "application/x-ndjson", "content-disposition": 'attachment; filename="label-corrections.jsonl"', "cache-control": "no-store" } });
       })
       .get("/analytics", async ({ principal, query }) => {

@@ -3,6 +3,7 @@ import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { PgDatabase } from "drizzle-orm/pg-core";
 import type { ResultEvent, WorkerFailure } from "../agents/types.ts";
 import { AppError } from "../errors.ts";
+import { bindCipher, ephemeralCipher, FIELDS, maskPans, maskPansDeep, sealMetadata, type FieldCipher } from "../privacy/index.ts";
 import type { CustomerMessage } from "../schema/message.ts";
 import * as schema from "./schema.ts";
 
@@ -51,7 +52,15 @@ function typedColumnsSnake(r: ResultEvent) {
 
 /** Persistence of the pipeline over drizzle; the same code runs on postgres.js and PGlite. */
 export class Store {
-  constructor(readonly db: Db, readonly kind: "postgres" | "pglite", private readonly onClose: () => Promise<void>) {}
+  constructor(
+    readonly db: Db,
+    readonly kind: "postgres" | "pglite",
+    private readonly onClose: () => Promise<void>,
+    /** Seals message text and contact fields at rest; every reader of `db` finds it with `cipherOf(db)`. */
+    readonly cipher: FieldCipher = ephemeralCipher(),
+  ) {
+    bindCipher(db, cipher);
+  }
 
   /** Which of these message ids already have a result, and whether that result was published. */
   async existing(ids: string[]): Promise<Map<string, { published: boolean }>> {
@@ -77,8 +86,8 @@ export class Store {
         message_id: r.messageId,
         conversation_id: r.conversationId,
         source: m.source as ResultEvent["source"],
-        user: { id: m.customerId, ...(m.customerName ? { name: m.customerName } : {}) },
-        text: m.text,
+        user: { id: m.customerId, ...(m.customerName ? { name: this.cipher.open(m.customerName, FIELDS.messageName) } : {}) },
+        text: this.cipher.open(m.text, FIELDS.messageText),
         received_at: m.receivedAt.toISOString(),
         processed_at: r.createdAt.toISOString(),
         outputs: r.outputs as Record<string, unknown>,
@@ -96,16 +105,19 @@ export class Store {
    */
   async saveProcessed(items: ProcessedMessage[]): Promise<Set<string>> {
     if (items.length === 0) return new Set();
+    const c = this.cipher;
     const rows = items.map(({ message: m, conversationId, result: r }) => ({
       id: m.id,
       conversation_id: conversationId,
       source: m.source,
       customer_id: m.user.id,
-      customer_name: m.user.name ?? null,
-      customer_email: m.user.email ?? null,
-      text: m.message.text,
+      customer_name: c.seal(m.user.name, FIELDS.messageName),
+      conversation_name: c.seal(m.user.name, FIELDS.conversationName),
+      customer_email: c.seal(m.user.email, FIELDS.messageEmail),
+      customer_email_index: m.user.email ? c.blindIndex(m.user.email, "email") : null,
+      text: c.seal(m.message.text, FIELDS.messageText),
       attachments: m.message.attachments,
-      metadata: m.metadata,
+      metadata: sealMetadata(c, maskPansDeep(m.metadata), "seal"),
       received_at: m.metadata.received_at,
       ...typedColumnsSnake(r),
       outputs: r.outputs,
@@ -118,13 +130,13 @@ export class Store {
       this.db.execute<{ id: string }>(sql`
         with input as (
           select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(
-            id uuid, conversation_id text, source text, customer_id text, customer_name text, customer_email text,
-            text text, attachments jsonb, metadata jsonb, received_at timestamptz, intent text, intent_confidence real,
+            id uuid, conversation_id text, source text, customer_id text, customer_name text, conversation_name text,
+            customer_email text, customer_email_index text, text text, attachments jsonb, metadata jsonb, received_at timestamptz, intent text, intent_confidence real,
             sentiment text, urgency text, outputs jsonb, failures jsonb, degraded integer, total_ms real, timings jsonb)
         ),
         new_messages as (
-          insert into messages (id, conversation_id, source, customer_id, customer_name, customer_email, text, attachments, metadata, received_at)
-          select id, conversation_id, source, customer_id, customer_name, customer_email, text, attachments, metadata, received_at from input
+          insert into messages (id, conversation_id, source, customer_id, customer_name, customer_email, customer_email_index, text, attachments, metadata, received_at)
+          select id, conversation_id, source, customer_id, customer_name, customer_email, customer_email_index, text, attachments, metadata, received_at from input
           on conflict (id) do nothing
           returning id
         ),
@@ -136,7 +148,7 @@ export class Store {
         ),
         touched as (
           insert into conversations (id, channel, customer_id, customer_name, message_count, last_message_at)
-          select distinct on (i.conversation_id) i.conversation_id, i.source, i.customer_id, i.customer_name,
+          select distinct on (i.conversation_id) i.conversation_id, i.source, i.customer_id, i.conversation_name,
             count(*) over (partition by i.conversation_id), max(i.received_at) over (partition by i.conversation_id)
           from input i join new_messages n on n.id = i.id
           order by i.conversation_id, i.received_at
@@ -160,9 +172,13 @@ export class Store {
         {
           id: m.id,
           source: m.source as CustomerMessage["source"],
-          user: { id: m.customerId, ...(m.customerName ? { name: m.customerName } : {}), ...(m.customerEmail ? { email: m.customerEmail } : {}) },
-          message: { text: m.text, attachments: m.attachments as CustomerMessage["message"]["attachments"] },
-          metadata: m.metadata as CustomerMessage["metadata"],
+          user: {
+            id: m.customerId,
+            ...(m.customerName ? { name: this.cipher.open(m.customerName, FIELDS.messageName) } : {}),
+            ...(m.customerEmail ? { email: this.cipher.open(m.customerEmail, FIELDS.messageEmail) } : {}),
+          },
+          message: { text: this.cipher.open(m.text, FIELDS.messageText), attachments: m.attachments as CustomerMessage["message"]["attachments"] },
+          metadata: sealMetadata(this.cipher, m.metadata as Record<string, unknown>, "open") as CustomerMessage["metadata"],
         },
       ]),
     );
@@ -200,7 +216,7 @@ export class Store {
   /** Records a dead letter (the DLQ topic has it too; the table is what the dashboard shows). */
   async saveDeadLetters(rows: DeadLetter[]): Promise<void> {
     if (rows.length === 0) return;
-    await this.wrap(() => this.db.insert(schema.deadLetters).values(rows.map((r) => ({ ...r, errors: r.errors ?? null }))));
+    await this.wrap(() => this.db.insert(schema.deadLetters).values(rows.map((r) => ({ ...r, raw: maskPans(r.raw), errors: maskPansDeep(r.errors ?? null) }))));
   }
 
   async ping(): Promise<boolean> {
@@ -227,7 +243,7 @@ export class Store {
 }
 
 /** Opens PostgreSQL (postgres.js) and applies migrations under an advisory lock so replicas can start together. */
-export async function openPostgres(url: string, maxConnections = 10): Promise<Store> {
+export async function openPostgres(url: string, maxConnections = 10, cipher?: FieldCipher): Promise<Store> {
   const { default: postgres } = await import("postgres");
   const { drizzle } = await import("drizzle-orm/postgres-js");
   const { migrate } = await import("drizzle-orm/postgres-js/migrator");
@@ -244,16 +260,16 @@ export async function openPostgres(url: string, maxConnections = 10): Promise<St
   } finally {
     lock.release();
   }
-  return new Store(db as unknown as Db, "postgres", () => client.end({ timeout: 5 }));
+  return new Store(db as unknown as Db, "postgres", () => client.end({ timeout: 5 }), cipher);
 }
 
 /** Opens the embedded PGlite database (in memory, or in `dir`) and applies the same migrations. */
-export async function openPglite(dir: string | null): Promise<Store> {
+export async function openPglite(dir: string | null, cipher?: FieldCipher): Promise<Store> {
   const { PGlite } = await import("@electric-sql/pglite");
   const { drizzle } = await import("drizzle-orm/pglite");
   const { migrate } = await import("drizzle-orm/pglite/migrator");
   const client = dir ? new PGlite(dir) : new PGlite();
   const db = drizzle(client, { schema });
   await migrate(db, { migrationsFolder: MIGRATIONS });
-  return new Store(db as unknown as Db, "pglite", () => client.close());
+  return new Store(db as unknown as Db, "pglite", () => client.close(), cipher);
 }

@@ -4,6 +4,7 @@ import { DemoPage } from "../../views/demo.tsx";
 import { htmlResponse } from "../dashboard/http.ts";
 import type { Db } from "../db/store.ts";
 import { messages, replyDecisions, results } from "../db/schema.ts";
+import { cipherOf, FIELDS } from "../privacy/index.ts";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 import { identify, type IdentityOptions } from "./identity.ts";
@@ -56,6 +57,7 @@ export function widgetRoutes(d: WidgetDeps) {
         const b = (body && typeof body === "object" ? body : {}) as { visitor?: unknown; token?: unknown };
         const id = identify({ visitor: typeof b.visitor === "string" ? b.visitor : undefined, token: typeof b.token === "string" ? b.token : undefined }, d.identity);
         if (!id.ok) return Response.json(id.error.toJSON(), { status: id.error.status, headers: CORS });
+        const cipher = cipherOf(d.db);
         const rows = await d.db
           .select({
             id: messages.id,
@@ -76,7 +78,7 @@ export function widgetRoutes(d: WidgetDeps) {
         const list = rows.reverse().map((r) => ({
           id: r.id,
           client_id: r.clientId,
-          text: r.text,
+          text: cipher.open(r.text, FIELDS.messageText),
           at: r.at.toISOString(),
           reply: r.action === "approved" || r.action === "edited" ? r.finalText : r.replyStatus === "auto_sent" ? r.replyText : null,
         }));
