@@ -66,7 +66,7 @@ export function startChannels(d: ChannelDeps): Channels {
           backoff: { baseMs: 1000, maxMs: 5 * 60_000 },
           leaseMs: 60_000,
         },
-        { publisher: d.publisher, store, limits: config.limits, log },
+        { publisher: d.publisher, store, limits: config.limits, log, companyDomains: config.privacy.emailCompanyDomains },
       ),
   );
 

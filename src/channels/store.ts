@@ -1,4 +1,4 @@
-import { and, eq, inArray, lt, or, sql } from "drizzle-orm";
+import { and, eq, inArray, isNotNull, lt, or, sql } from "drizzle-orm";
 import type { Db } from "../db/store.ts";
 import { channelCheckpoints, emailMessages, messages, outboundReplies, webhookDeliveries } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
@@ -13,6 +13,8 @@ export interface EmailRow {
   mailbox?: string | null;
   uid?: number | null;
   status?: string;
+  /** Blind index of the sender address (inbound), from `senderIndex()`. */
+  senderIndex?: string | null;
 }
 
 /** Row of `outbound_replies`. */
@@ -122,6 +124,26 @@ export class ChannelStore {
         .where(inArray(emailMessages.messageIdHeader, ids)),
     );
     return new Map(rows.map((r) => [r.id, { conversationId: r.conversationId, direction: r.direction }]));
+  }
+
+  /** The keyed blind index of a sender address: thread participation is checked without storing the address. */
+  senderIndex(address: string): string {
+    return cipherOf(this.db).blindIndex(address, "email");
+  }
+
+  /** The sender indexes of the inbound mail of each conversation (who takes part in each thread). */
+  async threadParticipants(conversationIds: string[]): Promise<Map<string, Set<string>>> {
+    const ids = [...new Set(conversationIds)];
+    const out = new Map<string, Set<string>>();
+    if (ids.length === 0) return out;
+    const rows = await this.wrap(() =>
+      this.db
+        .select({ c: emailMessages.conversationId, s: emailMessages.senderIndex })
+        .from(emailMessages)
+        .where(and(inArray(emailMessages.conversationId, ids), eq(emailMessages.direction, "inbound"), isNotNull(emailMessages.senderIndex))),
+    );
+    for (const r of rows) (out.get(r.c) ?? out.set(r.c, new Set()).get(r.c)!).add(r.s!);
+    return out;
   }
 
   /** Records a webhook delivery key; false when it was already seen (a replay). Old keys are pruned on the way. */
@@ -258,6 +280,7 @@ function emailValues(r: EmailRow) {
     mailbox: r.mailbox ?? null,
     uid: r.uid ?? null,
     status: r.status ?? "published",
+    senderIndex: r.senderIndex ?? null,
   };
 }
 
