@@ -6,7 +6,7 @@ import { KafkaBus } from "./bus/kafka.ts";
 import { MemoryBus } from "./bus/memory.ts";
 import { consumerGroups, type Config } from "./config.ts";
 import { openPglite, openPostgres, type Store } from "./db/store.ts";
-import { cipherFromConfig } from "./privacy/index.ts";
+import { cipherFromConfig, PrivacyService } from "./privacy/index.ts";
 import { buildApp, type ReadinessCheck } from "./http/app.ts";
 import { createDashboard } from "./dashboard/index.ts";
 import { startChannels } from "./channels/index.ts";
@@ -100,6 +100,9 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
   let hub: ResultHub | null = null;
   let replyStream: ReplyStreamHub | null = null;
   let streamRelay: Subscription | null = null;
+  const privacy = new PrivacyService({ db: store.db, sessions, bus, responsesTopic: config.topics.responses, log });
+  // Every replica schedules the purge; the advisory lock lets one of them run it at a time.
+  const stopRetention = config.privacy.retentionDays > 0 ? privacy.startRetention(config.privacy.retentionDays, config.privacy.retentionIntervalMinutes * 60_000) : async () => {};
   const checks: ReadinessCheck[] = [
     { name: "bus", check: () => bus.ping() },
     { name: "database", check: () => store.ping() },
@@ -124,7 +127,7 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
           chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log, identity, replyStream }),
           ...channels.routes,
           draftReviewRoutes({ approvals, apiKeys: config.apiKeys }),
-          createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master, approvals, replyStream }).routes,
+          createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master, approvals, replyStream, privacy }).routes,
           widgetRoutes({ db: store.db, identity, log }),
         ]
       : [];
@@ -140,6 +143,7 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
     /** Stops consuming (finishing and committing in-flight batches), then closes every connection. */
     async stop() {
       removeLagSource();
+      await stopRetention();
       await channels?.stop();
       await master?.stop();
       // Workers release their models and flush their streams while the bus is still up.

@@ -5,6 +5,7 @@ import { createGenerator } from "../llm/index.ts";
 import type { Generator } from "../llm/types.ts";
 import { extractEntities, loadTriage, redact, type Triage } from "../ml/index.ts";
 import { loadAnswerabilityHead, openKnowledge, type AnswerabilityHead, type Knowledge, type PastTicket } from "../rag/index.ts";
+import { privacyEvent } from "../privacy/index.ts";
 import type { Parts } from "../runtime.ts";
 import { BusReplyStream, responseAgentFromConfig, SupersedeRegistry, watchNewMessages } from "./response/index.ts";
 import { DraftingStage } from "./drafting.ts";
@@ -56,7 +57,13 @@ export async function openWorkers(parts: Parts): Promise<Workers> {
     handler: async (records) => {
       for (const r of records) {
         const t = approvedTicket(r.value);
-        if (t) await knowledge.addPastTicket(t);
+        if (t) {
+          await knowledge.addPastTicket(t);
+          continue;
+        }
+        // Erasure and retention reach every replica's index the same way tickets do, and are replayed in order.
+        const p = privacyEvent(r.value);
+        if (p) await knowledge.removePastTickets(p.type === "privacy.erase" ? { ids: p.ticket_ids } : { before: p.before });
       }
     },
   });

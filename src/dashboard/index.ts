@@ -43,6 +43,8 @@ export interface DashboardDeps {
   approvals?: { decide(messageId: string, action: "approve" | "edit" | "reject", by: { label: string; userId?: string }, body: { text?: string; reason?: string }): Promise<unknown> };
   /** Streamed draft tokens (the response agent's ReplyStreamHub), shown live on the conversation page. */
   replyStream?: { onAny(l: (ev: { type: string; conversation_id: string; message_id: string }) => void): () => void };
+  /** Customer erasure (admin-only route); absent, the route answers 503. */
+  privacy?: { eraseCustomer(customerId: string, actor: string): Promise<{ counts: Record<string, number>; auditId: number }> };
   /** Overrides for tests. */
   throttle?: LoginThrottle;
   passwordCost?: { memoryCost: number; timeCost: number };
@@ -463,6 +465,15 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
         },
         { parse: "urlencoded" },
       )
+      .post("/privacy/erase", async ({ principal, body }) => {
+        // Right to erasure: admins only, CSRF-checked like every dashboard POST; the audit keeps who and counts, not the id.
+        need(principal!, "admin");
+        if (!d.privacy) throw new AppError("unavailable", "erasure is not available in this process", { status: 503 });
+        const customer = body && typeof body === "object" ? (body as Record<string, unknown>).customer : undefined;
+        if (typeof customer !== "string" || !customer.trim() || customer.length > 256) throw new AppError("invalid_customer", "customer (1-256 characters) is required", { status: 422 });
+        const r = await d.privacy.eraseCustomer(customer, `user:${principal!.user.id}`);
+        return Response.json({ audit_id: r.auditId, counts: r.counts }, { headers: { "cache-control": "no-store" } });
+      })
       .post("/users/:id/:op", async ({ principal, params }) => {
         need(principal!, "admin");
         if (params.op !== "enable" && params.op !== "disable") throw new AppError("not_found", "no such operation", { status: 404 });

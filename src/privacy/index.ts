@@ -4,6 +4,7 @@ import { devKeyring, loadKeyring } from "./keys.ts";
 
 export { FieldCipher, isSealed } from "./cipher.ts";
 export { bindCipher, cipherOf, ephemeralCipher, FIELDS, sealMetadata } from "./fields.ts";
+export { PrivacyService, privacyEvent, RETENTION_LOCK, type Counts, type PrivacyEvent } from "./erasure.ts";
 export { maskPans, maskPansDeep } from "./pan.ts";
 
 /** The field cipher from DATA_KEYS_FILE, or (outside production, where config requires the file) a generated dev key file. */

@@ -185,9 +185,9 @@ describeImap("EmailProducer against Dovecot", () => {
       expect(byMid.get(`root-${tag}@example.com`)!.metadata.conversation_id).toBe(root);
       const evil = byMid.get(`evil-${tag}@mail.test`)!;
       expect(evil.metadata.conversation_id).toBe(`email:evil-${tag}@mail.test`);
-      expect(evil.metadata.linked_thread).toBe(root);
+      expect((evil.metadata as Record<string, unknown>).linked_thread).toBe(root);
       expect(byMid.get(`dana2-${tag}@mail.test`)!.metadata.conversation_id).toBe(root);
-      expect(byMid.get(`dana2-${tag}@mail.test`)!.metadata.linked_thread).toBeUndefined();
+      expect((byMid.get(`dana2-${tag}@mail.test`)!.metadata as Record<string, unknown>).linked_thread).toBeUndefined();
       expect(byMid.get(`staff-${tag}@mail.test`)!.metadata.conversation_id).toBe(root);
       // The stranger's mail is keyed (partitioned) by its own conversation, and its sender is stored only as an index.
       const keys = new Map(bus.records.map((r) => [JSON.parse(r.value).id, r.key]));
