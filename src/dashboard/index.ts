@@ -12,7 +12,7 @@ import type { Store } from "../db/store.ts";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
-import { cipherOf, FIELDS } from "../privacy/index.ts";
+import { cipherOf, FIELDS, UNREADABLE } from "../privacy/index.ts";
 import type { ResultHub } from "../realtime/hub.ts";
 import { AlertEngine, parseRule } from "./alerts.ts";
 import { Accounts, cookieNames, hasRole, LoginThrottle, randomToken, readCookie, ROLES, safeEqual, setCookie, type Principal, type Role } from "./auth.ts";
@@ -163,8 +163,8 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
       conversationId: m.conversationId,
       channel: m.source,
       customerId: m.customerId,
-      customerName: cipher.open(m.customerName, FIELDS.messageName),
-      text: cipher.open(m.text, FIELDS.messageText),
+      customerName: cipher.openOr(m.customerName, FIELDS.messageName, UNREADABLE),
+      text: cipher.openOr(m.text, FIELDS.messageText, UNREADABLE)!,
       receivedAt: m.receivedAt,
       outputs: r ? (r.outputs as Record<string, unknown>) : null,
       failures: r ? (r.failures as ThreadEntry["failures"]) : [],

@@ -4,7 +4,7 @@ import type { ResultEvent } from "../agents/types.ts";
 import type { Db } from "../db/store.ts";
 import { alerts, labelCorrections, messages, replyDecisions, results, users } from "../db/schema.ts";
 import { since, type FeedFilters, type Range } from "./filters.ts";
-import { cipherOf, FIELDS } from "../privacy/index.ts";
+import { cipherOf, FIELDS, UNREADABLE } from "../privacy/index.ts";
 import { intentOf, replyOf, sentimentOf } from "./outputs.ts";
 
 /** One line of the live feed. */
@@ -100,8 +100,9 @@ export class DashboardQueries {
     const c = cipherOf(this.db);
     const items: FeedItem[] = [];
     for (const { decision, replyStatus, degraded, ...r } of rows) {
-      const text = c.open(r.text, FIELDS.messageText);
-      const customerName = c.open(r.customerName, FIELDS.messageName);
+      // One unreadable row (a retired key) must not take the whole feed down.
+      const text = c.openOr(r.text, FIELDS.messageText, UNREADABLE)!;
+      const customerName = c.openOr(r.customerName, FIELDS.messageName, UNREADABLE);
       if (searching && !text.toLowerCase().includes(searching) && !(customerName ?? "").toLowerCase().includes(searching) && !r.customerId.toLowerCase().includes(searching)) continue;
       items.push({ ...r, text: text.slice(0, 500), customerName, degraded: degraded === 1, replyState: decision ?? replyStatus });
       if (items.length >= limit) break;

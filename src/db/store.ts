@@ -3,7 +3,7 @@ import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { PgDatabase } from "drizzle-orm/pg-core";
 import type { ResultEvent, WorkerFailure } from "../agents/types.ts";
 import { AppError } from "../errors.ts";
-import { bindCipher, ephemeralCipher, FIELDS, maskPans, maskPansDeep, sealMetadata, type FieldCipher } from "../privacy/index.ts";
+import { bindCipher, cipherOf, ephemeralCipher, FIELDS, maskPans, maskPansDeep, sealMetadata, type FieldCipher } from "../privacy/index.ts";
 import type { CustomerMessage } from "../schema/message.ts";
 import * as schema from "./schema.ts";
 
@@ -56,10 +56,14 @@ export class Store {
     readonly db: Db,
     readonly kind: "postgres" | "pglite",
     private readonly onClose: () => Promise<void>,
-    /** Seals message text and contact fields at rest; every reader of `db` finds it with `cipherOf(db)`. */
-    readonly cipher: FieldCipher = ephemeralCipher(),
+    cipher: FieldCipher = ephemeralCipher(),
   ) {
     bindCipher(db, cipher);
+  }
+
+  /** Seals message text and contact fields at rest; every reader of `db` finds the same one with `cipherOf(db)`. */
+  get cipher(): FieldCipher {
+    return cipherOf(this.db);
   }
 
   /** Which of these message ids already have a result, and whether that result was published. */

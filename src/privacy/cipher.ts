@@ -5,6 +5,9 @@ import type { Keyring } from "./keys.ts";
 /** Prefix of sealed values: `enc:v1:<kid>:<iv>:<ciphertext+tag>`, iv and ciphertext in base64url. */
 export const SEALED_PREFIX = "enc:v1:";
 
+/** Shown in place of a value that no configured key can open. */
+export const UNREADABLE = "[encrypted with a key that is not configured]";
+
 /** True when a stored value is an envelope (legacy rows written before encryption are plain text). */
 export function isSealed(v: string | null | undefined): v is string {
   return typeof v === "string" && v.startsWith(SEALED_PREFIX);
@@ -49,6 +52,15 @@ export class FieldCipher {
       return Buffer.concat([d.update(buf.subarray(0, buf.length - 16)), d.final()]).toString("utf8");
     } catch (e) {
       throw new AppError("decrypt_failed", `sealed ${field} failed authentication`, { status: 500, cause: e });
+    }
+  }
+
+  /** Like `open`, but a value no listed key opens (a removed key, a tampered row) becomes `fallback` instead of throwing. */
+  openOr(v: string | null | undefined, field: string, fallback: string): string | null {
+    try {
+      return this.open(v, field);
+    } catch {
+      return fallback;
     }
   }
 

@@ -2,7 +2,7 @@ import type { Logger } from "../obs/log.ts";
 import { FieldCipher } from "./cipher.ts";
 import { devKeyring, loadKeyring } from "./keys.ts";
 
-export { FieldCipher, isSealed } from "./cipher.ts";
+export { FieldCipher, isSealed, UNREADABLE } from "./cipher.ts";
 export { bindCipher, cipherOf, ephemeralCipher, FIELDS, sealMetadata } from "./fields.ts";
 export { PrivacyService, privacyEvent, RETENTION_LOCK, type Counts, type PrivacyEvent } from "./erasure.ts";
 export { maskPans, maskPansDeep } from "./pan.ts";

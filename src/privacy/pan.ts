@@ -1,4 +1,4 @@
-import { extractEntities } from "../ml/entities.ts";
+import { findCards } from "../ml/entities.ts";
 
 /**
  * Replaces every card number (Luhn-valid 13–19 digits, spaced or dashed, and card-shaped mistypes) with
@@ -6,7 +6,7 @@ import { extractEntities } from "../ml/entities.ts";
  */
 export function maskPans(text: string): string {
   if (!/\d{4}/.test(text.replace(/[ -]/g, ""))) return text;
-  const cards = extractEntities(text).filter((e) => e.type === "card_number").sort((a, b) => a.start - b.start);
+  const cards = findCards(text);
   if (cards.length === 0) return text;
   let out = "";
   let pos = 0;

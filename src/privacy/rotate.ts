@@ -12,8 +12,8 @@ const TARGETS: { table: string; key: string; cols: Record<string, string>; meta?
 
 const rowsOf = <T>(r: unknown): T[] => (Array.isArray(r) ? (r as T[]) : ((r as { rows?: T[] }).rows ?? []));
 
-/** Progress of a rotation: rows re-sealed per table. */
-export type RotationReport = Record<string, number>;
+/** Progress of a rotation per table: rows re-sealed, and rows no configured key opens (left as they are). */
+export type RotationReport = Record<string, { resealed: number; failed: number }>;
 
 /**
  * Re-seals every encrypted field that is plain (written before encryption) or sealed under a key other than the
@@ -26,7 +26,8 @@ export async function rotateKeys(db: Db, o: { batch?: number; onBatch?: (table: 
   const fresh = `${SEALED_PREFIX}${cipher.activeKid}:%`;
   const report: RotationReport = {};
   for (const t of TARGETS) {
-    report[t.table] = 0;
+    const tally = { resealed: 0, failed: 0 };
+    report[t.table] = tally;
     const stale: SQL[] = Object.keys(t.cols).map((c) => sql`(${sql.identifier(c)} is not null and ${sql.identifier(c)} not like ${fresh})`);
     if (t.meta) {
       for (const k of ["quoted", "signature"]) stale.push(sql`(metadata ? ${k} and jsonb_typeof(metadata->${k}) = 'string' and metadata->>${k} not like ${fresh})`);
@@ -43,25 +44,33 @@ export async function rotateKeys(db: Db, o: { batch?: number; onBatch?: (table: 
         ),
       );
       if (rows.length === 0) break;
+      let resealed = 0;
       await db.transaction(async (tx) => {
         for (const r of rows) {
           const sets: SQL[] = [];
-          for (const [c, field] of Object.entries(t.cols)) {
-            const v = r[c] as string | null;
-            if (v !== null && cipher.stale(v)) sets.push(sql`${sql.identifier(c)} = ${cipher.seal(cipher.open(v, field), field)}`);
-          }
-          if (t.meta) {
-            const meta = (typeof r.metadata === "string" ? JSON.parse(r.metadata) : r.metadata) as Record<string, unknown>;
-            const opened = sealMetadata(cipher, meta, "open");
-            sets.push(sql`metadata = ${JSON.stringify(sealMetadata(cipher, opened, "seal"))}::jsonb`);
-            const email = r.customer_email as string | null;
-            if (email !== null && r.customer_email_index === null) sets.push(sql`customer_email_index = ${cipher.blindIndex(cipher.open(email, FIELDS.messageEmail), "email")}`);
+          try {
+            for (const [c, field] of Object.entries(t.cols)) {
+              const v = r[c] as string | null;
+              if (v !== null && cipher.stale(v)) sets.push(sql`${sql.identifier(c)} = ${cipher.seal(cipher.open(v, field), field)}`);
+            }
+            if (t.meta) {
+              const meta = (typeof r.metadata === "string" ? JSON.parse(r.metadata) : r.metadata) as Record<string, unknown>;
+              const opened = sealMetadata(cipher, meta, "open");
+              sets.push(sql`metadata = ${JSON.stringify(sealMetadata(cipher, opened, "seal"))}::jsonb`);
+              const email = r.customer_email as string | null;
+              if (email !== null && r.customer_email_index === null) sets.push(sql`customer_email_index = ${cipher.blindIndex(cipher.open(email, FIELDS.messageEmail), "email")}`);
+            }
+          } catch {
+            // Sealed under a key the file no longer lists: it stays as it is and is reported.
+            tally.failed++;
+            continue;
           }
           if (sets.length) await tx.execute(sql`update ${sql.identifier(t.table)} set ${sql.join(sets, sql`, `)} where ${sql.identifier(t.key)}::text = ${String(r[t.key])}`);
+          resealed++;
         }
       });
-      report[t.table] = (report[t.table] ?? 0) + rows.length;
-      o.onBatch?.(t.table, rows.length);
+      tally.resealed += resealed;
+      o.onBatch?.(t.table, resealed);
       after = String(rows[rows.length - 1]![t.key]);
       if (rows.length < batch) break;
     }
