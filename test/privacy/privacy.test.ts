@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { MasterAgent } from "../../src/agents/master.ts";
+import { loadConfig } from "../../src/config.ts";
 import { pastTicketsHandler } from "../../src/agents/registry.ts";
 import type { Agent, ResultEvent } from "../../src/agents/types.ts";
 import type { InRecord } from "../../src/bus/interface.ts";
@@ -54,6 +55,16 @@ describe("card numbers are masked (PAN)", () => {
     const out = redactForWebhook(`Urgent ticket from Zed Quux: ${text}`, "Zed Quux");
     for (const s of ["4111", "zed@example.com", "7700 900123", "Zed Quux"]) expect(out).not.toContain(s);
     expect(out).toContain("a customer");
+  });
+});
+
+describe("privacy configuration", () => {
+  test("production requires DATA_KEYS_FILE; company domains and retention are validated", () => {
+    expect(() => loadConfig({ APP_ENV: "production", API_KEYS: "k".repeat(32) })).toThrow(/DATA_KEYS_FILE is required/);
+    expect(() => loadConfig({ APP_ENV: "test", EMAIL_COMPANY_DOMAINS: "acme.test,not a domain" })).toThrow(/EMAIL_COMPANY_DOMAINS/);
+    expect(() => loadConfig({ APP_ENV: "test", DATA_RETENTION_DAYS: "-1" })).toThrow(/DATA_RETENTION_DAYS/);
+    const c = loadConfig({ APP_ENV: "test", EMAIL_COMPANY_DOMAINS: "@Acme.test, mail.acme.test", DATA_RETENTION_DAYS: "90" });
+    expect(c.privacy).toMatchObject({ emailCompanyDomains: ["acme.test", "mail.acme.test"], retentionDays: 90, dataKeysFile: null });
   });
 });
 
