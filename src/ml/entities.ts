@@ -137,10 +137,14 @@ export function findCards(text: string): Entity[] {
         const raw = text.slice(groups[i]!.start, groups[j]!.end);
         const digits = raw.replace(/\D/g, "");
         if (digits.length < 13 || digits.length > 19) continue;
+        // Part of an alphanumeric token (a UUID, a hex id): not a card.
+        if (/[A-Za-z0-9]/.test(text[groups[i]!.start - 1] ?? "") || /[A-Za-z0-9]/.test(text[groups[j]!.end] ?? "")) continue;
         const valid = luhnValid(digits);
         const grouped = /^\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}$/.test(raw) || /^3[47]\d{2}[ -]\d{6}[ -]\d{5}$/.test(raw);
+        // Written as a card is written: one run, groups of four, or the 4-6-4/5 layout (Amex, Diners).
+        const shaped = /^\d+$/.test(raw) || /^\d{4}([ -]\d{4})*[ -]\d{1,4}$/.test(raw) || /^\d{4}[ -]\d{6}[ -]\d{4,5}$/.test(raw);
         // Invalid numbers are still reported (and redacted) when they are shaped like a card: mistyped cards are PII too.
-        if (!valid && !(grouped && /^[2-6]/.test(digits))) continue;
+        if (!(valid && shaped) && !(grouped && /^[2-6]/.test(digits))) continue;
         out.push({ type: "card_number", value: `**** **** **** ${digits.slice(-4)}`, start: groups[i]!.start, end: groups[j]!.end, valid, meta: { brand: cardBrand(digits) } });
         taken = j;
       }

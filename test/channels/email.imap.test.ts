@@ -202,7 +202,7 @@ describeImap("EmailProducer against Dovecot", () => {
       await bus.close();
       await box.remove();
     }
-  });
+  }, 30_000);
 
   test("a reply that names only its parent in In-Reply-To joins the parent's conversation; a repeated Message-ID is published once", async () => {
     const box = await tempMailbox("thread");
