@@ -151,6 +151,19 @@ export interface Config {
     webhooks: { secrets: Record<string, string[]>; replyUrls: Record<string, string>; toleranceSeconds: number };
     replies: { maxAttempts: number; autoSend: boolean };
   };
+  /** Customer data protection: field encryption keys, retention, and who may join an email thread. */
+  privacy: {
+    /** JSON key file `{active, keys: {kid: base64 32 bytes}, index?}`; null in development means a generated file under .data/. */
+    dataKeysFile: string | null;
+    /** Where the development key file is generated when DATA_KEYS_FILE is unset (never used in production). */
+    devKeysFile: string;
+    /** Messages, results, replies, alerts, dead letters and past tickets older than this are purged; 0 keeps everything. */
+    retentionDays: number;
+    /** How often one replica (advisory lock) runs the retention purge. */
+    retentionIntervalMinutes: number;
+    /** Mail from these domains may join any thread it replies to (the company's own staff). */
+    emailCompanyDomains: string[];
+  };
   /** Tracing and error reporting; each is off unless its endpoint or DSN is set. */
   telemetry: {
     serviceName: string;
@@ -511,6 +524,22 @@ export function loadConfig(env: Env = process.env): Config {
         x,
         webhooks: { secrets, replyUrls, toleranceSeconds: int("SOCIAL_WEBHOOK_TOLERANCE_SECONDS", 300, 5, 3600) },
         replies: { maxAttempts: int("REPLY_MAX_ATTEMPTS", 5, 1, 50), autoSend: bool("REPLY_AUTO_SEND", true) },
+      };
+    })(),
+    privacy: (() => {
+      const dataKeysFile = str("DATA_KEYS_FILE", "") || null;
+      if (!dataKeysFile && appEnv === "production") problems.push("DATA_KEYS_FILE is required in production (customer data is encrypted at rest)");
+      const emailCompanyDomains = str("EMAIL_COMPANY_DOMAINS", "")
+        .split(",")
+        .map((d) => d.trim().toLowerCase().replace(/^@/, ""))
+        .filter(Boolean);
+      for (const d of emailCompanyDomains) if (!/^[a-z0-9.-]+\.[a-z]{2,}$/.test(d)) problems.push(`EMAIL_COMPANY_DOMAINS: ${JSON.stringify(d)} is not a domain`);
+      return {
+        dataKeysFile,
+        devKeysFile: str("DATA_KEYS_DEV_FILE", ".data/data-keys.json"),
+        retentionDays: int("DATA_RETENTION_DAYS", 0, 0, 36_500),
+        retentionIntervalMinutes: int("DATA_RETENTION_INTERVAL_MINUTES", 60, 1, 24 * 60),
+        emailCompanyDomains,
       };
     })(),
     dashboard: (() => {

@@ -6,6 +6,7 @@ import { KafkaBus } from "./bus/kafka.ts";
 import { MemoryBus } from "./bus/memory.ts";
 import { consumerGroups, type Config } from "./config.ts";
 import { openPglite, openPostgres, type Store } from "./db/store.ts";
+import { cipherFromConfig, PrivacyService } from "./privacy/index.ts";
 import { buildApp, type ReadinessCheck } from "./http/app.ts";
 import { createDashboard } from "./dashboard/index.ts";
 import { startChannels } from "./channels/index.ts";
@@ -50,7 +51,8 @@ export async function openParts(config: Config, opts: { log?: Logger; metrics?: 
   const kafka = config.kafka ? new KafkaBus(config.kafka, log, config.resilience.publishQueueMax) : null;
   const bus: EventBus = traceBus(kafka ?? new MemoryBus());
   await bus.start([config.topics.messages, config.topics.responses, config.topics.dlq, config.topics.stream]);
-  const rawStore = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.pgliteDir);
+  const cipher = cipherFromConfig(config.privacy, log);
+  const rawStore = config.databaseUrl ? await openPostgres(config.databaseUrl, 10, cipher) : await openPglite(config.pgliteDir, cipher);
   // Every database and Redis call is timed (copilot_postgres/redis_call_duration_seconds) and traced as a client span.
   const store = instrument(rawStore, { name: "db", histogram: metrics.postgresLatency, labels: { driver: rawStore.kind }, attributes: { "db.system": "postgresql" }, skip: ["ping"] });
   const sessions: SessionStore = config.redisUrl
@@ -118,6 +120,9 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
   let hub: ResultHub | null = null;
   let replyStream: ReplyStreamHub | null = null;
   let streamRelay: Subscription | null = null;
+  const privacy = new PrivacyService({ db: store.db, sessions, bus, responsesTopic: config.topics.responses, log });
+  // Every replica schedules the purge; the advisory lock lets one of them run it at a time.
+  const stopRetention = config.privacy.retentionDays > 0 ? privacy.startRetention(config.privacy.retentionDays, config.privacy.retentionIntervalMinutes * 60_000) : async () => {};
   const checks: ReadinessCheck[] = [
     { name: "bus", check: () => bus.ping() },
     { name: "database", check: () => store.ping() },
@@ -143,7 +148,7 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
           chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log, identity, replyStream, guard, maxBodyBytes: config.resilience.httpMaxBodyBytes, maxFrameBytes: config.resilience.wsMaxPayloadBytes }),
           ...channels.routes,
           draftReviewRoutes({ approvals, apiKeys: config.apiKeys, guard }),
-          createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master, approvals, replyStream, guard, sessionRecheckMs: config.dashboard.sessionRecheckSeconds * 1000 }).routes,
+          createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master, approvals, replyStream, guard, sessionRecheckMs: config.dashboard.sessionRecheckSeconds * 1000, privacy }).routes,
           widgetRoutes({ db: store.db, identity, log, guard }),
         ]
       : [];
@@ -166,6 +171,7 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
      */
     async stop(stopOpts: { drainUntil?: number } = {}) {
       removeLagSource();
+      await stopRetention();
       if (channels) await Promise.all([...channels.email.map((p) => p.stop()), channels.social?.stop()]);
       if (master && stopOpts.drainUntil) {
         while (Date.now() < stopOpts.drainUntil && (master.busy || (await master.lag().catch(() => 0)) > 0)) await Bun.sleep(50);

@@ -10,5 +10,8 @@ rand() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 [[ -s $dir/postgres_password ]] || rand >"$dir/postgres_password"
 [[ -s $dir/database_url ]] || printf 'postgres://copilot:%s@postgres:5432/copilot\n' "$(cat "$dir/postgres_password")" >"$dir/database_url"
 [[ -s $dir/grafana_password ]] || { rand | head -c 24 >"$dir/grafana_password"; echo "created $dir/grafana_password (Grafana user: admin)"; }
+# Field-encryption keys (docs/security-data.md): one active key plus the blind-index key. Back this file up:
+# without it the encrypted customer data cannot be read.
+[[ -s $dir/data_keys ]] || printf '{"active":"k1","keys":{"k1":"%s"},"index":"%s"}\n' "$(head -c 32 /dev/urandom | base64)" "$(head -c 32 /dev/urandom | base64)" >"$dir/data_keys"
 # The containers run as non-root users that must be able to read the mounted files.
-chmod 0644 "$dir"/api_keys "$dir"/postgres_password "$dir"/database_url "$dir"/grafana_password
+chmod 0644 "$dir"/api_keys "$dir"/postgres_password "$dir"/database_url "$dir"/grafana_password "$dir"/data_keys

@@ -4,6 +4,7 @@ import { AppError, toAppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { reportError } from "../obs/sentry.ts";
+import { maskPans, maskPansDeep } from "../privacy/index.ts";
 import { contextFromHeaders, SpanStatusCode, withSpan } from "../obs/tracing.ts";
 import { conversationIdOf, parseCustomerMessage, type CustomerMessage, type MessageLimits } from "../schema/message.ts";
 import { emptySession, type Session, type SessionStore, type Turn } from "../session/interface.ts";
@@ -273,7 +274,7 @@ export class MasterAgent {
   }
 
   private dlqEvent(rec: InRecord, code: string, reason: string, errors?: unknown): DlqEvent {
-    return { code, reason, errors, topic: rec.topic, partition: rec.partition, offset: rec.offset, key: rec.key || null, raw: rec.value.slice(0, 256_000), at: new Date().toISOString() };
+    return { code, reason, errors, topic: rec.topic, partition: rec.partition, offset: rec.offset, key: rec.key || null, raw: maskPans(rec.value.slice(0, 256_000)), at: new Date().toISOString() };
   }
 
   private async deadLetter(dead: DlqEvent[]): Promise<void> {
@@ -310,8 +311,10 @@ export class MasterAgent {
             span.setAttribute("result.degraded", r.degraded);
             return r;
           });
-          out.push({ message: msg, conversationId, result });
-          session.turns.push(customerTurn(msg, result));
+          // Workers saw the card numbers; nothing after this point (rows, session, events) does.
+          const stored = { ...msg, message: { ...msg.message, text: result.text } };
+          out.push({ message: stored, conversationId, result });
+          session.turns.push(customerTurn(stored, result));
         }
       }
     };
@@ -351,11 +354,11 @@ export class MasterAgent {
       conversation_id: conversationId,
       source: msg.source,
       user: { id: msg.user.id, ...(msg.user.name ? { name: msg.user.name } : {}) },
-      text: msg.message.text,
+      text: maskPans(msg.message.text),
       received_at: msg.metadata.received_at,
       processed_at: new Date().toISOString(),
-      outputs,
-      failures,
+      outputs: maskPansDeep(outputs),
+      failures: maskPansDeep(failures),
       degraded: failures.length > 0,
       timings: { total_ms: Math.round((performance.now() - started) * 100) / 100, workers: timings },
     };

@@ -5,6 +5,7 @@ import { createGenerator } from "../llm/index.ts";
 import type { Generator } from "../llm/types.ts";
 import { extractEntities, loadTriage, redact, type Triage } from "../ml/index.ts";
 import { loadAnswerabilityHead, openKnowledge, type AnswerabilityHead, type Knowledge, type PastTicket } from "../rag/index.ts";
+import { privacyEvent } from "../privacy/index.ts";
 import type { Parts } from "../runtime.ts";
 import { BusReplyStream, responseAgentFromConfig, SupersedeRegistry, watchNewMessages } from "./response/index.ts";
 import { DraftingStage } from "./drafting.ts";
@@ -53,12 +54,7 @@ export async function openWorkers(parts: Parts): Promise<Workers> {
   const tickets: Subscription = await bus.subscribe({
     groupId: groups.pastTickets,
     topics: [config.topics.responses],
-    handler: async (records) => {
-      for (const r of records) {
-        const t = approvedTicket(r.value);
-        if (t) await knowledge.addPastTicket(t);
-      }
-    },
+    handler: pastTicketsHandler(knowledge),
   });
   const drafting = new DraftingStage({
     bus,
@@ -88,6 +84,22 @@ export async function openWorkers(parts: Parts): Promise<Workers> {
       await knowledge.close();
       await triage.close();
     },
+  };
+}
+
+/** The past-tickets consumer: approved replies are added; erasure and retention events drop entries, in topic order. */
+export function pastTicketsHandler(knowledge: Pick<Knowledge, "addPastTicket" | "removePastTickets">) {
+  return async (records: { value: string }[]): Promise<void> => {
+    for (const r of records) {
+      const t = approvedTicket(r.value);
+      if (t) {
+        await knowledge.addPastTicket(t);
+        continue;
+      }
+      // Erasure and retention reach every replica's index the same way tickets do, and are replayed in order.
+      const p = privacyEvent(r.value);
+      if (p) await knowledge.removePastTickets(p.type === "privacy.erase" ? { ids: p.ticket_ids } : { before: p.before });
+    }
   };
 }
 

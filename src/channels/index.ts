@@ -70,7 +70,7 @@ export function startChannels(d: ChannelDeps): Channels {
           leaseMs: 60_000,
           maxMessageBytes: config.resilience.imapMaxMessageBytes,
         },
-        { publisher: d.publisher, store, limits: config.limits, log },
+        { publisher: d.publisher, store, limits: config.limits, log, companyDomains: config.privacy.emailCompanyDomains },
       ),
   );
 

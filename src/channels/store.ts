@@ -1,7 +1,8 @@
-import { and, eq, inArray, lt, or, sql } from "drizzle-orm";
+import { and, eq, inArray, isNotNull, lt, or, sql } from "drizzle-orm";
 import type { Db } from "../db/store.ts";
 import { channelCheckpoints, emailMessages, messages, outboundReplies, webhookDeliveries } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
+import { cipherOf, FIELDS, sealMetadata } from "../privacy/index.ts";
 
 /** One email known to the copilot, inbound or outbound. */
 export interface EmailRow {
@@ -12,6 +13,8 @@ export interface EmailRow {
   mailbox?: string | null;
   uid?: number | null;
   status?: string;
+  /** Blind index of the sender address (inbound), from `senderIndex()`. */
+  senderIndex?: string | null;
 }
 
 /** Row of `outbound_replies`. */
@@ -123,6 +126,26 @@ export class ChannelStore {
     return new Map(rows.map((r) => [r.id, { conversationId: r.conversationId, direction: r.direction }]));
   }
 
+  /** The keyed blind index of a sender address: thread participation is checked without storing the address. */
+  senderIndex(address: string): string {
+    return cipherOf(this.db).blindIndex(address, "email");
+  }
+
+  /** The sender indexes of the inbound mail of each conversation (who takes part in each thread). */
+  async threadParticipants(conversationIds: string[]): Promise<Map<string, Set<string>>> {
+    const ids = [...new Set(conversationIds)];
+    const out = new Map<string, Set<string>>();
+    if (ids.length === 0) return out;
+    const rows = await this.wrap(() =>
+      this.db
+        .select({ c: emailMessages.conversationId, s: emailMessages.senderIndex })
+        .from(emailMessages)
+        .where(and(inArray(emailMessages.conversationId, ids), eq(emailMessages.direction, "inbound"), isNotNull(emailMessages.senderIndex))),
+    );
+    for (const r of rows) (out.get(r.c) ?? out.set(r.c, new Set()).get(r.c)!).add(r.s!);
+    return out;
+  }
+
   /** Records a webhook delivery key; false when it was already seen (a replay). Old keys are pruned on the way. */
   async firstDelivery(key: string, keepMs: number): Promise<boolean> {
     const rows = await this.wrap(() => this.db.insert(webhookDeliveries).values({ key }).onConflictDoNothing().returning({ key: webhookDeliveries.key }));
@@ -224,7 +247,18 @@ export class ChannelStore {
   async loadMessage(id: string): Promise<{ id: string; conversationId: string; source: string; customerId: string; customerName: string | null; customerEmail: string | null; text: string; metadata: Record<string, unknown> } | null> {
     const rows = await this.wrap(() => this.db.select().from(messages).where(eq(messages.id, id)));
     const r = rows[0];
-    return r ? { id: r.id, conversationId: r.conversationId, source: r.source, customerId: r.customerId, customerName: r.customerName, customerEmail: r.customerEmail, text: r.text, metadata: r.metadata as Record<string, unknown> } : null;
+    if (!r) return null;
+    const c = cipherOf(this.db);
+    return {
+      id: r.id,
+      conversationId: r.conversationId,
+      source: r.source,
+      customerId: r.customerId,
+      customerName: c.open(r.customerName, FIELDS.messageName),
+      customerEmail: c.open(r.customerEmail, FIELDS.messageEmail),
+      text: c.open(r.text, FIELDS.messageText),
+      metadata: sealMetadata(c, r.metadata as Record<string, unknown>, "open"),
+    };
   }
 
   private async wrap<T>(fn: () => Promise<T>): Promise<T> {
@@ -246,6 +280,7 @@ function emailValues(r: EmailRow) {
     mailbox: r.mailbox ?? null,
     uid: r.uid ?? null,
     status: r.status ?? "published",
+    senderIndex: r.senderIndex ?? null,
   };
 }
 

@@ -5,6 +5,7 @@ import type { Db } from "../db/store.ts";
 import { alertRules, alerts, results } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
+import { extractEntities, redact } from "../ml/entities.ts";
 import { intentOf, sentimentOf } from "./outputs.ts";
 import type { AbuseGuard } from "../ratelimit/guard.ts";
 
@@ -233,7 +234,7 @@ export class AlertEngine {
     if (inserted[0]) {
       const a = toFired(inserted[0]);
       this.o.log.info({ component: "alerts", rule: rule.id, alert: a.id }, "alert fired");
-      if (rule.webhook && this.o.webhookUrl) this.track(this.deliver(a));
+      if (rule.webhook && this.o.webhookUrl) this.track(this.deliver(a, hit.subject));
       this.o.onFired(a);
       return a;
     }
@@ -250,14 +251,16 @@ export class AlertEngine {
   }
 
   /** POSTs the alert to the webhook with an HMAC signature; retries transient failures, records the outcome. */
-  private async deliver(a: FiredAlert): Promise<void> {
+  private async deliver(a: FiredAlert, subject?: string): Promise<void> {
     // Over the limit the alert is still stored and toasted; only the outbound call is skipped (and recorded as such).
     if (await this.o.guard?.refusal(["alert_webhook", this.o.webhookUrl!])) {
       this.o.log.warn({ component: "alerts", alert: a.id }, "alert webhook skipped: rate limit");
       await this.o.db.update(alerts).set({ webhookStatus: "rate_limited" }).where(eq(alerts.id, a.id)).catch(() => {});
       return;
     }
-    const body = JSON.stringify({ type: "alert.fired", alert: { ...a, createdAt: a.createdAt.toISOString() } });
+    // The webhook leaves the network: the customer's name or address and any PII in the excerpt are replaced.
+    const out = { ...a, title: redactForWebhook(a.title, subject), detail: redactForWebhook(a.detail, subject), createdAt: a.createdAt.toISOString() };
+    const body = JSON.stringify({ type: "alert.fired", alert: out });
     const headers: Record<string, string> = { "content-type": "application/json", "user-agent": "support-copilot-alerts" };
     if (this.o.webhookSecret) headers["x-copilot-signature"] = `sha256=${createHmac("sha256", this.o.webhookSecret).update(body).digest("hex")}`;
     const f = this.o.fetch ?? fetch;
@@ -283,6 +286,8 @@ export class AlertEngine {
 
 interface Hit {
   key: string;
+  /** Who the alert is about (name or id), so the webhook copy can leave it out; never stored separately. */
+  subject?: string;
   title: string;
   detail: string;
   messageId: string | null;
@@ -308,8 +313,10 @@ function perMessage(rule: Rule, ev: ResultEvent): Hit | null {
   const p = rule.params;
   const s = sentimentOf(ev.outputs);
   const who = ev.user.name ?? ev.user.id;
-  const base = { key: `r${rule.id}:m${ev.message_id}`, messageId: ev.message_id, conversationId: ev.conversation_id };
-  const excerpt = ev.text.length > 140 ? `${ev.text.slice(0, 140)}…` : ev.text;
+  const base = { key: `r${rule.id}:m${ev.message_id}`, subject: who, messageId: ev.message_id, conversationId: ev.conversation_id };
+  // Stored and pushed excerpts carry placeholders for cards, IBANs, accounts, emails and phones.
+  const clean = redact(ev.text, extractEntities(ev.text)).text;
+  const excerpt = clean.length > 140 ? `${clean.slice(0, 140)}…` : clean;
   switch (rule.kind) {
     case "urgency":
       if (s?.urgency && (p.levels ?? ["high", "critical"]).includes(s.urgency)) return { ...base, title: `${rule.name}: ${s.urgency} urgency from ${who}`, detail: [excerpt, ...s.reasons].join(" — ") };
@@ -331,4 +338,11 @@ function perMessage(rule: Rule, ev: ResultEvent): Hit | null {
     default:
       return null;
   }
+}
+
+/** Text of an alert as sent to the external webhook: the customer's name/id becomes "a customer", then PII placeholders. */
+export function redactForWebhook(text: string, subject?: string): string {
+  let t = text;
+  if (subject && subject.trim().length >= 2) t = t.split(subject).join("a customer");
+  return redact(t, extractEntities(t)).text;
 }

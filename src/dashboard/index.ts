@@ -12,6 +12,7 @@ import type { Store } from "../db/store.ts";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
+import { cipherOf, FIELDS, UNREADABLE } from "../privacy/index.ts";
 import type { ResultHub } from "../realtime/hub.ts";
 import { AlertEngine, parseRule } from "./alerts.ts";
 import { Accounts, cookieNames, hasRole, randomToken, readCookie, ROLES, safeEqual, setCookie, type Principal, type Role } from "./auth.ts";
@@ -47,6 +48,8 @@ export interface DashboardDeps {
   guard?: AbuseGuard;
   /** How often open dashboard sockets are re-checked against their sessions (default 5 s). */
   sessionRecheckMs?: number;
+  /** Customer erasure (admin-only route); absent, the route answers 503. */
+  privacy?: { eraseCustomer(customerId: string, actor: string): Promise<{ counts: Record<string, number>; auditId: number }> };
   /** Overrides for tests. */
   passwordCost?: { memoryCost: number; timeCost: number };
   spikeCheckMs?: number;
@@ -139,6 +142,7 @@ const forbidden = () => new AppError("forbidden", "your role does not allow this
 /** The dashboard's HTTP and WebSocket routes under /dashboard. Everything but sign-in and static assets needs a session. */
 export function dashboardRoutes(d: DashboardDeps, p: Parts) {
   const db = d.store.db;
+  const cipher = cipherOf(db);
   const names = cookieNames(d.settings.cookieSecure);
   const secure = d.settings.cookieSecure;
 
@@ -157,8 +161,8 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
       conversationId: m.conversationId,
       channel: m.source,
       customerId: m.customerId,
-      customerName: m.customerName,
-      text: m.text,
+      customerName: cipher.openOr(m.customerName, FIELDS.messageName, UNREADABLE),
+      text: cipher.openOr(m.text, FIELDS.messageText, UNREADABLE)!,
       receivedAt: m.receivedAt,
       outputs: r ? (r.outputs as Record<string, unknown>) : null,
       failures: r ? (r.failures as ThreadEntry["failures"]) : [],
@@ -373,7 +377,9 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
             .where(eq(messages.id, params.id))
             .limit(1);
           if (!row) throw new AppError("not_found", "no processed message with this id", { status: 404 });
-          await db.insert(labelCorrections).values({ messageId: params.id, field, previous: row[field], value, text: row.text, userId: principal!.user.id });
+          // The message text is already sealed under messages.text: re-seal it under this column's name.
+          const sealed = cipher.seal(cipher.open(row.text, FIELDS.messageText), FIELDS.correctionText)!;
+          await db.insert(labelCorrections).values({ messageId: params.id, field, previous: row[field], value, text: sealed, userId: principal!.user.id });
           if (!isHtmx(request.headers)) return redirect(`${BASE}/conversations/${encodeURIComponent(row.conversationId)}?m=${params.id}`);
           const entry = await entryOf(params.id);
           const facets = await p.queries.facets();
@@ -384,7 +390,7 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
       .get("/labels.jsonl", async ({ principal }) => {
         need(principal!, "admin");
         const rows = await db.select().from(labelCorrections).orderBy(labelCorrections.id);
-        const body = rows.map((r) => JSON.stringify({ message_id: r.messageId, field: r.field, label: r.value, model_label: r.previous, text: r.text, at: r.createdAt.toISOString() })).join("\n");
+        const body = rows.map((r) => JSON.stringify({ message_id: r.messageId, field: r.field, label: r.value, model_label: r.previous, text: cipher.open(r.text, FIELDS.correctionText), at: r.createdAt.toISOString() })).join("\n");
         return new Response(body ? `${body}\n` : "", { headers: { "content-type": "application/x-ndjson", "content-disposition": 'attachment; filename="label-corrections.jsonl"', "cache-control": "no-store" } });
       })
       .get("/analytics", async ({ principal, query }) => {
@@ -465,6 +471,15 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
         },
         { parse: "urlencoded" },
       )
+      .post("/privacy/erase", async ({ principal, body }) => {
+        // Right to erasure: admins only, CSRF-checked like every dashboard POST; the audit keeps who and counts, not the id.
+        need(principal!, "admin");
+        if (!d.privacy) throw new AppError("unavailable", "erasure is not available in this process", { status: 503 });
+        const customer = body && typeof body === "object" ? (body as Record<string, unknown>).customer : undefined;
+        if (typeof customer !== "string" || !customer.trim() || customer.length > 256) throw new AppError("invalid_customer", "customer (1-256 characters) is required", { status: 422 });
+        const r = await d.privacy.eraseCustomer(customer, `user:${principal!.user.id}`);
+        return Response.json({ audit_id: r.auditId, counts: r.counts }, { headers: { "cache-control": "no-store" } });
+      })
       .post("/users/:id/:op", async ({ principal, params }) => {
         need(principal!, "admin");
         if (params.op !== "enable" && params.op !== "disable") throw new AppError("not_found", "no such operation", { status: 404 });

@@ -1,9 +1,10 @@
-import { and, desc, eq, gte, ilike, inArray, isNotNull, or, sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, isNotNull, or, sql, type SQL } from "drizzle-orm";
 import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import type { ResultEvent } from "../agents/types.ts";
 import type { Db } from "../db/store.ts";
 import { alerts, labelCorrections, messages, replyDecisions, results, users } from "../db/schema.ts";
 import { since, type FeedFilters, type Range } from "./filters.ts";
+import { cipherOf, FIELDS, UNREADABLE } from "../privacy/index.ts";
 import { intentOf, replyOf, sentimentOf } from "./outputs.ts";
 
 /** One line of the live feed. */
@@ -53,7 +54,8 @@ export function feedItemFromEvent(ev: ResultEvent, decision: string | null = nul
 /** A timestamp parameter for raw SQL: postgres.js does not serialise Date objects inside drizzle's sql template. */
 const ts = (d: Date) => sql`${d.toISOString()}::timestamptz`;
 
-const likePattern = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+/** How many of the newest rows a text search decrypts and scans (text is encrypted, so SQL cannot filter on it). */
+export const SEARCH_WINDOW = 2000;
 
 /** Read-side queries of the dashboard: plain SQL aggregates over the pipeline's tables. */
 export class DashboardQueries {
@@ -68,10 +70,9 @@ export class DashboardQueries {
     if (f.intent) conds.push(eq(results.intent, f.intent));
     if (f.sentiment) conds.push(eq(results.sentiment, f.sentiment));
     if (f.urgency) conds.push(eq(results.urgency, f.urgency));
-    if (f.q) {
-      const p = likePattern(f.q);
-      conds.push(or(ilike(messages.text, p), ilike(messages.customerName, p), ilike(messages.customerId, p))!);
-    }
+    // Text and names are encrypted at rest: a search decrypts the newest SEARCH_WINDOW rows that match the other
+    // filters and keeps those whose text, name or customer id contains the term.
+    const searching = f.q ? f.q.toLowerCase() : null;
     const rows = await this.db
       .select({
         messageId: results.messageId,
@@ -79,7 +80,7 @@ export class DashboardQueries {
         channel: results.channel,
         customerId: messages.customerId,
         customerName: messages.customerName,
-        text: sql<string>`left(${messages.text}, 500)`,
+        text: messages.text,
         receivedAt: messages.receivedAt,
         processedAt: results.createdAt,
         intent: results.intent,
@@ -95,8 +96,18 @@ export class DashboardQueries {
       .leftJoin(replyDecisions, eq(replyDecisions.messageId, results.messageId))
       .where(conds.length ? and(...conds) : undefined)
       .orderBy(desc(results.createdAt))
-      .limit(limit);
-    return rows.map(({ decision, replyStatus, degraded, ...r }) => ({ ...r, degraded: degraded === 1, replyState: decision ?? replyStatus }));
+      .limit(searching ? SEARCH_WINDOW : limit);
+    const c = cipherOf(this.db);
+    const items: FeedItem[] = [];
+    for (const { decision, replyStatus, degraded, ...r } of rows) {
+      // One unreadable row (a retired key) must not take the whole feed down.
+      const text = c.openOr(r.text, FIELDS.messageText, UNREADABLE)!;
+      const customerName = c.openOr(r.customerName, FIELDS.messageName, UNREADABLE);
+      if (searching && !text.toLowerCase().includes(searching) && !(customerName ?? "").toLowerCase().includes(searching) && !r.customerId.toLowerCase().includes(searching)) continue;
+      items.push({ ...r, text: text.slice(0, 500), customerName, degraded: degraded === 1, replyState: decision ?? replyStatus });
+      if (items.length >= limit) break;
+    }
+    return items;
   }
 
   private facetCache: { at: number; value: Promise<{ intents: string[]; sentiments: string[]; urgencies: string[] }> } | null = null;
@@ -125,8 +136,9 @@ export class DashboardQueries {
    * (matched by email address), oldest first, each with its result and the agent's decision.
    */
   async thread(conversationId: string, limit = 200) {
-    const [first] = await this.db.select({ email: messages.customerEmail }).from(messages).where(and(eq(messages.conversationId, conversationId), isNotNull(messages.customerEmail))).limit(1);
-    const where = first?.email ? or(eq(messages.conversationId, conversationId), eq(messages.customerEmail, first.email)) : eq(messages.conversationId, conversationId);
+    // Addresses are encrypted; their keyed blind index is what rows are matched on.
+    const [first] = await this.db.select({ email: messages.customerEmailIndex }).from(messages).where(and(eq(messages.conversationId, conversationId), isNotNull(messages.customerEmailIndex))).limit(1);
+    const where = first?.email ? or(eq(messages.conversationId, conversationId), eq(messages.customerEmailIndex, first.email)) : eq(messages.conversationId, conversationId);
     const rows = await this.db
       .select({ m: messages, r: results, d: replyDecisions })
       .from(messages)

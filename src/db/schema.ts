@@ -27,13 +27,20 @@ export const messages = pgTable(
     customerId: text("customer_id").notNull(),
     customerName: text("customer_name"),
     customerEmail: text("customer_email"),
+    /** Keyed blind index (HMAC) of the email address: equality lookups while the address itself is encrypted. */
+    customerEmailIndex: text("customer_email_index"),
     text: text("text").notNull(),
     attachments: jsonb("attachments").notNull().default(sql`'[]'::jsonb`),
     metadata: jsonb("metadata").notNull().default(sql`'{}'::jsonb`),
     receivedAt: timestamp("received_at", { withTimezone: true }).notNull(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index("messages_conversation_idx").on(t.conversationId, t.receivedAt)],
+  (t) => [
+    index("messages_conversation_idx").on(t.conversationId, t.receivedAt),
+    index("messages_customer_idx").on(t.customerId),
+    index("messages_email_index_idx").on(t.customerEmailIndex),
+    index("messages_received_idx").on(t.receivedAt),
+  ],
 );
 
 /** The master agent's combined result for one message: per-worker outputs as JSONB plus typed columns for analytics. */
@@ -179,6 +186,8 @@ export const emailMessages = pgTable(
     mailbox: text("mailbox"),
     uid: bigint("uid", { mode: "number" }),
     status: text("status").notNull().default("published"),
+    /** Blind index of the sender address (inbound mail): who takes part in the thread, without storing the address. */
+    senderIndex: text("sender_index"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index("email_messages_conversation_idx").on(t.conversationId)],
@@ -217,4 +226,19 @@ export const outboundReplies = pgTable(
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index("outbound_replies_conversation_idx").on(t.conversationId), index("outbound_replies_due_idx").on(t.status, t.nextAttemptAt)],
+);
+
+/** Privacy operations (erasure, retention purge): who, when, and row counts; never the customer's id or data. */
+export const privacyAudit = pgTable(
+  "privacy_audit",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    action: text("action").notNull(),
+    actor: text("actor").notNull(),
+    /** Blind index of the erased customer id (proves which request was served without keeping the id). */
+    subjectIndex: text("subject_index"),
+    counts: jsonb("counts").notNull().default(sql`'{}'::jsonb`),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("privacy_audit_created_idx").on(t.createdAt)],
 );

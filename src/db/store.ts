@@ -3,6 +3,7 @@ import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { PgDatabase } from "drizzle-orm/pg-core";
 import type { ResultEvent, WorkerFailure } from "../agents/types.ts";
 import { AppError } from "../errors.ts";
+import { bindCipher, cipherOf, ephemeralCipher, FIELDS, maskPans, maskPansDeep, sealMetadata, type FieldCipher } from "../privacy/index.ts";
 import type { CustomerMessage } from "../schema/message.ts";
 import { toWellFormed } from "../schema/text.ts";
 import * as schema from "./schema.ts";
@@ -52,7 +53,19 @@ function typedColumnsSnake(r: ResultEvent) {
 
 /** Persistence of the pipeline over drizzle; the same code runs on postgres.js and PGlite. */
 export class Store {
-  constructor(readonly db: Db, readonly kind: "postgres" | "pglite", private readonly onClose: () => Promise<void>) {}
+  constructor(
+    readonly db: Db,
+    readonly kind: "postgres" | "pglite",
+    private readonly onClose: () => Promise<void>,
+    cipher: FieldCipher = ephemeralCipher(),
+  ) {
+    bindCipher(db, cipher);
+  }
+
+  /** Seals message text and contact fields at rest; every reader of `db` finds the same one with `cipherOf(db)`. */
+  get cipher(): FieldCipher {
+    return cipherOf(this.db);
+  }
 
   /** Which of these message ids already have a result, and whether that result was published. */
   async existing(ids: string[]): Promise<Map<string, { published: boolean }>> {
@@ -78,8 +91,8 @@ export class Store {
         message_id: r.messageId,
         conversation_id: r.conversationId,
         source: m.source as ResultEvent["source"],
-        user: { id: m.customerId, ...(m.customerName ? { name: m.customerName } : {}) },
-        text: m.text,
+        user: { id: m.customerId, ...(m.customerName ? { name: this.cipher.open(m.customerName, FIELDS.messageName) } : {}) },
+        text: this.cipher.open(m.text, FIELDS.messageText),
         received_at: m.receivedAt.toISOString(),
         processed_at: r.createdAt.toISOString(),
         outputs: r.outputs as Record<string, unknown>,
@@ -97,16 +110,19 @@ export class Store {
    */
   async saveProcessed(items: ProcessedMessage[]): Promise<Set<string>> {
     if (items.length === 0) return new Set();
+    const c = this.cipher;
     const rows = items.map(({ message: m, conversationId, result: r }) => ({
       id: m.id,
       conversation_id: conversationId,
       source: m.source,
       customer_id: m.user.id,
-      customer_name: m.user.name ?? null,
-      customer_email: m.user.email ?? null,
-      text: m.message.text,
+      customer_name: c.seal(m.user.name, FIELDS.messageName),
+      conversation_name: c.seal(m.user.name, FIELDS.conversationName),
+      customer_email: c.seal(m.user.email, FIELDS.messageEmail),
+      customer_email_index: m.user.email ? c.blindIndex(m.user.email, "email") : null,
+      text: c.seal(m.message.text, FIELDS.messageText),
       attachments: m.message.attachments,
-      metadata: m.metadata,
+      metadata: sealMetadata(c, maskPansDeep(m.metadata), "seal"),
       received_at: m.metadata.received_at,
       ...typedColumnsSnake(r),
       outputs: r.outputs,
@@ -119,13 +135,13 @@ export class Store {
       this.db.execute<{ id: string }>(sql`
         with input as (
           select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(
-            id uuid, conversation_id text, source text, customer_id text, customer_name text, customer_email text,
-            text text, attachments jsonb, metadata jsonb, received_at timestamptz, intent text, intent_confidence real,
+            id uuid, conversation_id text, source text, customer_id text, customer_name text, conversation_name text,
+            customer_email text, customer_email_index text, text text, attachments jsonb, metadata jsonb, received_at timestamptz, intent text, intent_confidence real,
             sentiment text, urgency text, outputs jsonb, failures jsonb, degraded integer, total_ms real, timings jsonb)
         ),
         new_messages as (
-          insert into messages (id, conversation_id, source, customer_id, customer_name, customer_email, text, attachments, metadata, received_at)
-          select id, conversation_id, source, customer_id, customer_name, customer_email, text, attachments, metadata, received_at from input
+          insert into messages (id, conversation_id, source, customer_id, customer_name, customer_email, customer_email_index, text, attachments, metadata, received_at)
+          select id, conversation_id, source, customer_id, customer_name, customer_email, customer_email_index, text, attachments, metadata, received_at from input
           on conflict (id) do nothing
           returning id
         ),
@@ -137,7 +153,7 @@ export class Store {
         ),
         touched as (
           insert into conversations (id, channel, customer_id, customer_name, message_count, last_message_at)
-          select distinct on (i.conversation_id) i.conversation_id, i.source, i.customer_id, i.customer_name,
+          select distinct on (i.conversation_id) i.conversation_id, i.source, i.customer_id, i.conversation_name,
             count(*) over (partition by i.conversation_id), max(i.received_at) over (partition by i.conversation_id)
           from input i join new_messages n on n.id = i.id
           order by i.conversation_id, i.received_at
@@ -161,9 +177,13 @@ export class Store {
         {
           id: m.id,
           source: m.source as CustomerMessage["source"],
-          user: { id: m.customerId, ...(m.customerName ? { name: m.customerName } : {}), ...(m.customerEmail ? { email: m.customerEmail } : {}) },
-          message: { text: m.text, attachments: m.attachments as CustomerMessage["message"]["attachments"] },
-          metadata: m.metadata as CustomerMessage["metadata"],
+          user: {
+            id: m.customerId,
+            ...(m.customerName ? { name: this.cipher.open(m.customerName, FIELDS.messageName) } : {}),
+            ...(m.customerEmail ? { email: this.cipher.open(m.customerEmail, FIELDS.messageEmail) } : {}),
+          },
+          message: { text: this.cipher.open(m.text, FIELDS.messageText), attachments: m.attachments as CustomerMessage["message"]["attachments"] },
+          metadata: sealMetadata(this.cipher, m.metadata as Record<string, unknown>, "open") as CustomerMessage["metadata"],
         },
       ]),
     );
@@ -202,9 +222,9 @@ export class Store {
   async saveDeadLetters(rows: DeadLetter[]): Promise<void> {
     if (rows.length === 0) return;
     const clean = (s: string) => toWellFormed(s.replaceAll("\u0000", "\\u0000"));
-    const errors = (x: unknown) => (x === undefined ? null : JSON.parse(JSON.stringify(x), (_k, v) => (typeof v === "string" ? clean(v) : v)));
+    const errors = (x: unknown) => (x === undefined ? null : JSON.parse(JSON.stringify(maskPansDeep(x)), (_k, v) => (typeof v === "string" ? clean(v) : v)));
     await this.wrap(() =>
-      this.db.insert(schema.deadLetters).values(rows.map((r) => ({ ...r, key: r.key === null ? null : clean(r.key), reason: clean(r.reason), raw: clean(r.raw), errors: errors(r.errors) }))),
+      this.db.insert(schema.deadLetters).values(rows.map((r) => ({ ...r, key: r.key === null ? null : clean(r.key), reason: clean(r.reason), raw: clean(maskPans(r.raw)), errors: errors(r.errors) }))),
     );
   }
 
@@ -231,7 +251,7 @@ export class Store {
 }
 
 /** Opens PostgreSQL (postgres.js) and applies migrations under an advisory lock so replicas can start together. */
-export async function openPostgres(url: string, maxConnections = 10): Promise<Store> {
+export async function openPostgres(url: string, maxConnections = 10, cipher?: FieldCipher): Promise<Store> {
   const { default: postgres } = await import("postgres");
   const { drizzle } = await import("drizzle-orm/postgres-js");
   const { migrate } = await import("drizzle-orm/postgres-js/migrator");
@@ -248,18 +268,18 @@ export async function openPostgres(url: string, maxConnections = 10): Promise<St
   } finally {
     lock.release();
   }
-  return new Store(db as unknown as Db, "postgres", () => client.end({ timeout: 5 }));
+  return new Store(db as unknown as Db, "postgres", () => client.end({ timeout: 5 }), cipher);
 }
 
 /** Opens the embedded PGlite database (in memory, or in `dir`) and applies the same migrations. */
-export async function openPglite(dir: string | null): Promise<Store> {
+export async function openPglite(dir: string | null, cipher?: FieldCipher): Promise<Store> {
   const { PGlite } = await import("@electric-sql/pglite");
   const { drizzle } = await import("drizzle-orm/pglite");
   const { migrate } = await import("drizzle-orm/pglite/migrator");
   const client = dir ? new PGlite(dir) : new PGlite();
   const db = drizzle(client, { schema });
   await migrate(db, { migrationsFolder: MIGRATIONS });
-  return new Store(db as unknown as Db, "pglite", () => client.close());
+  return new Store(db as unknown as Db, "pglite", () => client.close(), cipher);
 }
 
 /** The SQLSTATE of a driver error (postgres.js and PGlite put it on `code`; drizzle wraps it in `cause`). */

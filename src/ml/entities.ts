@@ -121,6 +121,39 @@ const SYMBOL_AMOUNT = new RegExp(String.raw`([$€£¥₹₽₺₩])\s?(${NUM})(
 const CODE_BEFORE = new RegExp(String.raw`\b(USD|EUR|GBP|CHF|CAD|AUD|JPY|INR|SEK|NOK|DKK|PLN|CNY|MXN|BRL)\s?(${NUM})\b`, "g");
 const WORD_AFTER = new RegExp(String.raw`(?<![\w.,])(${NUM})\s?(${Object.keys(CURRENCY_WORDS).join("|")})\b`, "gi");
 
+/**
+ * Card numbers alone (13-19 digits, spaced or dashed; Luhn-valid, or card-shaped mistypes), masked to the last 4.
+ * Storage masking uses this directly, so a card is masked even where another entity would win the overlap.
+ */
+export function findCards(text: string): Entity[] {
+  const out: Entity[] = [];
+  for (const m of text.matchAll(/(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])/g)) {
+    // The run may glue a card to a neighbouring number ("card 4111… 17 items", "ref 13 4222…"): try the longest
+    // span of whole digit groups first, then shorter ones, so the card inside is still found.
+    const groups = [...m[0].matchAll(/\d+/g)].map((g) => ({ start: m.index + g.index, end: m.index + g.index + g[0].length }));
+    for (let i = 0; i < groups.length; ) {
+      let taken = -1;
+      for (let j = groups.length - 1; j >= i && taken < 0; j--) {
+        const raw = text.slice(groups[i]!.start, groups[j]!.end);
+        const digits = raw.replace(/\D/g, "");
+        if (digits.length < 13 || digits.length > 19) continue;
+        // Part of an alphanumeric token (a UUID, a hex id): not a card.
+        if (/[A-Za-z0-9]/.test(text[groups[i]!.start - 1] ?? "") || /[A-Za-z0-9]/.test(text[groups[j]!.end] ?? "")) continue;
+        const valid = luhnValid(digits);
+        const grouped = /^\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}$/.test(raw) || /^3[47]\d{2}[ -]\d{6}[ -]\d{5}$/.test(raw);
+        // Written as a card is written: one run, groups of four, or the 4-6-4/5 layout (Amex, Diners).
+        const shaped = /^\d+$/.test(raw) || /^\d{4}([ -]\d{4})*[ -]\d{1,4}$/.test(raw) || /^\d{4}[ -]\d{6}[ -]\d{4,5}$/.test(raw);
+        // Invalid numbers are still reported (and redacted) when they are shaped like a card: mistyped cards are PII too.
+        if (!(valid && shaped) && !(grouped && /^[2-6]/.test(digits))) continue;
+        out.push({ type: "card_number", value: `**** **** **** ${digits.slice(-4)}`, start: groups[i]!.start, end: groups[j]!.end, valid, meta: { brand: cardBrand(digits) } });
+        taken = j;
+      }
+      i = taken >= 0 ? taken + 1 : i + 1;
+    }
+  }
+  return out;
+}
+
 /** Finds every entity in `text`; overlapping matches are resolved by priority (identifiers before numbers). */
 export function extractEntities(text: string, opts: ExtractOptions = {}): Entity[] {
   const found: Candidate[] = [];
@@ -149,15 +182,7 @@ export function extractEntities(text: string, opts: ExtractOptions = {}): Entity
     add({ type: "iban", value: `${iban.slice(0, 2)}** **** ${maskTail(iban)}`, start: m.index, end: m.index + raw.length, valid, meta: { country: iban.slice(0, 2) }, priority: 10 });
   }
 
-  for (const m of text.matchAll(/(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])/g)) {
-    const digits = m[0].replace(/\D/g, "");
-    if (digits.length < 13 || digits.length > 19) continue;
-    const valid = luhnValid(digits);
-    const grouped = /^\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}$/.test(m[0]) || /^3[47]\d{2}[ -]\d{6}[ -]\d{5}$/.test(m[0]);
-    // Invalid numbers are still reported (and redacted) when they are shaped like a card: mistyped cards are PII too.
-    if (!valid && !(grouped && /^[2-6]/.test(digits))) continue;
-    add({ type: "card_number", value: `**** **** **** ${digits.slice(-4)}`, start: m.index, end: m.index + m[0].length, valid, meta: { brand: cardBrand(digits) }, priority: 8 });
-  }
+  for (const c of findCards(text)) add({ ...c, priority: 8 });
 
   for (const m of text.matchAll(/\bsort[\s-]?code\s*(?:is|:)?\s*(\d{2}[-\s]?\d{2}[-\s]?\d{2})\b/gi)) {
     const s = m.index + m[0].lastIndexOf(m[1]!);

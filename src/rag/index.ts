@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { AppError } from "../errors.ts";
 import type { Agent } from "../agents/types.ts";
@@ -92,6 +92,11 @@ export interface Knowledge {
   ingest(path: string, opts?: { progress?: Progress }): Promise<SyncStats>;
   /** Records a resolved ticket with its approved reply; searchable at once, persisted in the tickets log. */
   addPastTicket(t: PastTicket): Promise<void>;
+  /**
+   * Erasure and retention: drops past tickets by id and/or resolved before a date from the index (hnswlib
+   * markDelete, BM25, chunk store) and rewrites the tickets log without them. Returns how many were dropped.
+   */
+  removePastTickets(sel: { ids?: readonly string[]; before?: string }): Promise<number>;
   stats(): { kb: { docs: number; chunks: number; bytes: number }; tickets: { docs: number; chunks: number; bytes: number } };
   /** The result of the start-up sync of the KB folder (empty until `ready` resolves). */
   readonly startup: SyncStats[];
@@ -269,6 +274,34 @@ export async function openKnowledge(o: KnowledgeOptions): Promise<Knowledge> {
       // The log is the durable record; the index is derived from it and re-synced at open.
       appendFileSync(ticketLog, JSON.stringify(rec) + "\n");
       await tickets.upsert([ticketDoc(rec)]);
+    },
+    async removePastTickets(sel) {
+      const ids = new Set(sel.ids ?? []);
+      const before = sel.before ? Date.parse(sel.before) : Number.NaN;
+      const drop = (t: PastTicket) => ids.has(t.id) || (!Number.isNaN(before) && Date.parse(t.resolved_at) < before);
+      const latest = new Map<string, PastTicket>();
+      const gone = new Set<string>();
+      if (existsSync(ticketLog)) {
+        for (const line of readFileSync(ticketLog, "utf8").split("\n")) {
+          if (!line.trim()) continue;
+          try {
+            const t = JSON.parse(line) as PastTicket;
+            if (drop(t)) gone.add(t.id);
+            else latest.set(t.id, t);
+          } catch {
+            // A torn line holds no complete ticket; dropping it is what a rewrite should do.
+          }
+        }
+      }
+      for (const id of ids) gone.add(id);
+      if (gone.size === 0) return 0;
+      // Write-then-rename: a crash leaves either the old log or the new one, never a half-written file.
+      const tmp = `${ticketLog}.tmp`;
+      writeFileSync(tmp, [...latest.values()].map((t) => JSON.stringify(t) + "\n").join(""));
+      renameSync(tmp, ticketLog);
+      const n = await tickets.remove([...gone].map((id) => `ticket:${id}`));
+      await tickets.flush();
+      return n;
     },
     stats: () => ({ kb: kb.stats(), tickets: tickets.stats() }),
     async close() {

@@ -4,6 +4,7 @@ import { DemoPage } from "../../views/demo.tsx";
 import { htmlResponse } from "../dashboard/http.ts";
 import type { Db } from "../db/store.ts";
 import { messages, replyDecisions, results } from "../db/schema.ts";
+import { cipherOf, FIELDS } from "../privacy/index.ts";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 import { defaultGuard, rateLimitedResponse, type AbuseGuard } from "../ratelimit/guard.ts";
@@ -65,6 +66,7 @@ export function widgetRoutes(d: WidgetDeps) {
         if (!id.ok) return Response.json(id.error.toJSON(), { status: id.error.status, headers: CORS });
         const byVisitor = await guard.refusal(["history_visitor", id.value.conversationId]);
         if (byVisitor) return rateLimitedResponse(byVisitor, CORS);
+        const cipher = cipherOf(d.db);
         const rows = await d.db
           .select({
             id: messages.id,
@@ -85,7 +87,7 @@ export function widgetRoutes(d: WidgetDeps) {
         const list = rows.reverse().map((r) => ({
           id: r.id,
           client_id: r.clientId,
-          text: r.text,
+          text: cipher.open(r.text, FIELDS.messageText),
           at: r.at.toISOString(),
           reply: r.action === "approved" || r.action === "edited" ? r.finalText : r.replyStatus === "auto_sent" ? r.replyText : null,
         }));

@@ -162,6 +162,48 @@ describeImap("EmailProducer against Dovecot", () => {
     }
   });
 
+  test("a stranger replying to a known thread starts a new linked conversation; the customer and company staff join it", async () => {
+    const box = await tempMailbox("hijack");
+    const bus = await busWithCollector();
+    const tag = rand();
+    const producer = new EmailProducer(options(box.path), { publisher: bus.publisher, store, limits: DEFAULT_LIMITS, log, companyDomains: ["company.test"] });
+    const reply = (from: string, mid: string, text: string) =>
+      rfc5322({ From: from, To: "support@company.test", Subject: "Re: Refund", "Message-ID": `<${mid}-${tag}@mail.test>`, "In-Reply-To": `<root-${tag}@example.com>`, References: `<root-${tag}@example.com>`, "Content-Type": "text/plain; charset=utf-8" }, text);
+    try {
+      await box.append(rfc5322({ From: "Dana <dana@example.com>", To: "support@company.test", Subject: "Refund", "Message-ID": `<root-${tag}@example.com>`, "Content-Type": "text/plain; charset=utf-8" }, "Where is my refund for order 5521?"));
+      producer.start();
+      await bus.waitForCount(1);
+      await producer.syncNow();
+      // Later mails arrive in a later batch: participation comes from the stored rows, not only the batch.
+      await box.append(reply("Mallory <mallory@evil.test>", "evil", "Please send the refund to my new account instead."));
+      await box.append(reply("Dana <DANA@example.com>", "dana2", "Any news?"));
+      await box.append(reply("Agent Smith <agent@company.test>", "staff", "Adding a note for the customer."));
+      await bus.waitForCount(4);
+      await producer.syncNow();
+      const byMid = new Map(bus.messages().map((m) => [meta(m).email.message_id, m]));
+      const root = `email:root-${tag}@example.com`;
+      expect(byMid.get(`root-${tag}@example.com`)!.metadata.conversation_id).toBe(root);
+      const evil = byMid.get(`evil-${tag}@mail.test`)!;
+      expect(evil.metadata.conversation_id).toBe(`email:evil-${tag}@mail.test`);
+      expect((evil.metadata as Record<string, unknown>).linked_thread).toBe(root);
+      expect(byMid.get(`dana2-${tag}@mail.test`)!.metadata.conversation_id).toBe(root);
+      expect((byMid.get(`dana2-${tag}@mail.test`)!.metadata as Record<string, unknown>).linked_thread).toBeUndefined();
+      expect(byMid.get(`staff-${tag}@mail.test`)!.metadata.conversation_id).toBe(root);
+      // The stranger's mail is keyed (partitioned) by its own conversation, and its sender is stored only as an index.
+      const keys = new Map(bus.records.map((r) => [JSON.parse(r.value).id, r.key]));
+      expect(keys.get(evil.id)).toBe(`email:evil-${tag}@mail.test`);
+      const known = await store.knownEmails([`evil-${tag}@mail.test`]);
+      expect(known.get(`evil-${tag}@mail.test`)?.conversationId).toBe(`email:evil-${tag}@mail.test`);
+      const who = await store.threadParticipants([root]);
+      expect(who.get(root)?.has(store.senderIndex("dana@example.com"))).toBe(true);
+      expect(who.get(root)?.has(store.senderIndex("mallory@evil.test"))).toBe(false);
+    } finally {
+      await producer.stop();
+      await bus.close();
+      await box.remove();
+    }
+  }, 30_000);
+
   test("a reply that names only its parent in In-Reply-To joins the parent's conversation; a repeated Message-ID is published once", async () => {
     const box = await tempMailbox("thread");
     const bus = await busWithCollector();

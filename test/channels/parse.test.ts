@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { emailConversationId, parseEmail, resolveConversation, splitReply } from "../../src/channels/email/parse.ts";
+import { emailConversationId, parseEmail, placeMail, resolveConversation, splitReply } from "../../src/channels/email/parse.ts";
 import { stableId } from "../../src/channels/ids.ts";
 import { parseCustomerMessage } from "../../src/schema/message.ts";
 
@@ -33,6 +33,23 @@ describe("email parsing without a server", () => {
     expect(p.body).toBe("I am away.");
     expect(p.attachments[0]!.name).toBe("a.bin");
     expect(p.attachments[0]!.content_type).toMatch(/^[\w.+-]+\/[\w.+-]+$/);
+  });
+
+  test("thread safety: only a participant (or the company's domain) joins a known thread; anyone else starts a linked conversation", () => {
+    const known = new Map([["root@x", "email:root@x"]]);
+    const who = new Map([["email:root@x", new Set(["ann-index"])]]);
+    const mail = (from: string, mid: string) => ({ messageId: mid, inReplyTo: "root@x", references: ["root@x"], from: { address: from, name: null } });
+    const place = (from: string, mid: string, sender: string | null) => placeMail(mail(from, mid), (id) => known.get(id), (c) => who.get(c), sender, ["company.test"]);
+    expect(place("ann@example.com", "a2@x", "ann-index")).toEqual({ conversationId: "email:root@x", linkedThread: null });
+    expect(place("mallory@evil.test", "m1@x", "mallory-index")).toEqual({ conversationId: "email:m1@x", linkedThread: "email:root@x" });
+    expect(place("unknown", "u1@x", null)).toEqual({ conversationId: "email:u1@x", linkedThread: "email:root@x" });
+    expect(place("Agent@Company.test", "s1@x", "staff-index")).toEqual({ conversationId: "email:root@x", linkedThread: null });
+    // A look-alike domain is not the company's.
+    expect(place("agent@company.test.evil.test", "s2@x", "x").linkedThread).toBe("email:root@x");
+    // A thread with no recorded participant (first seen now) is joined as before.
+    expect(placeMail(mail("bo@x.test", "b1@x"), () => undefined, () => undefined, "bo", [])).toEqual({ conversationId: "email:root@x", linkedThread: null });
+    // A new mail is its own conversation.
+    expect(placeMail({ messageId: "n@x", inReplyTo: null, references: [], from: { address: "z@x.test", name: null } }, () => undefined, () => undefined, "z", [])).toEqual({ conversationId: "email:n@x", linkedThread: null });
   });
 
   test("threading: parent known → its conversation; unknown parents → the References root; long ids are hashed", () => {

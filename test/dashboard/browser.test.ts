@@ -140,10 +140,12 @@ describe("dashboard in a real browser", () => {
     await sendFromWidget("this chat message must stay off an email-only feed");
     await until(async () => (await fetch(`${url}/ready`)).ok);
     await until(async () => {
+      // Message text is encrypted at rest: read the published rows and open them.
       const rows = await service.parts.store.db.execute(
-        (await import("drizzle-orm")).sql`select 1 from messages m join results r on r.message_id = m.id where m.text like 'this chat message must stay off%' and r.published_at is not null`,
+        (await import("drizzle-orm")).sql`select m.text from messages m join results r on r.message_id = m.id where r.published_at is not null`,
       );
-      return ((rows as unknown as { rows: unknown[] }).rows ?? (rows as unknown as unknown[])).length > 0;
+      const list = (rows as unknown as { rows: { text: string }[] }).rows ?? (rows as unknown as { text: string }[]);
+      return list.some((r) => service.parts.store.cipher.open(r.text, "messages.text").startsWith("this chat message must stay off"));
     });
     const res = await fetch(`${url}/api/messages`, {
       method: "POST",

@@ -1,3 +1,4 @@
+import { PrivacyService } from "../../src/privacy/index.ts";
 import type { Agent } from "../../src/agents/types.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Role } from "../../src/dashboard/auth.ts";
@@ -96,6 +97,7 @@ export async function startHarness(o: { listen?: boolean; env?: Record<string, s
     passwordCost: { memoryCost: 1024, timeCost: 1 },
     spikeCheckMs: o.spikeCheckMs ?? 0,
     fetch: o.fetch,
+    privacy: new PrivacyService({ db: parts.store.db, sessions: parts.sessions, bus: parts.bus, responsesTopic: config.topics.responses, log: parts.log }),
   });
   await dashboard.ready;
   const app = buildApp({

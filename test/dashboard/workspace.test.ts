@@ -166,10 +166,13 @@ describe("conversation workspace", () => {
     expect(r.status).toBe(200);
     expect(await r.text()).toContain("login_problem");
     const [row] = await h.parts.store.db.select().from(labelCorrections).where(eq(labelCorrections.messageId, id));
-    expect(row).toMatchObject({ field: "intent", previous: "account_access", value: "login_problem", text: "my password does not work" });
+    expect(row).toMatchObject({ field: "intent", previous: "account_access", value: "login_problem" });
+    // The copied message text is encrypted at rest under this column's own name.
+    expect(row!.text.startsWith("enc:v1:")).toBe(true);
+    expect(h.parts.store.cipher.open(row!.text, "label_corrections.text")).toBe("my password does not work");
     expect((await agent.get("/dashboard/labels.jsonl")).status).toBe(403);
     const jsonl = await text(admin.get("/dashboard/labels.jsonl"));
-    expect(jsonl.trim().split("\n").map((l) => JSON.parse(l))).toContainEqual(expect.objectContaining({ label: "login_problem", model_label: "account_access" }));
+    expect(jsonl.trim().split("\n").map((l) => JSON.parse(l))).toContainEqual(expect.objectContaining({ label: "login_problem", model_label: "account_access", text: "my password does not work" }));
   });
 });
 

@@ -82,7 +82,7 @@ describe("compose.yaml", () => {
     const config = read("src/config.ts");
     for (const k of Object.keys(env)) {
       const base = k.replace(/_FILE$/, "");
-      expect(config.includes(`"${base}"`) || config.includes(`env.${base}`), `${k} is read by src/config.ts`).toBe(true);
+      expect(config.includes(`"${base}"`) || config.includes(`"${k}"`) || config.includes(`env.${base}`), `${k} is read by src/config.ts`).toBe(true);
     }
   });
 

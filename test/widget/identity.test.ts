@@ -59,7 +59,10 @@ describe("chat socket and history with identities", () => {
     const ack = JSON.parse(await s.next((f) => f.includes('"ack"'))) as { id: string };
     await until(async () => (await h.parts.store.existing([ack.id])).size === 1);
     const [m] = await h.parts.store.db.select().from(messages).where(eq(messages.id, ack.id));
-    expect(m).toMatchObject({ customerId: "cust-1001", customerName: "Grace", customerEmail: "grace@example.com", conversationId: "chat:id:cust-1001" });
+    expect(m).toMatchObject({ customerId: "cust-1001", conversationId: "chat:id:cust-1001" });
+    // Name and address are encrypted at rest; they open to the identity token's values, not the socket's.
+    expect(h.parts.store.cipher.open(m!.customerName, "messages.customer_name")).toBe("Grace");
+    expect(h.parts.store.cipher.open(m!.customerEmail, "messages.customer_email")).toBe("grace@example.com");
     s.close();
     await expect(socket(ws(`token=${encodeURIComponent(tok.slice(0, -3))}abc`))).rejects.toThrow();
   });
@@ -80,7 +83,7 @@ describe("chat socket and history with identities", () => {
     await until(async () => (await h.parts.store.existing([ack3.id])).size === 1);
     await until(async () => (await h.parts.store.existing([ack1.id])).size === 1);
     const rows = await h.parts.store.db.select().from(messages).where(eq(messages.conversationId, `chat:${publicVisitorId("resend-visitor-1")}`));
-    expect(rows.map((r) => r.text).sort()).toEqual(["a different message", "only once please"]);
+    expect(rows.map((r) => h.parts.store.cipher.open(r.text, "messages.text")).sort()).toEqual(["a different message", "only once please"]);
     b.close();
   });
 

@@ -6,7 +6,7 @@ import type { Logger } from "../../obs/log.ts";
 import type { Attachment, MessageLimits } from "../../schema/message.ts";
 import { backoffMs, clipBytes, stableId } from "../ids.ts";
 import type { ChannelStore, EmailRow } from "../store.ts";
-import { parseEmail, resolveConversation, type ParsedEmail } from "./parse.ts";
+import { parseEmail, placeMail, resolveConversation, type ParsedEmail } from "./parse.ts";
 
 /** Connection and behaviour of one IMAP mailbox. */
 export interface ImapMailboxOptions {
@@ -97,6 +97,8 @@ export interface EmailProducerDeps {
   log: Logger;
   /** Identifies this process as lease owner; defaults to host:pid. */
   owner?: string;
+  /** The company's own mail domains: their senders may join any thread they reply to (EMAIL_COMPANY_DOMAINS). */
+  companyDomains?: string[];
 }
 
 /** The durable position in one mailbox. */
@@ -391,6 +393,12 @@ export class EmailProducer {
     const lookup = parsed.flatMap((p) => (p.mail ? [p.mail.messageId, ...(p.mail.inReplyTo ? [p.mail.inReplyTo] : []), ...p.mail.references] : []));
     const known = await this.d.store.knownEmails(lookup);
     const local = new Map<string, string>();
+    // Who already takes part in each thread these mails point at (stored rows, plus earlier mails of this batch).
+    const targets = parsed.flatMap((p) => (p.mail ? [resolveConversation(p.mail, (id) => known.get(id)?.conversationId)] : []));
+    const participants = await this.d.store.threadParticipants(targets);
+    const addParticipant = (c: string, s: string | null) => {
+      if (s) (participants.get(c) ?? participants.set(c, new Set()).get(c)!).add(s);
+    };
     const rows: EmailRow[] = [];
     const outgoing: { row: EmailRow; input: IncomingMessage }[] = [];
     for (const { uid, mail } of parsed) {
@@ -399,12 +407,16 @@ export class EmailProducer {
         this.stats.duplicates++;
         continue;
       }
-      const conversationId = resolveConversation(mail, (id) => local.get(id) ?? known.get(id)?.conversationId);
+      const sender = mail.from.address ? this.d.store.senderIndex(mail.from.address) : null;
+      const placed = placeMail(mail, (id) => local.get(id) ?? known.get(id)?.conversationId, (c) => participants.get(c), sender, this.d.companyDomains ?? []);
+      const conversationId = placed.conversationId;
+      if (placed.linkedThread) this.log.info({ uid, linked_thread: placed.linkedThread }, "sender is not part of the thread it replies to: new conversation");
       local.set(mail.messageId, conversationId);
+      addParticipant(conversationId, sender);
       const id = stableId(`email:${mail.messageId}`);
-      const row: EmailRow = { messageIdHeader: mail.messageId, conversationId, direction: "inbound", copilotMessageId: id, mailbox: this.o.mailbox, uid };
+      const row: EmailRow = { messageIdHeader: mail.messageId, conversationId, direction: "inbound", copilotMessageId: id, mailbox: this.o.mailbox, uid, senderIndex: sender };
       rows.push(row);
-      outgoing.push({ row, input: this.toIncoming(mail, id, conversationId, uid, validity) });
+      outgoing.push({ row, input: this.toIncoming(mail, id, conversationId, uid, validity, placed.linkedThread) });
     }
     await this.publishInOrder(outgoing);
     const newLast = uids[uids.length - 1]!;
@@ -481,7 +493,7 @@ export class EmailProducer {
   }
 
   /** Builds the producer's message: the customer's new words as text, everything else under metadata. */
-  private toIncoming(mail: ParsedEmail, id: string, conversationId: string, uid: number, validity: string): IncomingMessage {
+  private toIncoming(mail: ParsedEmail, id: string, conversationId: string, uid: number, validity: string, linkedThread: string | null = null): IncomingMessage {
     const limit = this.d.limits.maxTextChars;
     let text = mail.body || mail.quoted || mail.subject || "(empty email)";
     const truncated = text.length > limit;
@@ -508,7 +520,7 @@ export class EmailProducer {
       ...(mail.unreadable ? { unreadable: mail.unreadable } : {}),
       ...(mail.oversized ? { oversized: { size: mail.oversized.size, limit: mail.oversized.limit, text_only: true } } : {}),
     };
-    const metadata: Record<string, unknown> = { conversation_id: conversationId, email, ...(truncated ? { truncated: true } : {}) };
+    const metadata: Record<string, unknown> = { conversation_id: conversationId, email, ...(linkedThread ? { linked_thread: linkedThread } : {}), ...(truncated ? { truncated: true } : {}) };
     const fixed = Buffer.byteLength(JSON.stringify(metadata));
     const budget = MAX_METADATA_BYTES - fixed;
     if (mail.signature) metadata.signature = clipBytes(mail.signature, Math.min(1000, Math.max(0, budget / 4)));

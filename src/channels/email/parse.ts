@@ -200,3 +200,34 @@ export function resolveConversation(e: Pick<ParsedEmail, "messageId" | "inReplyT
   if (e.inReplyTo) return emailConversationId(e.inReplyTo);
   return emailConversationId(e.messageId);
 }
+
+/** Where a mail goes: its conversation, and the thread it replied to when it was not allowed to join it. */
+export interface ThreadPlacement {
+  conversationId: string;
+  /** The conversation the mail's headers point at, when the sender does not take part in it (a new conversation links to it). */
+  linkedThread: string | null;
+}
+
+/**
+ * Threading with a participation check: a mail joins the conversation its In-Reply-To/References point at only if
+ * its sender already takes part in that thread, is from one of the company's domains, or the thread has no known
+ * participant yet (a thread first seen now, or rows older than the check). Anyone else who knows a Message-ID starts
+ * a new conversation that links to the thread, so they never see its memory nor redirect its replies.
+ */
+export function placeMail(
+  e: Pick<ParsedEmail, "messageId" | "inReplyTo" | "references" | "from">,
+  known: (messageId: string) => string | undefined,
+  participants: (conversationId: string) => ReadonlySet<string> | undefined,
+  senderIndex: string | null,
+  companyDomains: readonly string[],
+): ThreadPlacement {
+  const own = emailConversationId(e.messageId);
+  const target = resolveConversation(e, known);
+  if (target === own) return { conversationId: own, linkedThread: null };
+  const who = participants(target);
+  if (!who || who.size === 0) return { conversationId: target, linkedThread: null };
+  if (senderIndex && who.has(senderIndex)) return { conversationId: target, linkedThread: null };
+  const domain = e.from.address?.toLowerCase().split("@")[1] ?? "";
+  if (domain && companyDomains.includes(domain)) return { conversationId: target, linkedThread: null };
+  return { conversationId: own, linkedThread: target };
+}
