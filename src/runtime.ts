@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { MasterAgent } from "./agents/master.ts";
 import type { Agent } from "./agents/types.ts";
 import type { EventBus, Subscription } from "./bus/interface.ts";
@@ -122,7 +123,7 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
           chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log, identity, replyStream }),
           ...channels.routes,
           draftReviewRoutes({ approvals, apiKeys: config.apiKeys }),
-          createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master, approvals, replyStream }).routes,
+          createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master, approvals, replyStream, models: { calibrationReport: join(config.models.dir, "intent", "calibration.json") } }).routes,
           widgetRoutes({ db: store.db, identity, log }),
         ]
       : [];
