@@ -151,7 +151,7 @@ if (task === "intent" && args.report) {
     return { threshold: Math.round(th * 100) / 100, coverage: kept / conf.length, accuracy: kept ? right.filter((r, i) => r && keep[i]).length / kept : null };
   });
   const report = {
-    task, file: file.replace(resolve(ROOT, ".."), ".."), split: args.split ?? "all", rows: rows.length, version, accuracy, macro_f1: macroF1, ece: eceValue,
+    task, file: file.replace(DATA, "<data>").replace(resolve(ROOT, ".."), ".."), split: args.split ?? "all", rows: rows.length, version, accuracy, macro_f1: macroF1, ece: eceValue,
     unknown_threshold: t, coverage, accuracy_on_covered: coveredAcc, reliability, coverage_curve: curve,
     per_intent: per.map((c) => ({ label: c.label, support: c.support, precision: c.precision, recall: c.recall, f1: c.f1 })),
     at: new Date().toISOString(),

@@ -114,11 +114,11 @@ if (args.fast) {
 const embedder = await loadEmbedder({ modelsDir });
 const trainRows = [...train, ...extra, ...corrected];
 // Base rows and corrections are embedded separately so the (cached) base matrix is reused across correction runs.
-const xbase = await embedAll(embedder, [...train, ...extra].map((r) => r.text), `${task} train`);
-const xcor = corrected.length ? await embedAll(embedder, corrected.map((r) => r.text), `${task} corrections`) : new Float32Array(0);
-const xtr = new Float32Array(xbase.length + xcor.length);
-xtr.set(xbase);
-xtr.set(xcor, xbase.length);
+const parts = [await embedAll(embedder, train.map((r) => r.text), `${task} train`)];
+if (extra.length) parts.push(await embedAll(embedder, extra.map((r) => r.text), `${task} extra`));
+if (corrected.length) parts.push(await embedAll(embedder, corrected.map((r) => r.text), `${task} corrections`));
+const xtr = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+parts.reduce((at, p) => (xtr.set(p, at), at + p.length), 0);
 const xdv = await embedAll(embedder, dev.map((r) => r.text), `${task} dev`);
 await embedder.close();
 

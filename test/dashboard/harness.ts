@@ -1,7 +1,7 @@
 import type { Agent } from "../../src/agents/types.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Role } from "../../src/dashboard/auth.ts";
-import { createDashboard, type Dashboard } from "../../src/dashboard/index.ts";
+import { createDashboard, type Dashboard, type DashboardDeps } from "../../src/dashboard/index.ts";
 import { LoginThrottle } from "../../src/dashboard/auth.ts";
 import { AppError, err, ok } from "../../src/errors.ts";
 import { buildApp } from "../../src/http/app.ts";
@@ -69,7 +69,7 @@ export interface Harness {
 }
 
 /** Starts the embedded product (memory bus, in-memory PGlite) with the dashboard and widget wired as in runtime.ts. */
-export async function startHarness(o: { listen?: boolean; env?: Record<string, string>; spikeCheckMs?: number; fetch?: typeof fetch; agents?: Agent[] } = {}): Promise<Harness> {
+export async function startHarness(o: { listen?: boolean; env?: Record<string, string>; spikeCheckMs?: number; fetch?: typeof fetch; agents?: Agent[]; models?: DashboardDeps["models"] } = {}): Promise<Harness> {
   // ROLE=worker: startService runs only the master here; the hub, dashboard and routes are built below so the
   // test can reach the dashboard's objects (the wiring mirrors runtime.ts).
   const config = loadConfig({ APP_ENV: "test", LOG_LEVEL: "silent", ROLE: "worker", ...o.env });
@@ -92,6 +92,7 @@ export async function startHarness(o: { listen?: boolean; env?: Record<string, s
     passwordCost: { memoryCost: 1024, timeCost: 1 },
     spikeCheckMs: o.spikeCheckMs ?? 0,
     fetch: o.fetch,
+    models: o.models,
   });
   await dashboard.ready;
   const app = buildApp({

@@ -45,7 +45,7 @@ describe.skipIf(!hasPython)("correction loop: dashboard corrections → retrain 
     if (base.exitCode !== 0) throw new Error(`base training failed: ${base.stderr.toString()}`);
     triage = await loadTriage({ modelsDir: dir, watchMs: 50 });
     const agents = [...triage.agents, ...testAgents().filter((a) => a.name === "knowledge" || a.name === "reply")];
-    h = await startHarness({ agents });
+    h = await startHarness({ agents, models: { calibrationReport: join(dir, "intent", "calibration.json"), versions: () => triage.model.versions } });
   }, 60_000);
 
   afterAll(async () => {
@@ -101,4 +101,23 @@ describe.skipIf(!hasPython)("correction loop: dashboard corrections → retrain 
     expect(JSON.parse(rb.stdout.toString().trim())).toEqual({ task: "intent", from: summary.version, to: "base" });
     await until(() => triage.model.versions.intent === "base", 10_000, "the rollback to be picked up");
   }, 90_000);
+
+  test("the admin Models page shows the calibration report, escaped, to admins only", async () => {
+    const report = {
+      version: "base", file: "<b>x</b>.csv", split: "dev", rows: 2, accuracy: 0.5, macro_f1: 0.5, ece: 0.1, unknown_threshold: 0.5, coverage: 1, accuracy_on_covered: 0.5,
+      reliability: [{ lo: 0.9, hi: 1, n: 2, confidence: 0.95, accuracy: 0.5 }], coverage_curve: [{ threshold: 0.5, coverage: 1, accuracy: 0.5 }],
+      per_intent: [{ label: "<script>alert(1)</script>", support: 1, precision: 1, recall: 0.5, f1: 0.667 }], at: "2026-12-03T00:00:00Z",
+    };
+    writeFileSync(join(dir, "intent", "calibration.json"), JSON.stringify(report));
+    const admin = await signIn(h, "admin");
+    const lead = await signIn(h, "lead");
+    expect((await lead.get("/dashboard/models")).status).toBe(403);
+    const r = await admin.get("/dashboard/models");
+    expect(r.status).toBe(200);
+    const html = await r.text();
+    expect(html).toContain("Reliability diagram");
+    expect(html).toContain("&lt;script&gt;alert(1)&lt;/script&gt;");
+    expect(html).not.toContain("<script>alert(1)</script>");
+    expect(html).toContain("95.0%");
+  });
 });
