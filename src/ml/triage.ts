@@ -73,7 +73,7 @@ export interface AnalyzeInput {
 }
 
 /** Evidence of frustration in the text; "weak" cues (again/still) count only with an anger signal behind them. */
-const FRUSTRATION_CUES: { re: RegExp; why: string; weak?: boolean }[] = [
+export const FRUSTRATION_CUES: { re: RegExp; why: string; weak?: boolean }[] = [
   { re: /\b(again|still|yet again|once again|keep(?:s)? (?:happening|failing)|every time)\b/i, why: "repeat-problem wording", weak: true },
   { re: /\b((?:second|third|fourth|fifth|\d+(?:st|nd|rd|th)) time|\d+ times|(?:two|three|four|five|several|many) times)\b/i, why: "repeated attempts" },
   { re: /\b(ridiculous|unacceptable|useless|joke|worst|terrible|awful|disgusting|pathetic|fed up|sick of|furious|outrageous|incompetent|scam|broken|messed up)\b/i, why: "strong complaint words" },
@@ -81,11 +81,20 @@ const FRUSTRATION_CUES: { re: RegExp; why: string; weak?: boolean }[] = [
   { re: /\b[A-Z]{4,}\b(?:\s+\b[A-Z]{2,}\b){1,}/, why: "shouting (capitals)" },
 ];
 /** A plain question or request: the airline-trained head over-reads these as negative (see docs/models.md). */
-const PLAIN_QUESTION = /^\s*(?:hi|hello|hey|good (?:morning|afternoon|day))?[,.! ]*(?:how|what|when|where|which|who|why|can|could|may|is|are|am|do|does|did|will|would|should|i (?:want|need|would like)|please|tell me)\b|\?\s*$/i;
+export const PLAIN_QUESTION = /^\s*(?:hi|hello|hey|good (?:morning|afternoon|day))?[,.! ]*(?:how|what|when|where|which|who|why|can|could|may|is|are|am|do|does|did|will|would|should|i (?:want|need|would like)|please|tell me)\b|\?\s*$/i;
 const DEADLINE = /\b(today|tonight|tomorrow|asap|as soon as possible|urgent(?:ly)?|immediately|right now|deadline|by (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|tonight|\d{1,2}(?:[:.]\d{2})?\s?(?:am|pm))|within (?:the )?(?:hour|day)|before (?:my|the) (?:flight|trip|rent|payment))\b/i;
 const EMERGENCY = /\b(emergency|urgent(?:ly)?|fraud|stolen|hacked|scam(?:med)?|someone (?:used|took|stole)|not me|didn'?t (?:make|authori[sz]e))\b/i;
 
 const DAY_MS = 24 * 3600 * 1000;
+
+/** The heads' outputs for one message (before the sentiment rules). */
+export interface Classified {
+  intent: IntentOutput;
+  sentimentProbs: Float32Array;
+  sentimentLabels: string[];
+  sentimentVersion: string;
+  anger: number | null;
+}
 
 /** Builds the triage analysis from loaded models; memoises per message id so the three workers share one pass. */
 export class TriageModel {
@@ -146,7 +155,7 @@ export class TriageModel {
   }
 
   /** Intent, sentiment and anger over already computed embeddings of `texts`. */
-  async classify(vectors: Float32Array[], texts: string[]): Promise<{ intent: IntentOutput; sentimentProbs: Float32Array; sentimentLabels: string[]; sentimentVersion: string; anger: number | null }[]> {
+  async classify(vectors: Float32Array[], texts: string[]): Promise<Classified[]> {
     // One consistent pair of heads per call, even if a swap lands while it runs.
     const intentHead = this.intentHead;
     const sentimentHead = this.sentimentHead;
@@ -171,9 +180,33 @@ export class TriageModel {
     });
   }
 
+  private pending: { vec: Float32Array; text: string; resolve: (r: Classified) => void; reject: (e: unknown) => void }[] = [];
+
+  /**
+   * Messages whose embeddings come back from the same encoder batch are classified in one head run: the heads cost
+   * about as much for 16 rows as for 1 (the intent head scores every row against its whole kNN memory).
+   */
+  private classifyBatched(vec: Float32Array, text: string): Promise<Classified> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ vec, text, resolve, reject });
+      if (this.pending.length > 1) return;
+      setImmediate(() => {
+        const batch = this.pending;
+        this.pending = [];
+        this.classify(
+          batch.map((b) => b.vec),
+          batch.map((b) => b.text),
+        ).then(
+          (out) => batch.forEach((b, i) => b.resolve(out[i]!)),
+          (e) => batch.forEach((b) => b.reject(e)),
+        );
+      });
+    });
+  }
+
   private async compute(input: AnalyzeInput): Promise<Analysis> {
     const [vec] = await this.embedder.embed([input.text], "query");
-    const [c] = await this.classify([vec!], [input.text]);
+    const c = await this.classifyBatched(vec!, input.text);
     const entities = this.entities(input.text, input.receivedAt);
     const sentiment = this.sentiment(input, c!.sentimentProbs, c!.anger, c!.intent, entities, c!.sentimentLabels, c!.sentimentVersion);
     return { intent: c!.intent, sentiment, entities };
