@@ -74,7 +74,7 @@ export interface AnalyzeInput {
 
 /** Evidence of frustration in the text; "weak" cues (again/still) count only with an anger signal behind them. */
 export const FRUSTRATION_CUES: { re: RegExp; why: string; weak?: boolean }[] = [
-  { re: /\b(again|still|yet again|once again|keep(?:s)? (?:happening|failing)|every time)\b/i, why: "repeat-problem wording", weak: true },
+  { re: /\b(again|still|yet again|once again|keep(?:s)? (?:happening|failing|getting)|every time)\b/i, why: "repeat-problem wording", weak: true },
   { re: /\b((?:second|third|fourth|fifth|\d+(?:st|nd|rd|th)) time|\d+ times|(?:two|three|four|five|several|many) times)\b/i, why: "repeated attempts" },
   { re: /\b(ridiculous|unacceptable|useless|joke|worst|terrible|awful|disgusting|pathetic|fed up|sick of|furious|outrageous|incompetent|scam|broken|messed up)\b/i, why: "strong complaint words" },
   { re: /!{2,}|\?{2,}|[?!]{3,}/, why: "repeated punctuation" },
@@ -236,7 +236,7 @@ export class TriageModel {
 
     const cues = FRUSTRATION_CUES.filter((c) => c.re.test(input.text));
     const strong = cues.filter((c) => !c.weak);
-    if (label === "negative" && !strong.length && PLAIN_QUESTION.test(input.text) && probs[bestIdx]! < this.config.negative_question_threshold) {
+    if (label === "negative" && !cues.length && !input.text.includes("!") && PLAIN_QUESTION.test(input.text) && probs[bestIdx]! < this.config.negative_question_threshold) {
       // Support questions about a problem ("Why was my card declined?") read as negative to a head trained on
       // complaint tweets; without complaint evidence they are neutral unless the head is very sure.
       const neutralIdx = labels.indexOf("neutral");
@@ -244,6 +244,11 @@ export class TriageModel {
         label = "neutral";
         reasons.push(`negative → neutral: plain question without complaint cues (p=${confidence.toFixed(2)} < ${this.config.negative_question_threshold})`);
       }
+    }
+    if (label === "neutral" && strong.length && anger !== null && anger >= this.config.anger_with_cue_threshold) {
+      // The head was trained on tweets; a strong complaint cue backed by the anger head overrides its "neutral".
+      label = "negative";
+      reasons.push(`neutral → negative: ${strong.map((c) => c.why).join("; ")} with anger signal ${anger.toFixed(2)}`);
     }
     if (label === "negative") {
       const why: string[] = [];
