@@ -82,7 +82,12 @@ export async function compareHeads(o: {
   const embedder = await loadEmbedder({ modelsDir: o.modelsDir });
   try {
     const rows = [...o.dev, ...o.corrected];
-    const x = await embedAll(embedder, rows.map((r) => r.text), `${o.task} compare`);
+    // Dev and corrections are embedded separately so the dev matrix comes from the cache of earlier runs.
+    const xd = await embedAll(embedder, o.dev.map((r) => r.text), `${o.task} dev`);
+    const xc = o.corrected.length ? await embedAll(embedder, o.corrected.map((r) => r.text), `${o.task} corrected`) : new Float32Array(0);
+    const x = new Float32Array(xd.length + xc.length);
+    x.set(xd);
+    x.set(xc, xd.length);
     const vecs = rows.map((_, i) => x.subarray(i * embedder.dim, (i + 1) * embedder.dim));
     const run = async (dir: string, version: string): Promise<HeadScores> => {
       const head = await OnnxHead.load(dir, embedder);
