@@ -98,7 +98,11 @@ export interface Config {
   /** customer-messages, response-events, the DLQ, and the reply token stream between drafting workers and API replicas. */
   topics: { messages: string; responses: string; dlq: string; stream: string };
   /** Local models (ONNX encoder, classifier heads, catalogue) and the knowledge index. */
-  models: { dir: string };
+  models: {
+    dir: string;
+    /** How often services poll models/<task>/current for a promoted or rolled-back head (ms; 0 = never). */
+    pollMs: number;
+  };
   rag: {
     dataDir: string;
     kbDir: string | null;
@@ -381,7 +385,10 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: url("REDIS_URL", ["redis:", "rediss:"]),
     databaseUrl: url("DATABASE_URL", ["postgres:", "postgresql:"]),
     pgliteDir: env.PGLITE_DIR || null,
-    models: { dir: str("MODELS_DIR", "models") },
+    models: {
+      dir: str("MODELS_DIR", "models"),
+      pollMs: num("MODELS_POLL_MS", 5000, 0, 3_600_000),
+    },
     rag: {
       dataDir: str("RAG_DATA_DIR", ".data/index"),
       kbDir: str("RAG_KB_DIR", "kb") === "none" ? null : str("RAG_KB_DIR", "kb"),

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { MasterAgent } from "./agents/master.ts";
 import type { Agent } from "./agents/types.ts";
 import type { EventBus, Subscription } from "./bus/interface.ts";
@@ -148,7 +149,7 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
           chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log, identity, replyStream, guard, maxBodyBytes: config.resilience.httpMaxBodyBytes, maxFrameBytes: config.resilience.wsMaxPayloadBytes }),
           ...channels.routes,
           draftReviewRoutes({ approvals, apiKeys: config.apiKeys, guard }),
-          createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master, approvals, replyStream, guard, sessionRecheckMs: config.dashboard.sessionRecheckSeconds * 1000, privacy }).routes,
+          createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master, approvals, replyStream, guard, sessionRecheckMs: config.dashboard.sessionRecheckSeconds * 1000, privacy, models: { calibrationReport: join(config.models.dir, "intent", "calibration.json") } }).routes,
           widgetRoutes({ db: store.db, identity, log, guard }),
         ]
       : [];

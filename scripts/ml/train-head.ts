@@ -4,18 +4,31 @@
  *
  *   bun run train:intent    [--data FILE.csv] [--text-col text] [--label-col category]
  *   bun run train:sentiment [--data FILE.csv] [--text-col text] [--label-col airline_sentiment] [--weight-col NAME]
- *                           [--no-tfidf] [--extra-tweeteval]
+ *                           [--no-tfidf] [--extra-tweeteval] [--support-neutral 1000 | --no-support-neutral]
  *   bun run train:anger     (TweetEval emotion: anger vs other; feeds the "frustrated" rule)
+ *
+ * The correction loop (an admin runs it with the dashboard's JSONL export of label corrections):
+ *   bun run train:intent    --corrections labels.jsonl [--weight 3] [--force] [--fast]
+ *   bun run train:sentiment --corrections labels.jsonl ...
+ * merges the corrections (latest per message; a corrected text replaces the same text in the base data) into TRAIN
+ * with the given row weight, trains into models/<task>/versions/<id>/, evaluates the head in service and the new one
+ * on the same held-out dev split plus the corrected examples, writes report.json/report.md there, and promotes it
+ * (models/<task>/current) only when it is not worse overall (accuracy on dev + corrected examples), unless --force.
+ * --candidates JSON replaces the searched grid. --fast reuses the hyper-parameters of the head in service instead of searching them. Running services pick the
+ * promotion up without a restart (they poll `current`); `bun run models:rollback <task>` goes back.
  *
  * Needs python3 with numpy, scikit-learn, onnx and onnxruntime (pip install numpy scikit-learn onnx onnxruntime).
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs, readLabelled, stratifiedSplit, type Example } from "../../src/ml/data.ts";
 import { loadEmbedder } from "../../src/ml/index.ts";
 import { ngrams } from "../../src/ml/tfidf.ts";
+import { FRUSTRATION_CUES, PLAIN_QUESTION } from "../../src/ml/triage.ts";
+import { newVersionId, promote, resolveHead } from "../../src/ml/versions.ts";
 import { embedAll, python, table } from "./lib.ts";
+import { compareHeads, readCorrections } from "./corrections.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const DATA = process.env.DATA_DIR ?? resolve(ROOT, "../shared/data");
@@ -40,8 +53,9 @@ let source: string;
 if (task === "intent") {
   source = args.data ?? join(DATA, "banking77/train.csv");
   ({ train, dev } = stratifiedSplit(await readLabelled(source, args["text-col"] ?? "text", args["label-col"] ?? "category"), 0.1));
-  // A 512-unit MLP measured 92.6% dev vs 93.4% for LR at 25x the training time, so only LR strengths are searched.
-  candidates = [{ kind: "lr", C: 5 }, { kind: "lr", C: 10 }, { kind: "lr", C: 20 }, { kind: "lr", C: 50 }];
+  // A 512-unit MLP measured 92.6% dev vs 93.4% for LR at 25x the training time. LR mixed with a soft kNN vote over
+  // the training embeddings measured 94.4% dev (selected on an inner validation split), see docs/models.md.
+  candidates = [{ kind: "lr", C: [5, 20] }, { kind: "lrknn", C: [5, 20], tau: [0.01, 0.02, 0.04], a: [0.3, 0.5, 0.7], t_lr: [0.5, 1.0] }];
 } else if (task === "sentiment") {
   source = args.data ?? join(DATA, "airline_sentiment/train.csv");
   // Rows are weighted by annotator agreement (29% of airline labels have confidence < 1): dev macro-F1 0.7964 → 0.8005.
@@ -52,8 +66,19 @@ if (task === "intent") {
     // Off by default: it lowered airline dev macro-F1 (0.779 → 0.769 with embeddings alone), see docs/models.md.
     extra = await readLines(join(DATA, "tweeteval_sentiment/val_text.txt"), join(DATA, "tweeteval_sentiment/val_labels.txt"), ["negative", "neutral", "positive"]);
   }
+  if (!args["no-support-neutral"] && !args.data) {
+    // Support-domain calibration: calm Banking77 customer questions as "neutral" in TRAIN only (weak labels by rule,
+    // not read one by one). The airline head alone called 19% of plainly neutral bank
+    // questions negative. Rows of the tone check set (scripts/ml/checksets) are never used.
+    const checkRows = new Set((await Bun.file(join(import.meta.dir, "checksets/banking77-tone.csv")).text()).trim().split("\n").slice(1).map((l) => Number(l.split(",")[0])));
+    const bank = await readLabelled(join(DATA, "banking77/train.csv"), "text", "category");
+    const n = Number(args["support-neutral"] ?? 1000);
+    // Only plain questions without any frustration cue are taken as neutral, so bank complaints stay learnable.
+    const calm = (t: string) => PLAIN_QUESTION.test(t) && !FRUSTRATION_CUES.some((c) => c.re.test(t)) && !/!/.test(t);
+    extra.push(...bank.map((r, i) => ({ r, i })).filter(({ r, i }) => !checkRows.has(i) && i % 3 === 1 && calm(r.text)).slice(0, n).map(({ r }) => ({ text: r.text, label: "neutral", weight: 1 })));
+  }
   // A 256-unit MLP on embeddings alone measured macro-F1 0.763 (vs 0.765 LR) at 100x the time; word n-grams help more.
-  candidates = [1, 3].flatMap((C) => [{ kind: "lr", C }, { kind: "lr", C, class_weight: "balanced" }]);
+  candidates = [{ kind: "lr", C: [1, 3], class_weight: [null, "balanced"] }];
   metric = "macro_f1";
   useTfidf = !args["no-tfidf"];
 } else if (task === "anger") {
@@ -68,15 +93,42 @@ if (task === "intent") {
   process.exit(2);
 }
 
+const taskDir = join(modelsDir, task);
+const inService = resolveHead(taskDir);
+let corrected: Example[] = [];
+if (args.corrections) {
+  if (task === "anger") throw new Error("--corrections applies to intent and sentiment");
+  const known: string[] = JSON.parse(readFileSync(join(inService.dir, "labels.json"), "utf8")).labels;
+  const c = await readCorrections(args.corrections, task, known);
+  for (const s of c.skipped) console.error(`skipped correction: ${s}`);
+  corrected = c.examples.map((e) => ({ ...e, weight: Number(args.weight ?? 3) }));
+  const texts = new Set(corrected.map((e) => e.text));
+  train = train.filter((r) => !texts.has(r.text));
+  if (!corrected.length) throw new Error(`${args.corrections}: no usable ${task} corrections`);
+  console.error(`${corrected.length} ${task} corrections merged into train (row weight ${args.weight ?? 3})`);
+}
+if (args.candidates) candidates = JSON.parse(args.candidates) as unknown[];
+if (args.fast) {
+  // Reuse the hyper-parameters of the head in service (no search): the admin's quick path and the loop test's.
+  const m = JSON.parse(readFileSync(join(inService.dir, "metrics.json"), "utf8")) as { chosen: unknown };
+  candidates = [m.chosen];
+}
+
 const embedder = await loadEmbedder({ modelsDir });
-const trainRows = [...train, ...extra];
-const xtr = await embedAll(embedder, trainRows.map((r) => r.text), `${task} train`);
+const trainRows = [...train, ...extra, ...corrected];
+// Base rows and corrections are embedded separately so the (cached) base matrix is reused across correction runs.
+const parts = [await embedAll(embedder, train.map((r) => r.text), `${task} train`)];
+if (extra.length) parts.push(await embedAll(embedder, extra.map((r) => r.text), `${task} extra`));
+if (corrected.length) parts.push(await embedAll(embedder, corrected.map((r) => r.text), `${task} corrections`));
+const xtr = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+parts.reduce((at, p) => (xtr.set(p, at), at + p.length), 0);
 const xdv = await embedAll(embedder, dev.map((r) => r.text), `${task} dev`);
 await embedder.close();
 
 const work = join(tmpdir(), `train-${task}-${process.pid}`);
 mkdirSync(work, { recursive: true });
-const out = join(modelsDir, task);
+const version = args.corrections ? newVersionId() : null;
+const out = version ? join(taskDir, "versions", version) : taskDir;
 mkdirSync(out, { recursive: true });
 await Bun.write(join(work, "xtr.f32"), xtr);
 await Bun.write(join(work, "xdv.f32"), xdv);
@@ -94,7 +146,7 @@ if (useTfidf) {
 }
 const spec = {
   name: task, dim: embedder.dim, train_x: join(work, "xtr.f32"), train_y: join(work, "ytr.txt"), dev_x: join(work, "xdv.f32"), dev_y: join(work, "ydv.txt"),
-  out_dir: out, candidates, metric, class_weight: classWeight, refit_all: !args["no-refit"],
+  out_dir: out, candidates, metric, class_weight: classWeight, refit_all: !args["no-refit"], inner_val: task === "anger" ? 0 : 0.1,
   ...(weighted ? { train_w: join(work, "wtr.txt"), dev_w: join(work, "wdv.txt") } : {}),
   ...(useTfidf ? { train_ngrams: join(work, "ntr.jsonl"), dev_ngrams: join(work, "ndv.jsonl"), dev_sample_texts: dev.slice(0, 8).map((r) => r.text) } : {}),
 };
@@ -111,11 +163,24 @@ const metrics = {
   tfidf_terms: res.tfidf_terms,
   sample_weights: weighted ? (args["weight-col"] ?? "airline_sentiment_confidence") : null,
   split: "stratified 10% dev by sha1(text), salt dev-split-v1 (src/ml/data.ts stratifiedSplit)", metric, class_weight: classWeight,
+  selection: task === "anger" ? "official validation split" : "inner stratified 10% validation split of train (dev only measured)",
+  corrections: corrected.length, correction_weight: corrected.length ? Number(args.weight ?? 3) : null, version,
   chosen: res.chosen, temperature: res.temperature, dev: res.dev, candidates: res.candidates, refit_all: spec.refit_all, trained_at: new Date().toISOString(),
 };
 await Bun.write(join(out, "metrics.json"), JSON.stringify(metrics, null, 1) + "\n");
 
 console.log(`\n${task}: ${train.length} train (+${extra.length} extra) / ${dev.length} dev → ${out}`);
-table([["candidate", "dev_accuracy", "dev_macro_f1", "secs"], ...res.candidates.map((c) => [JSON.stringify(c.candidate), c.dev_accuracy, c.dev_macro_f1, Math.round(c.secs)])]);
+table([["candidate", "sel_accuracy", "sel_macro_f1", "secs"], ...res.candidates.map((c) => [JSON.stringify(c.candidate), c.dev_accuracy, c.dev_macro_f1, Math.round(c.secs)])]);
 console.log(`chosen ${JSON.stringify(res.chosen)}, temperature ${res.temperature.toFixed(3)}, unknown below ${res.dev.unknown_threshold}`);
-console.log(JSON.stringify({ task, dev_accuracy: res.dev.accuracy, dev_macro_f1: res.dev.macro_f1, ece_calibrated: res.dev.ece_calibrated, unknown_threshold: res.dev.unknown_threshold }));
+let loop: Record<string, unknown> = {};
+if (version) {
+  // Old (in service) and new heads on the same held-out dev rows plus the corrected examples.
+  const r = await compareHeads({ modelsDir, taskDir, task: task as "intent" | "sentiment", oldDir: inService.dir, oldVersion: inService.version, newDir: out, newVersion: version, dev, corrected, outDir: out });
+  const promoted = r.notWorse || Boolean(args.force);
+  if (promoted) promote(taskDir, version);
+  console.log(`\nold ${inService.version}: dev ${r.old.dev.accuracy.toFixed(4)}, corrected ${r.old.corrected.accuracy.toFixed(4)}, overall ${r.old.overall.toFixed(4)}`);
+  console.log(`new ${version}: dev ${r.new.dev.accuracy.toFixed(4)}, corrected ${r.new.corrected.accuracy.toFixed(4)}, overall ${r.new.overall.toFixed(4)}`);
+  console.log(promoted ? `promoted ${version}${r.notWorse ? "" : " (--force)"}; report in ${join(out, "report.md")}` : `NOT promoted: the new head is worse overall (use --force to promote anyway); report in ${join(out, "report.md")}`);
+  loop = { version, previous: inService.version, promoted, old_overall: r.old.overall, new_overall: r.new.overall, old_dev_accuracy: r.old.dev.accuracy, new_dev_accuracy: r.new.dev.accuracy, corrections: corrected.length };
+}
+console.log(JSON.stringify({ task, dev_accuracy: res.dev.accuracy, dev_macro_f1: res.dev.macro_f1, ece_calibrated: res.dev.ece_calibrated, unknown_threshold: res.dev.unknown_threshold, ...loop }));

@@ -56,13 +56,58 @@ def features(x, toks, vec):
     return hstack([csr_matrix(x), vec.transform(toks)]).tocsr()
 
 
+_LR_CACHE = {}
+_S0 = {}
+
+
+class KnnEnsemble:
+    """Logistic regression mixed with a soft k-nearest-neighbour vote over the training embeddings:
+    p = a * softmax(z_lr / t_lr) + (1 - a) * softmax(sim / tau + log w) @ onehot(y). The memory is rounded to float16
+    (it is stored that way in the ONNX file), so the trainer scores exactly what the service will."""
+
+    def __init__(self, lr, mem, y, w, cand):
+        self.lr, self.classes_ = lr, lr.classes_
+        self.mem = mem.astype(np.float16).astype(np.float32)
+        self.onehot = (np.asarray(y)[:, None] == self.classes_[None, :]).astype(np.float32)
+        self.logw = np.log(np.clip(w if w is not None else np.ones(len(mem)), 1e-3, None)).astype(np.float32)
+        self.tau, self.a, self.t_lr = float(cand["tau"]), float(cand["a"]), float(cand.get("t_lr", 1.0))
+        # Gate: the kNN vote fades to uniform when the nearest training text is less similar than s0 (off-topic text
+        # must not borrow the confidence of a far neighbour). s0 is set from in-domain validation similarities.
+        self.s0, self.gate_k = float(cand.get("s0", 0.0)), 0.02
+
+    def log_probs(self, x):
+        x = np.asarray(x.todense() if hasattr(x, "todense") else x, dtype=np.float32)
+        pl = softmax(np.asarray(self.lr.decision_function(x)).reshape(len(x), -1) / self.t_lr) if len(self.classes_) > 2 else None
+        if pl is None:
+            z = self.lr.decision_function(x)
+            pl = softmax(np.stack([np.zeros_like(z), z], axis=1) / self.t_lr)
+        sim = x[:, : self.mem.shape[1]] @ self.mem.T
+        pk = softmax(sim / self.tau + self.logw) @ self.onehot
+        g = 1 / (1 + np.exp(-(sim.max(axis=1, keepdims=True) - self.s0) / self.gate_k))
+        pk = g * pk + (1 - g) / pk.shape[1]
+        return np.log(np.clip(self.a * pl + (1 - self.a) * pk, 1e-7, None))
+
+    def predict(self, x):
+        return self.classes_[self.log_probs(x).argmax(axis=1)]
+
+    def predict_proba(self, x):
+        return softmax(self.log_probs(x))
+
+
 def fit(cand, x, y, class_weight, seed=0, sample_weight=None):
     class_weight = cand.get("class_weight", class_weight)
+    if cand["kind"] == "lrknn":
+        lr = fit({**cand, "kind": "lr"}, x, y, class_weight, seed, sample_weight)
+        return KnnEnsemble(lr, np.asarray(x.todense() if hasattr(x, "todense") else x), y, sample_weight, {"s0": _S0.get("s0", 0.0), **cand})
     if cand["kind"] == "lr":
+        key = (id(x), x.shape, cand["C"], class_weight, id(sample_weight))
+        if key in _LR_CACHE:
+            return _LR_CACHE[key]
         m = LogisticRegression(C=cand["C"], max_iter=5000, class_weight=class_weight)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             m.fit(x, y, sample_weight=sample_weight)
+        _LR_CACHE[key] = m
         return m
     else:
         m = MLPClassifier(hidden_layer_sizes=(cand["hidden"],), alpha=cand["alpha"], max_iter=cand.get("epochs", 60), early_stopping=False,
@@ -90,6 +135,8 @@ def layers_of(m):
 
 def logits_of(m, x):
     """Raw class scores of a fitted model, in m.classes_ order (pre-softmax)."""
+    if isinstance(m, KnnEnsemble):
+        return m.log_probs(x)
     layers = layers_of(m)
     h = x
     for i, (w, b) in enumerate(layers):
@@ -149,6 +196,8 @@ def export(m, classes, t, dim, path, vocab_size=0):
     """Builds the ONNX graph by hand (onnx.helper): [Concat tfidf] MatMul/Add[/Relu/MatMul/Add] -> /T -> Softmax."""
     inits, nodes = [], []
     inputs = [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", dim])]
+    if isinstance(m, KnnEnsemble):
+        return export_knn(m, classes, t, dim, path)
     layers = layers_of(m)
     cur = "features"
     if vocab_size:
@@ -177,6 +226,79 @@ def export(m, classes, t, dim, path, vocab_size=0):
     onnx.save(model, path)
 
 
+def export_knn(m, classes, t, dim, path):
+    """LR branch and soft-kNN branch mixed in probability space, then log / T -> Softmax. The memory holds float16-rounded
+    values stored as float32: a Cast node was not constant-folded by onnxruntime and cost ~10 ms per run."""
+    w, b = layers_of(m.lr)[0]
+    c = len(classes)
+    inits = [
+        numpy_helper.from_array(w.astype(np.float32), "W0"), numpy_helper.from_array(b.astype(np.float32), "b0"),
+        numpy_helper.from_array(np.array([m.t_lr], dtype=np.float32), "T_lr"),
+        numpy_helper.from_array(np.ascontiguousarray(m.mem.T).astype(np.float32), "memT"),
+        numpy_helper.from_array(np.array([m.tau], dtype=np.float32), "tau"),
+        numpy_helper.from_array(m.logw.astype(np.float32), "logw"),
+        numpy_helper.from_array(m.onehot.astype(np.float32), "onehot"),
+        numpy_helper.from_array(np.array([m.a], dtype=np.float32), "a"),
+        numpy_helper.from_array(np.array([1 - m.a], dtype=np.float32), "one_minus_a"),
+        numpy_helper.from_array(np.array([1e-7], dtype=np.float32), "eps"),
+        numpy_helper.from_array(np.array([t], dtype=np.float32), "T"),
+        numpy_helper.from_array(np.array([m.s0], dtype=np.float32), "s0"),
+        numpy_helper.from_array(np.array([m.gate_k], dtype=np.float32), "gate_k"),
+        numpy_helper.from_array(np.array([1.0], dtype=np.float32), "one"),
+        numpy_helper.from_array(np.array([1.0 / c], dtype=np.float32), "inv_c"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["features", "W0"], ["mm0"]), helper.make_node("Add", ["mm0", "b0"], ["z0"]),
+        helper.make_node("Div", ["z0", "T_lr"], ["zl"]), helper.make_node("Softmax", ["zl"], ["pl"], axis=-1),
+        helper.make_node("MatMul", ["features", "memT"], ["sim"]), helper.make_node("Div", ["sim", "tau"], ["simt"]),
+        helper.make_node("Add", ["simt", "logw"], ["simw"]), helper.make_node("Softmax", ["simw"], ["att"], axis=-1),
+        helper.make_node("MatMul", ["att", "onehot"], ["pk0"]),
+        helper.make_node("ReduceMax", ["sim"], ["maxsim"], axes=[1], keepdims=1),
+        helper.make_node("Sub", ["maxsim", "s0"], ["gd"]), helper.make_node("Div", ["gd", "gate_k"], ["gz"]),
+        helper.make_node("Sigmoid", ["gz"], ["g"]), helper.make_node("Mul", ["pk0", "g"], ["pkg"]),
+        helper.make_node("Sub", ["one", "g"], ["ng"]), helper.make_node("Mul", ["ng", "inv_c"], ["pku"]),
+        helper.make_node("Add", ["pkg", "pku"], ["pk"]),
+        helper.make_node("Mul", ["pl", "a"], ["pla"]), helper.make_node("Mul", ["pk", "one_minus_a"], ["pka"]),
+        helper.make_node("Add", ["pla", "pka"], ["pmix"]), helper.make_node("Max", ["pmix", "eps"], ["pclip"]),
+        helper.make_node("Log", ["pclip"], ["lp"]), helper.make_node("Div", ["lp", "T"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probs"], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes, "head",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", dim])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", c]), helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", c])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="support-copilot train_head.py")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def expand(cands):
+    """A candidate with list-valued fields stands for their grid: {"C": [5, 20], "tau": [0.01]} -> 2 candidates."""
+    out = []
+    for c in cands:
+        keys = [k for k, v in c.items() if isinstance(v, list)]
+        if not keys:
+            out.append(c)
+            continue
+        k = keys[0]
+        out += expand([{**c, k: v} for v in c[k]])
+    return out
+
+
+def inner_split(y, frac, seed=0):
+    """Deterministic stratified validation mask carved out of the training rows (selection never sees dev)."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(y), bool)
+    for label in sorted(set(y)):
+        idx = np.where(y == label)[0]
+        rng.shuffle(idx)
+        mask[idx[: max(1, round(len(idx) * frac))]] = True
+    return mask
+
+
 def main() -> None:
     spec = json.load(open(sys.argv[1]))
     xtr, ytr, ttr = load(spec, "train")
@@ -194,29 +316,56 @@ def main() -> None:
     log(f"{spec['name']}: {len(xtr)} train / {len(xdv)} dev, dim {spec['dim']}, {len(set(ytr))} classes")
     rows = []
     best = None
-    for cand in spec["candidates"]:
+    inner = float(spec.get("inner_val") or 0)
+    if inner:
+        # Hyper-parameters, temperature and threshold are chosen on a validation part of TRAIN; dev is only measured.
+        mask = inner_split(ytr, inner)
+        sel_tr, sel_x, sel_y, sel_w = ftr[~mask], ftr[mask], ytr[mask], (wtr[~mask] if wtr is not None else None)
+        sel_ytr = ytr[~mask]
+        log(f"  selection on an inner validation split of train: {int((~mask).sum())} fit / {int(mask.sum())} val")
+    else:
+        sel_tr, sel_x, sel_y, sel_w, sel_ytr = ftr, fdv, ydv, wtr, ytr
+    where = "val" if inner else "dev"
+    if any(c["kind"] == "lrknn" for c in expand(spec["candidates"])):
+        a_ = np.asarray(sel_x.todense() if hasattr(sel_x, "todense") else sel_x)[:, : spec["dim"]]
+        b_ = np.asarray(sel_tr.todense() if hasattr(sel_tr, "todense") else sel_tr)[:, : spec["dim"]]
+        _S0["s0"] = float(np.quantile((a_ @ b_.T).max(axis=1), 0.02))
+        log(f"  kNN gate: nearest-neighbour similarity below {_S0['s0']:.3f} (2nd percentile in-domain) fades the vote")
+    for cand in expand(spec["candidates"]):
         t0 = time.time()
-        m = fit(cand, ftr, ytr, cw, sample_weight=wtr)
-        pred = m.predict(fdv)
-        acc, f1 = accuracy_score(ydv, pred), f1_score(ydv, pred, average="macro")
-        s = score_fn(ydv, pred)
-        rows.append({"candidate": cand, "dev_accuracy": acc, "dev_macro_f1": f1, "secs": time.time() - t0})
-        log(f"  {json.dumps(cand):<50} dev acc {acc:.4f}  macro-F1 {f1:.4f}  ({time.time() - t0:.0f}s)")
+        m = fit(cand, sel_tr, sel_ytr, cw, sample_weight=sel_w)
+        pred = m.predict(sel_x)
+        acc, f1 = accuracy_score(sel_y, pred), f1_score(sel_y, pred, average="macro")
+        s = score_fn(sel_y, pred)
+        rows.append({"candidate": cand, f"{where}_accuracy": acc, f"{where}_macro_f1": f1, "dev_accuracy": acc, "dev_macro_f1": f1, "secs": time.time() - t0})
+        log(f"  {json.dumps(cand):<70} {where} acc {acc:.4f}  macro-F1 {f1:.4f}  ({time.time() - t0:.0f}s)")
         if best is None or s > best[0]:
             best = (s, cand, m)
     _, cand, m = best
     classes = list(m.classes_)
+    yi_sel = np.array([classes.index(v) for v in sel_y])
+    z_sel = logits_of(m, sel_x)
+    t = fit_temperature(z_sel, yi_sel)
+    threshold, _, _ = choose_threshold(softmax(z_sel / t), yi_sel)
+    if inner:
+        log("  refitting the chosen candidate on all of train, measuring dev")
+        m = fit(cand, ftr, ytr, cw, sample_weight=wtr)
+        assert list(m.classes_) == classes
     yi = np.array([classes.index(v) for v in ydv])
     z = logits_of(m, fdv)
-    t = fit_temperature(z, yi)
     p_raw, p_cal = softmax(z), softmax(z / t)
-    threshold, coverage, kept_acc = choose_threshold(p_cal, yi)
+    conf = p_cal.max(axis=1)
+    keep = conf >= threshold
+    right = p_cal.argmax(axis=1) == yi
+    coverage, kept_acc = float(keep.mean()), float(right[keep].mean()) if keep.any() else 0.0
+    pred_dev = np.array(classes)[z.argmax(axis=1)]
     dev = {
-        "accuracy": float(accuracy_score(ydv, m.predict(fdv))),
-        "macro_f1": float(f1_score(ydv, m.predict(fdv), average="macro")),
+        "accuracy": float(accuracy_score(ydv, pred_dev)),
+        "macro_f1": float(f1_score(ydv, pred_dev, average="macro")),
         "nll_raw": float(nll(z, yi, 1.0)), "nll_calibrated": float(nll(z, yi, t)),
         "ece_raw": ece(p_raw, yi), "ece_calibrated": ece(p_cal, yi),
         "unknown_threshold": threshold, "coverage_at_threshold": coverage, "accuracy_on_covered": kept_acc,
+        "selected_on": "inner validation split of train (10%)" if inner else "dev",
     }
     log(f"  chose {json.dumps(cand)}; temperature {t:.3f}; ECE {dev['ece_raw']:.4f} -> {dev['ece_calibrated']:.4f}; "
         f"unknown below {threshold:.2f} (covers {coverage:.1%} of dev at {kept_acc:.1%} accuracy)")

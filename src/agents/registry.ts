@@ -33,6 +33,9 @@ export async function openWorkers(parts: Parts): Promise<Workers> {
   const groups = consumerGroups(config);
   const triage = await loadTriage({
     modelsDir: config.models.dir,
+    watchMs: config.models.pollMs,
+    onSwap: (e) =>
+      e.error ? log.error({ component: "triage", task: e.task, version: e.version, err: e.error }, "promoted head not loaded; the previous one stays") : log.info({ component: "triage", task: e.task, version: e.version }, "head swapped in"),
     embedder: { onRun: (n, s) => metrics.observeInference("bge-small-en-v1.5", "embed", n, s) },
   });
   const knowledge = await openKnowledge({

@@ -3,6 +3,7 @@ import { eq } from "drizzle-orm";
 import { Elysia, t } from "elysia";
 import { ConversationPage, Draft, Relabel, type Correction, type ThreadEntry } from "../../views/conversation.tsx";
 import { FeedPage } from "../../views/feed.tsx";
+import { ModelsPage, type CalibrationReport } from "../../views/models.tsx";
 import { AgentsPage, AlertRow, AlertsPage, AnalyticsPage, UsersPage } from "../../views/insights.tsx";
 import { BASE, Layout, LoginPage } from "../../views/layout.tsx";
 import type { EventBus } from "../bus/interface.ts";
@@ -50,6 +51,8 @@ export interface DashboardDeps {
   sessionRecheckMs?: number;
   /** Customer erasure (admin-only route); absent, the route answers 503. */
   privacy?: { eraseCustomer(customerId: string, actor: string): Promise<{ counts: Record<string, number>; auditId: number }> };
+  /** The intent calibration report (`eval:intent --report`) shown on the admin Models page, and the head versions in service. */
+  models?: { calibrationReport: string; versions?: () => { intent: string; sentiment: string } };
   /** Overrides for tests. */
   passwordCost?: { memoryCost: number; timeCost: number };
   spikeCheckMs?: number;
@@ -448,6 +451,22 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
         else if (params.op === "delete") await p.alerts.deleteRule(id);
         else throw new AppError("not_found", "no such operation", { status: 404 });
         return redirect(`${BASE}/alerts`);
+      })
+      .get("/models", async ({ principal }) => {
+        need(principal!, "admin");
+        let report: CalibrationReport | null = null;
+        let error: string | undefined;
+        if (d.models) {
+          const f = Bun.file(d.models.calibrationReport);
+          if (await f.exists()) {
+            try {
+              report = (await f.json()) as CalibrationReport;
+            } catch {
+              error = "The calibration report is not valid JSON: run `bun run eval:intent --split dev --report` again.";
+            }
+          }
+        }
+        return page(principal!, "Models", "models", ModelsPage({ report, versions: d.models?.versions?.() ?? null, error }));
       })
       .get("/users", async ({ principal }) => {
         need(principal!, "admin");

@@ -9,6 +9,7 @@ import type { CatalogueProduct } from "./entities.ts";
 import { OnnxHead } from "./head.ts";
 import { OnnxEmbedder, type EmbedderOptions } from "./onnx-embedder.ts";
 import { TriageModel, type TriageConfig } from "./triage.ts";
+import { pointerStamp, resolveHead } from "./versions.ts";
 
 export type { Embedder, EmbedKind } from "./embedder.ts";
 export { OnnxEmbedder } from "./onnx-embedder.ts";
@@ -24,6 +25,10 @@ export interface TriageOptions {
   embedder?: EmbedderOptions;
   /** Product catalogue JSON (`{"products": [{id, name, aliases}]}`); default: the one named in models/triage.json. */
   cataloguePath?: string;
+  /** Poll interval of the heads' `current` pointers (promotion / rollback without a restart); 0 = never. */
+  watchMs?: number;
+  /** Called when a watched head is swapped in, or when loading a promoted head failed (the old one stays). */
+  onSwap?: (e: { task: "intent" | "sentiment"; version: string; error?: string }) => void;
 }
 
 /** Loads the shared sentence encoder alone (retrieval-only processes and scripts). */
@@ -58,13 +63,22 @@ export async function loadTriage(opts: TriageOptions): Promise<Triage> {
     const catalogue = await readJson<{ products: CatalogueProduct[] }>(opts.cataloguePath ?? join(opts.modelsDir, config.catalogue), "product catalogue");
     const head = (name: string) => OnnxHead.load(join(opts.modelsDir, name), embedder);
     const angerDir = join(opts.modelsDir, "anger");
-    const [intent, sentiment, anger] = await Promise.all([head("intent"), head("sentiment"), existsSync(angerDir) ? head("anger") : Promise.resolve(null)]);
-    const model = new TriageModel(embedder, intent, sentiment, anger, config, catalogue.products);
+    const intentV = resolveHead(join(opts.modelsDir, "intent"));
+    const sentimentV = resolveHead(join(opts.modelsDir, "sentiment"));
+    const [intent, sentiment, anger] = await Promise.all([
+      OnnxHead.load(intentV.dir, embedder),
+      OnnxHead.load(sentimentV.dir, embedder),
+      existsSync(angerDir) ? head("anger") : Promise.resolve(null),
+    ]);
+    const rules: TriageConfig = { ...config, negative_question_threshold: config.negative_question_threshold ?? 0.9, anger_with_cue_threshold: config.anger_with_cue_threshold ?? 0.6 };
+    const model = new TriageModel(embedder, intent, sentiment, anger, rules, catalogue.products, { intent: intentV.version, sentiment: sentimentV.version });
+    const stop = opts.watchMs ? watchHeads(opts.modelsDir, model, embedder, opts.watchMs, opts.onSwap) : () => undefined;
     return {
       embedder,
       model,
       agents: triageAgents(model),
       async close() {
+        stop();
         await model.close();
         await embedder.close();
       },
@@ -73,4 +87,35 @@ export async function loadTriage(opts: TriageOptions): Promise<Triage> {
     await embedder.close();
     throw e;
   }
+}
+
+/** Polls each head's `current` pointer (mtime + contents) and swaps in the named version when it changes. */
+function watchHeads(modelsDir: string, model: TriageModel, embedder: OnnxEmbedder, everyMs: number, onSwap?: TriageOptions["onSwap"]): () => void {
+  const tasks = ["intent", "sentiment"] as const;
+  const seen = Object.fromEntries(tasks.map((t) => [t, pointerStamp(join(modelsDir, t))])) as Record<(typeof tasks)[number], string>;
+  let busy = false;
+  const timer = setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      for (const task of tasks) {
+        const dir = join(modelsDir, task);
+        const stamp = pointerStamp(dir);
+        if (stamp === seen[task]) continue;
+        seen[task] = stamp;
+        const v = resolveHead(dir);
+        if (v.version === model.versions[task]) continue;
+        try {
+          model.swapHead(task, await OnnxHead.load(v.dir, embedder), v.version);
+          onSwap?.({ task, version: v.version });
+        } catch (e) {
+          onSwap?.({ task, version: v.version, error: (e as Error).message });
+        }
+      }
+    } finally {
+      busy = false;
+    }
+  }, everyMs);
+  timer.unref?.();
+  return () => clearInterval(timer);
 }

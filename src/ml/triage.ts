@@ -9,10 +9,12 @@ export interface TriageConfig {
   top_k: number;
   /** Intents that make a message urgent by themselves (e.g. a stolen card). */
   urgent_intents: string[];
-  /** Probability of "anger" (TweetEval emotion head) above which a negative message counts as frustrated on its own. */
-  anger_threshold: number;
-  /** Lower anger probability that suffices together with an explicit cue (repeat-problem words, shouting, "!!"). */
+  /** Kept for older triage.json files: an anger score alone no longer makes a message frustrated. */
+  anger_threshold?: number;
+  /** Anger probability that turns a weak cue ("again", "still") into frustration; strong cues need no anger signal. */
   anger_with_cue_threshold: number;
+  /** A plain question without complaint cues stays neutral unless the head's negative probability reaches this. */
+  negative_question_threshold: number;
   /** Catalogue file relative to the models folder. */
   catalogue: string;
 }
@@ -24,6 +26,8 @@ export interface IntentOutput {
   top: Scored[];
   threshold: number;
   model: string;
+  /** Version of the intent head that produced this ("base" or a versions/ id, see src/ml/versions.ts). */
+  version: string;
 }
 
 /** Urgency with every rule that fired. */
@@ -41,6 +45,8 @@ export interface SentimentOutput {
   reasons: string[];
   urgency: Urgency;
   model: string;
+  /** Version of the sentiment head that produced this. */
+  version: string;
 }
 
 /** Output of the `entities` worker: masked values with offsets (see entities.ts). */
@@ -66,29 +72,67 @@ export interface AnalyzeInput {
   history: Turn[];
 }
 
-const FRUSTRATION_CUES: [RegExp, string][] = [
-  [/\b(again|still|yet again|once again|keep(?:s)? (?:happening|failing)|every time)\b/i, "repeat-problem wording"],
-  [/\b(ridiculous|unacceptable|useless|joke|worst|terrible|awful|disgusting|pathetic|fed up|sick of|furious|outrageous|incompetent|scam)\b/i, "strong complaint words"],
-  [/!{2,}|\?{2,}|[?!]{3,}/, "repeated punctuation"],
-  [/\b[A-Z]{4,}\b(?:\s+\b[A-Z]{2,}\b){1,}/, "shouting (capitals)"],
+/** Evidence of frustration in the text; "weak" cues (again/still) count only with an anger signal behind them. */
+export const FRUSTRATION_CUES: { re: RegExp; why: string; weak?: boolean }[] = [
+  { re: /\b(again|still|yet again|once again|keep(?:s)? (?:happening|failing|getting)|every time)\b/i, why: "repeat-problem wording", weak: true },
+  { re: /\b((?:second|third|fourth|fifth|\d+(?:st|nd|rd|th)) time|\d+ times|(?:two|three|four|five|several|many) times)\b/i, why: "repeated attempts" },
+  { re: /\b(ridiculous|unacceptable|useless|joke|worst|terrible|awful|disgusting|pathetic|fed up|sick of|furious|outrageous|incompetent|scam|broken|messed up)\b/i, why: "strong complaint words" },
+  { re: /!{2,}|\?{2,}|[?!]{3,}/, why: "repeated punctuation" },
+  { re: /\b[A-Z]{4,}\b(?:\s+\b[A-Z]{2,}\b){1,}/, why: "shouting (capitals)" },
 ];
+/** A plain question or request: the airline-trained head over-reads these as negative (see docs/models.md). */
+export const PLAIN_QUESTION = /^\s*(?:hi|hello|hey|good (?:morning|afternoon|day))?[,.! ]*(?:how|what|when|where|which|who|why|can|could|may|is|are|am|do|does|did|will|would|should|i (?:want|need|would like)|please|tell me)\b|\?\s*$/i;
 const DEADLINE = /\b(today|tonight|tomorrow|asap|as soon as possible|urgent(?:ly)?|immediately|right now|deadline|by (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|tonight|\d{1,2}(?:[:.]\d{2})?\s?(?:am|pm))|within (?:the )?(?:hour|day)|before (?:my|the) (?:flight|trip|rent|payment))\b/i;
 const EMERGENCY = /\b(emergency|urgent(?:ly)?|fraud|stolen|hacked|scam(?:med)?|someone (?:used|took|stole)|not me|didn'?t (?:make|authori[sz]e))\b/i;
 
 const DAY_MS = 24 * 3600 * 1000;
 
+/** The heads' outputs for one message (before the sentiment rules). */
+export interface Classified {
+  intent: IntentOutput;
+  sentimentProbs: Float32Array;
+  sentimentLabels: string[];
+  sentimentVersion: string;
+  anger: number | null;
+}
+
 /** Builds the triage analysis from loaded models; memoises per message id so the three workers share one pass. */
 export class TriageModel {
   private memo = new Map<string, Promise<Analysis>>();
 
+  private retired = new Set<OnnxHead>();
+  /** Head versions in service, by task (see src/ml/versions.ts). */
+  readonly versions: { intent: string; sentiment: string };
+
   constructor(
     readonly embedder: Embedder,
-    readonly intentHead: OnnxHead,
-    readonly sentimentHead: OnnxHead,
+    public intentHead: OnnxHead,
+    public sentimentHead: OnnxHead,
     readonly angerHead: OnnxHead | null,
     readonly config: TriageConfig,
     readonly catalogue: CatalogueProduct[],
-  ) {}
+    versions: { intent?: string; sentiment?: string } = {},
+  ) {
+    this.versions = { intent: versions.intent ?? "base", sentiment: versions.sentiment ?? "base" };
+  }
+
+  /**
+   * Puts another head in service (a promotion or rollback seen by the watcher). Analyses already started finish on
+   * the old head, which is released after a grace period; memoised analyses keep the version they were made with.
+   */
+  swapHead(task: "intent" | "sentiment", head: OnnxHead, version: string, graceMs = 10_000): void {
+    const old = task === "intent" ? this.intentHead : this.sentimentHead;
+    if (task === "intent") this.intentHead = head;
+    else this.sentimentHead = head;
+    this.versions[task] = version;
+    this.memo.clear();
+    this.retired.add(old);
+    const t = setTimeout(() => {
+      this.retired.delete(old);
+      void old.close().catch(() => undefined);
+    }, graceMs);
+    t.unref?.();
+  }
 
   /** The analysis of a message, computed once per message id (concurrent workers share the same promise). */
   analyze(input: AnalyzeInput): Promise<Analysis> {
@@ -111,36 +155,73 @@ export class TriageModel {
   }
 
   /** Intent, sentiment and anger over already computed embeddings of `texts`. */
-  async classify(vectors: Float32Array[], texts: string[]): Promise<{ intent: IntentOutput; sentimentProbs: Float32Array; anger: number | null }[]> {
+  async classify(vectors: Float32Array[], texts: string[]): Promise<Classified[]> {
+    // One consistent pair of heads per call, even if a swap lands while it runs.
+    const intentHead = this.intentHead;
+    const sentimentHead = this.sentimentHead;
+    const intentVersion = this.versions.intent;
     const [ip, sp, ap] = await Promise.all([
-      this.intentHead.probs(vectors, texts),
-      this.sentimentHead.probs(vectors, texts),
+      intentHead.probs(vectors, texts),
+      sentimentHead.probs(vectors, texts),
       this.angerHead ? this.angerHead.probs(vectors, texts) : Promise.resolve(null),
     ]);
     const angerIdx = this.angerHead?.info.labels.indexOf("anger") ?? -1;
     return vectors.map((_, i) => {
-      const top = this.intentHead.topK(ip[i]!, this.config.top_k).map((s) => ({ label: s.label, score: round(s.score) }));
-      const threshold = this.intentHead.info.unknown_threshold;
+      const top = intentHead.topK(ip[i]!, this.config.top_k).map((s) => ({ label: s.label, score: round(s.score) }));
+      const threshold = intentHead.info.unknown_threshold;
       const best = top[0]!;
       return {
-        intent: { label: best.score >= threshold ? best.label : "unknown", confidence: best.score, top, threshold, model: this.embedder.id },
+        intent: { label: best.score >= threshold ? best.label : "unknown", confidence: best.score, top, threshold, model: this.embedder.id, version: intentVersion },
         sentimentProbs: sp[i]!,
+        sentimentLabels: sentimentHead.info.labels,
+        sentimentVersion: this.versions.sentiment,
         anger: ap && angerIdx >= 0 ? round(ap[i]![angerIdx]!) : null,
       };
     });
   }
 
+  private pending: { vec: Float32Array; text: string; resolve: (r: Classified) => void; reject: (e: unknown) => void }[] = [];
+
+  /**
+   * Messages whose embeddings come back from the same encoder batch are classified in one head run: the heads cost
+   * about as much for 16 rows as for 1 (the intent head scores every row against its whole kNN memory).
+   */
+  private classifyBatched(vec: Float32Array, text: string): Promise<Classified> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ vec, text, resolve, reject });
+      if (this.pending.length > 1) return;
+      setImmediate(() => {
+        const batch = this.pending;
+        this.pending = [];
+        this.classify(
+          batch.map((b) => b.vec),
+          batch.map((b) => b.text),
+        ).then(
+          (out) => batch.forEach((b, i) => b.resolve(out[i]!)),
+          (e) => batch.forEach((b) => b.reject(e)),
+        );
+      });
+    });
+  }
+
   private async compute(input: AnalyzeInput): Promise<Analysis> {
     const [vec] = await this.embedder.embed([input.text], "query");
-    const [c] = await this.classify([vec!], [input.text]);
+    const c = await this.classifyBatched(vec!, input.text);
     const entities = this.entities(input.text, input.receivedAt);
-    const sentiment = this.sentiment(input, c!.sentimentProbs, c!.anger, c!.intent, entities);
+    const sentiment = this.sentiment(input, c!.sentimentProbs, c!.anger, c!.intent, entities, c!.sentimentLabels, c!.sentimentVersion);
     return { intent: c!.intent, sentiment, entities };
   }
 
   /** Sentiment class + urgency from the head's probabilities, cues in the text and the conversation so far. */
-  sentiment(input: AnalyzeInput, probs: Float32Array, anger: number | null, intent: IntentOutput, entities: EntitiesOutput): SentimentOutput {
-    const labels = this.sentimentHead.info.labels;
+  sentiment(
+    input: AnalyzeInput,
+    probs: Float32Array,
+    anger: number | null,
+    intent: IntentOutput,
+    entities: EntitiesOutput,
+    labels = this.sentimentHead.info.labels,
+    version = this.versions.sentiment,
+  ): SentimentOutput {
     const named = Object.fromEntries(labels.map((l, i) => [l, round(probs[i]!)]));
     let bestIdx = 0;
     probs.forEach((p, i) => (p > probs[bestIdx]! ? (bestIdx = i) : 0));
@@ -153,13 +234,28 @@ export class TriageModel {
     const contacts = earlier.length + 1;
     const lastSentiment = earlier.at(-1)?.meta?.sentiment as string | undefined;
 
-    if (label === "negative") {
-      const cues = FRUSTRATION_CUES.filter(([re]) => re.test(input.text)).map(([, why]) => why);
-      const why: string[] = [];
-      if (anger !== null && anger >= this.config.anger_threshold) why.push(`anger signal ${anger.toFixed(2)} ≥ ${this.config.anger_threshold}`);
-      else if (cues.length && (anger === null || anger >= this.config.anger_with_cue_threshold)) {
-        why.push(...cues, ...(anger === null ? [] : [`anger signal ${anger.toFixed(2)} ≥ ${this.config.anger_with_cue_threshold}`]));
+    const cues = FRUSTRATION_CUES.filter((c) => c.re.test(input.text));
+    const strong = cues.filter((c) => !c.weak);
+    if (label === "negative" && !cues.length && !input.text.includes("!") && PLAIN_QUESTION.test(input.text) && probs[bestIdx]! < this.config.negative_question_threshold) {
+      // Support questions about a problem ("Why was my card declined?") read as negative to a head trained on
+      // complaint tweets; without complaint evidence they are neutral unless the head is very sure.
+      const neutralIdx = labels.indexOf("neutral");
+      if (neutralIdx >= 0) {
+        label = "neutral";
+        reasons.push(`negative → neutral: plain question without complaint cues (p=${confidence.toFixed(2)} < ${this.config.negative_question_threshold})`);
       }
+    }
+    if (label === "neutral" && strong.length && anger !== null && anger >= this.config.anger_with_cue_threshold) {
+      // The head was trained on tweets; a strong complaint cue backed by the anger head overrides its "neutral".
+      label = "negative";
+      reasons.push(`neutral → negative: ${strong.map((c) => c.why).join("; ")} with anger signal ${anger.toFixed(2)}`);
+    }
+    if (label === "negative") {
+      const why: string[] = [];
+      // Frustration needs evidence in the text or in the conversation; an anger score alone never suffices.
+      const withAnger = anger !== null && anger >= this.config.anger_with_cue_threshold;
+      if (strong.length) why.push(...strong.map((c) => c.why), ...(withAnger ? [`anger signal ${anger!.toFixed(2)}`] : []));
+      else if (cues.length && withAnger) why.push(...cues.map((c) => c.why), `anger signal ${anger!.toFixed(2)} ≥ ${this.config.anger_with_cue_threshold}`);
       if (contacts >= 2 && (lastSentiment === "negative" || lastSentiment === "frustrated")) why.push(`previous message in 24 h was also ${lastSentiment}`);
       if (why.length) {
         label = "frustrated";
@@ -168,7 +264,7 @@ export class TriageModel {
     }
 
     const urgency = this.urgency(input, label, intent, entities, contacts);
-    return { label, confidence, probs: named, anger, reasons, urgency, model: this.embedder.id };
+    return { label, confidence, probs: named, anger, reasons, urgency, model: this.embedder.id, version };
   }
 
   private urgency(input: AnalyzeInput, label: SentimentOutput["label"], intent: IntentOutput, entities: EntitiesOutput, contacts: number): Urgency {
@@ -192,7 +288,9 @@ export class TriageModel {
 
   /** Releases the heads (the embedder is shared and closed by its owner). */
   async close(): Promise<void> {
-    await Promise.all([this.intentHead.close(), this.sentimentHead.close(), this.angerHead?.close()]);
+    const retired = [...this.retired];
+    this.retired.clear();
+    await Promise.all([this.intentHead.close(), this.sentimentHead.close(), this.angerHead?.close(), ...retired.map((h) => h.close().catch(() => undefined))]);
   }
 }
 

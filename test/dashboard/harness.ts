@@ -2,7 +2,7 @@ import { PrivacyService } from "../../src/privacy/index.ts";
 import type { Agent } from "../../src/agents/types.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Role } from "../../src/dashboard/auth.ts";
-import { createDashboard, type Dashboard } from "../../src/dashboard/index.ts";
+import { createDashboard, type Dashboard, type DashboardDeps } from "../../src/dashboard/index.ts";
 import { AbuseGuard } from "../../src/ratelimit/guard.ts";
 import { MemoryRateLimiter } from "../../src/ratelimit/memory.ts";
 import { AppError, err, ok } from "../../src/errors.ts";
@@ -71,7 +71,7 @@ export interface Harness {
 }
 
 /** Starts the embedded product (memory bus, in-memory PGlite) with the dashboard and widget wired as in runtime.ts. */
-export async function startHarness(o: { listen?: boolean; env?: Record<string, string>; spikeCheckMs?: number; fetch?: typeof fetch; agents?: Agent[]; sessionRecheckMs?: number } = {}): Promise<Harness> {
+export async function startHarness(o: { listen?: boolean; env?: Record<string, string>; spikeCheckMs?: number; fetch?: typeof fetch; agents?: Agent[]; sessionRecheckMs?: number; models?: DashboardDeps["models"] } = {}): Promise<Harness> {
   // ROLE=worker: startService runs only the master here; the hub, dashboard and routes are built below so the
   // test can reach the dashboard's objects (the wiring mirrors runtime.ts).
   // Every in-process request comes from the same "unknown" address: sign-ins per address are relaxed unless a test sets them.
@@ -98,6 +98,7 @@ export async function startHarness(o: { listen?: boolean; env?: Record<string, s
     spikeCheckMs: o.spikeCheckMs ?? 0,
     fetch: o.fetch,
     privacy: new PrivacyService({ db: parts.store.db, sessions: parts.sessions, bus: parts.bus, responsesTopic: config.topics.responses, log: parts.log }),
+    models: o.models,
   });
   await dashboard.ready;
   const app = buildApp({

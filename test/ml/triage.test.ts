@@ -113,6 +113,25 @@ describe("agents", () => {
     expect(angry.reasons.length).toBeGreaterThan(1);
   });
 
+  test("frustration needs evidence in the text or the session, not an anger score alone; plain questions stay neutral", async () => {
+    for (const text of ["Cancel my last transfer", "Is there a limit to top-up amounts?", "Why was my card declined?"]) {
+      const out = await run<SentimentOutput>("sentiment", text);
+      expect(out.label, text).not.toBe("frustrated");
+      expect(out.label, text).not.toBe("negative");
+    }
+    const model = triage.model;
+    // The head's probabilities say negative and the anger head says 0.96: without a cue it is negative, not frustrated.
+    const input = { id: "m-anger", text: "Cancel my last transfer", receivedAt: "2025-03-12T09:00:00Z", history: [] };
+    const intent = { label: "cancel_transfer", confidence: 0.99, top: [], threshold: 0.5, model: "x", version: "base" };
+    const labels = model.sentimentHead.info.labels;
+    const probs = Float32Array.from(labels, (l) => (l === "negative" ? 0.95 : 0.025));
+    const noCue = model.sentiment(input, probs, 0.96, intent, model.entities(input.text));
+    expect(noCue.label).toBe("negative");
+    const cue = model.sentiment({ ...input, text: "Cancel my last transfer, third time I ask!!" }, probs, 0.2, intent, model.entities(input.text));
+    expect(cue.label).toBe("frustrated");
+    expect(cue.reasons.join(" ")).toContain("repeated attempts");
+  });
+
   test("old contacts (more than 24 h ago) do not count", async () => {
     const history: Turn[] = [
       { role: "customer", text: "a", at: "2025-03-09T06:00:00Z" },
