@@ -7,6 +7,14 @@ export const services = {
   kafka: process.env.KAFKA_BROKERS,
   redis: process.env.REDIS_URL,
   postgres: process.env.DATABASE_URL,
+  ollama: process.env.OLLAMA_HOST,
+};
+
+/** The Ollama binary and models folder of scripts/services.sh, for tests that start their own server. */
+export const ollamaLocal = {
+  bin: process.env.SERVICES_OLLAMA_BIN,
+  models: process.env.SERVICES_OLLAMA_MODELS,
+  model: process.env.OLLAMA_MODEL ?? "support-copilot",
 };
 
 /**
