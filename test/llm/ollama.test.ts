@@ -29,11 +29,31 @@ afterEach(async () => {
 const serve = (script: (b: Record<string, any>, n: number) => ChatScript) => (fake = startFakeOllama({ script }));
 
 describe("OllamaGenerator against the fake server (slow headers, stalls, broken streams, 500s)", () => {
-  test("slow headers hit the connect timeout; a stalled stream hits the idle timeout", async () => {
+  test("a server that accepts but never answers hits the connect timeout and is retried", async () => {
+    let connections = 0;
+    const mute = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: () => void connections++, data() {} } });
+    try {
+      const r = await new OllamaGenerator(opts(`http://127.0.0.1:${mute.port}`, { connectTimeoutMs: 100, retries: 1 })).generate(req());
+      expect(!r.ok && r.error.code).toBe("llm_timeout");
+      expect(!r.ok && r.error.message).toContain("did not answer");
+      expect(connections).toBe(2);
+    } finally {
+      mute.stop(true);
+    }
+  });
+
+  test("headers held back by a model load count against the first-token budget, not the connect timeout", async () => {
     serve(() => ({ headerDelayMs: 400, tokens: ["late"] }));
-    const r = await new OllamaGenerator(opts(fake!.url, { connectTimeoutMs: 100, retries: 0 })).generate(req());
-    expect(!r.ok && r.error.code).toBe("llm_timeout");
-    await fake!.stop();
+    const r = await new OllamaGenerator(opts(fake!.url, { connectTimeoutMs: 100, firstTokenTimeoutMs: 2000 })).generate(req());
+    expect(r.ok && r.value.text).toBe("late");
+    const r2 = await new OllamaGenerator(opts(fake!.url, { connectTimeoutMs: 2000, firstTokenTimeoutMs: 150 })).generate(req());
+    expect(!r2.ok && r2.error.code).toBe("llm_timeout");
+    expect(!r2.ok && r2.error.message).toContain("sent no token");
+    // The server was reached: a slow load is not retried (a retry would queue the same load again).
+    expect(fake!.requests).toHaveLength(2);
+  });
+
+  test("a stalled stream hits the idle timeout", async () => {
     serve(() => ({ tokens: ["one", " two", " three"], stallAfter: 2 }));
     const r2 = await new OllamaGenerator(opts(fake!.url, { idleTimeoutMs: 150 })).generate(req());
     expect(!r2.ok && r2.error.code).toBe("llm_timeout");
@@ -171,8 +191,11 @@ describeWith("ollama", "OllamaGenerator against the real Ollama server", () => {
     expect(left).toBeLessThan(8 * 60_000);
     expect((await real({ keepAlive: 0 }).generate(ask("hi", { maxTokens: 4 }))).ok).toBe(true);
     await waitFor(async () => (await modelLoaded()) === undefined, 30_000, "the model to be unloaded");
-    // Leave it warm for whatever runs next.
-    expect((await real().generate(ask("hi", { maxTokens: 2 }))).ok).toBe(true);
+    // A cold load happens before Ollama sends any header: it must not trip the (short) connect timeout.
+    const cold = await real({ connectTimeoutMs: 50 }).generate(ask("hi", { maxTokens: 2 }));
+    expect(cold.ok).toBe(true);
+    expect(cold.ok && cold.value.attempts).toBe(1);
+    expect(await modelLoaded()).toBeDefined();
   });
 });
 
