@@ -725,8 +725,9 @@ ollama_create_model() {
   gguf="$(ollama_gguf)"
   [[ -f $gguf ]] || die "ollama: $gguf is missing; fetch it first with scripts/llm/obtain-model.sh (scripts/test.sh does)"
   stamp="$OLLAMA_VERSION $OLLAMA_PORT $(sha256sum <"$ROOT/models/Modelfile" | cut -c1-16) $(stat -L -c '%s %Y' "$gguf")"
-  if [[ "$(cat "$dir/model.stamp" 2>/dev/null)" == "$stamp" ]] \
-    && OLLAMA_HOST="127.0.0.1:$OLLAMA_PORT" "$bin" list 2>/dev/null | grep -q "^$OLLAMA_MODEL_NAME:"; then
+  local listed
+  listed="$(OLLAMA_HOST="127.0.0.1:$OLLAMA_PORT" "$bin" list 2>/dev/null || true)"
+  if [[ "$(cat "$dir/model.stamp" 2>/dev/null)" == "$stamp" && $'\n'$listed == *$'\n'"$OLLAMA_MODEL_NAME:"* ]]; then
     return
   fi
   log "ollama: creating $OLLAMA_MODEL_NAME from models/Modelfile ($(basename "$gguf"))"
