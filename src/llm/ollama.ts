@@ -20,6 +20,8 @@ export interface OllamaOptions {
    * first-token timeout included, are not retried. */
   retries: number;
   numCtx?: number;
+  /** CPU threads of the server's runner (Ollama's default: the physical cores); changing it reloads the model. */
+  numThread?: number;
   headers?: Record<string, string>;
   observer?: GenerationObserver;
 }
@@ -153,7 +155,7 @@ export class OllamaGenerator implements Generator {
         messages: req.messages,
         stream: true,
         keep_alive: this.o.keepAlive,
-        options: { num_predict: req.maxTokens, temperature: req.temperature, ...(this.o.numCtx ? { num_ctx: this.o.numCtx } : {}) },
+        options: { num_predict: req.maxTokens, temperature: req.temperature, ...(this.o.numCtx ? { num_ctx: this.o.numCtx } : {}), ...(this.o.numThread ? { num_thread: this.o.numThread } : {}) },
       });
       headers = true;
       ac.signal.addEventListener("abort", () => stream.abort(), { once: true });
