@@ -108,6 +108,8 @@ if (values.generator === "ollama") {
     totalTimeoutMs: 600_000,
     retries: 0,
     numCtx: Number(values.ctx),
+    // The same thread count as the embedded generator, so the comparison is of the servers, not of the threads.
+    numThread: Number(values.threads),
   });
   generators.push({ label: "ollama", gen: ollama });
 }
