@@ -234,8 +234,8 @@ if (generators.length > 1) {
     ["completion tokens", (s) => s.completion_tokens],
     ["modes", (s) => Object.entries(s.modes).map(([m, c]) => `${m} ${c}`).join(", ")],
   ];
-  console.log(`\n${"".padEnd(26)}${generators.map((g) => g.label.padStart(22)).join("")}   (load average p50 ${loadAvg1m} on ${navigator.hardwareConcurrency} cores)`);
-  for (const [name, f] of rows) console.log(`${name.padEnd(26)}${summaries.map((s) => String(f(s)).padStart(22)).join("")}`);
+  console.log(`\n${"".padEnd(26)}${generators.map((g) => ` ${g.label.padStart(25)}`).join("")}   (load average p50 ${loadAvg1m} on ${navigator.hardwareConcurrency} cores)`);
+  for (const [name, f] of rows) console.log(`${name.padEnd(26)}${summaries.map((s) => ` ${String(f(s)).padStart(25)}`).join("")}`);
   console.log(JSON.stringify({ generators: Object.fromEntries(generators.map((g, k) => [g.label, summaries[k]])), load_avg_1m: loadAvg1m, cores: navigator.hardwareConcurrency }));
 } else {
   const { completion_tokens: _, ...single } = summaries[0]!;
