@@ -311,7 +311,7 @@ describe("Ollama: compose, Kubernetes and scripts/services.sh serve the same mod
   const services = compose.services as Record<string, Doc>;
   const script = read("scripts/services.sh");
   const version = /^OLLAMA_VERSION=(\S+)$/m.exec(script)?.[1];
-  const model = /^OLLAMA_MODEL_NAME=(\S+)$/m.exec(script)?.[1];
+  const model = /^OLLAMA_MODEL_NAME=(\S+)$/m.exec(script)?.[1] ?? "(missing in services.sh)";
   const composeDefault = (v: string) => /^\$\{OLLAMA_MODEL:-([^}]+)\}$/.exec(v)?.[1] ?? v;
 
   test("one model name and one Ollama version everywhere", () => {
