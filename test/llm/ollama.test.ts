@@ -108,6 +108,25 @@ const modelLoaded = async (): Promise<{ expires_at: Date } | undefined> => {
 };
 
 describeWith("ollama", "OllamaGenerator against the real Ollama server", () => {
+  // First: a request still finishing on the server (e.g. an aborted one) would reset the expiry to its own keep_alive.
+  test("keep_alive: the model stays loaded for the requested time; keep_alive 0 unloads it after the reply", async () => {
+    const before = Date.now();
+    expect((await real({ keepAlive: "7m" }).generate(ask("hi", { maxTokens: 4 }))).ok).toBe(true);
+    const loaded = await modelLoaded();
+    expect(loaded).toBeDefined();
+    const left = new Date(loaded!.expires_at).getTime() - before;
+    expect(left).toBeGreaterThan(5 * 60_000);
+    expect(left).toBeLessThan(8 * 60_000);
+    expect((await real({ keepAlive: 0 }).generate(ask("hi", { maxTokens: 4 }))).ok).toBe(true);
+    await waitFor(async () => (await modelLoaded()) === undefined, 30_000, "the model to be unloaded");
+    // A cold load (~1 s here: runner start + 470 MB of weights) happens before Ollama sends any header: it must not
+    // trip the connect timeout, which only has to cover GET /api/version.
+    const cold = await real({ connectTimeoutMs: 400 }).generate(ask("hi", { maxTokens: 2 }));
+    expect(cold.ok).toBe(true);
+    expect(cold.ok && cold.value.attempts).toBe(1);
+    expect(await modelLoaded()).toBeDefined();
+  }, SLOW);
+
   test("streams deltas in order and reports Ollama's token counts and timings", async () => {
     const deltas: string[] = [];
     const observed: Parameters<GenerationObserver["observeGeneration"]>[0][] = [];
@@ -182,23 +201,6 @@ describeWith("ollama", "OllamaGenerator against the real Ollama server", () => {
     expect(await real().ping()).toBe(true);
     expect(await real({ model: `${MODEL}:latest` }).ping()).toBe(true);
     expect(await real({ model: "no-such-model" }).ping()).toBe(false);
-  }, SLOW);
-
-  test("keep_alive: the model stays loaded for the requested time; keep_alive 0 unloads it after the reply", async () => {
-    const before = Date.now();
-    expect((await real({ keepAlive: "7m" }).generate(ask("hi", { maxTokens: 4 }))).ok).toBe(true);
-    const loaded = await modelLoaded();
-    expect(loaded).toBeDefined();
-    const left = new Date(loaded!.expires_at).getTime() - before;
-    expect(left).toBeGreaterThan(5 * 60_000);
-    expect(left).toBeLessThan(8 * 60_000);
-    expect((await real({ keepAlive: 0 }).generate(ask("hi", { maxTokens: 4 }))).ok).toBe(true);
-    await waitFor(async () => (await modelLoaded()) === undefined, 30_000, "the model to be unloaded");
-    // A cold load happens before Ollama sends any header: it must not trip the (short) connect timeout.
-    const cold = await real({ connectTimeoutMs: 50 }).generate(ask("hi", { maxTokens: 2 }));
-    expect(cold.ok).toBe(true);
-    expect(cold.ok && cold.value.attempts).toBe(1);
-    expect(await modelLoaded()).toBeDefined();
   }, SLOW);
 });
 
