@@ -229,7 +229,10 @@ class OwnOllama {
     this.proc = null;
     if (!p) return;
     p.kill("SIGTERM");
+    // An idle server exits at once; one busy shutting down a runner may not: never leave it behind.
+    const killer = setTimeout(() => p.kill("SIGKILL"), 15_000);
     await p.exited;
+    clearTimeout(killer);
   }
 }
 
