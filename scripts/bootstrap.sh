@@ -62,6 +62,14 @@ apt_install() {
 
 has_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
+# What scripts/llm/build-ollama.sh needs to compile Ollama from its Go module: headers the module zip leaves out,
+# and Go itself when none is installed (an old Debian Go fetches the toolchain the module asks for from the Go proxy).
+ensure_ollama_build_packages() {
+  [[ -f /usr/include/nlohmann/json_fwd.hpp ]] || pkgs+=(nlohmann-json3-dev)
+  [[ -f /usr/include/stb/stb_image.h ]] || pkgs+=(libstb-dev)
+  { command -v go >/dev/null 2>&1 || [[ -x /usr/local/go/bin/go ]]; } || pkgs+=(golang-go)
+}
+
 ensure_system_packages() {
   local pkgs=()
   command -v dpkg-query >/dev/null 2>&1 || die "--system needs a Debian-based system (dpkg/apt-get)"
@@ -81,6 +89,7 @@ ensure_system_packages() {
   { command -v g++ >/dev/null 2>&1 && command -v make >/dev/null 2>&1; } || pkgs+=(build-essential)
   command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
   command -v flock >/dev/null 2>&1 || pkgs+=(util-linux)
+  ensure_ollama_build_packages
   if ((WITH_CHROMIUM)) && ! command -v chromium >/dev/null 2>&1; then pkgs+=(chromium fonts-liberation); fi
   apt_install "${pkgs[@]}"
 }

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Local PostgreSQL, Redis, Kafka (KRaft; PLAINTEXT + SSL) and Dovecot IMAP for tests and development.
+# Local PostgreSQL, Redis, Kafka (KRaft; PLAINTEXT + SSL), Dovecot IMAP and Ollama for tests and development.
 #
-#   scripts/services.sh up [pg|redis|kafka|imap ...]   start (all by default); re-running is a no-op
+#   scripts/services.sh up [pg|redis|kafka|imap|ollama ...]   start (all by default); re-running is a no-op
 #   scripts/services.sh down [names...]                stop only what this script started
-#   scripts/services.sh reset [names...]               down, then delete their data (keeps the Kafka jar cache)
+#   scripts/services.sh reset [names...]               down, then delete their data (keeps the jar/build caches)
 #   scripts/services.sh status                         one line per service; exit 3 if any is not reachable
 #   scripts/services.sh env                            `export` lines for tests: eval "$(scripts/services.sh env)"
 #
 # Everything listens on 127.0.0.1 and lives under .services/ (logs: .services/<name>/*.log). A service that
 # already answers on its port (started by someone else) is used as it is and never stopped by this script.
 # Ports: SERVICES_PG_PORT (55432), SERVICES_REDIS_PORT (56379), SERVICES_KAFKA_PORT (59092),
-# SERVICES_KAFKA_CONTROLLER_PORT (59093), SERVICES_KAFKA_SSL_PORT (59094), SERVICES_IMAP_PORT (50143).
+# SERVICES_KAFKA_CONTROLLER_PORT (59093), SERVICES_KAFKA_SSL_PORT (59094), SERVICES_IMAP_PORT (50143),
+# SERVICES_OLLAMA_PORT (51434). Ollama is built from its Go module once per version (scripts/llm/build-ollama.sh,
+# cached in .services/ollama/build/) and serves `support-copilot` from models/Modelfile and the GGUF that
+# scripts/llm/obtain-model.sh fetched.
 # As root, PostgreSQL and the Dovecot mailbox run as the unprivileged user SERVICES_USER (copilot-svc, created
 # on first use), because PostgreSQL refuses to run as root.
 set -euo pipefail
@@ -24,6 +27,7 @@ KAFKA_PORT="${SERVICES_KAFKA_PORT:-59092}"
 KAFKA_CONTROLLER_PORT="${SERVICES_KAFKA_CONTROLLER_PORT:-59093}"
 KAFKA_SSL_PORT="${SERVICES_KAFKA_SSL_PORT:-59094}"
 IMAP_PORT="${SERVICES_IMAP_PORT:-50143}"
+OLLAMA_PORT="${SERVICES_OLLAMA_PORT:-51434}"
 
 PG_DB=copilot
 PG_USER=copilot
@@ -36,7 +40,10 @@ KAFKA_JAVA_OPTS="${SERVICES_KAFKA_JAVA_OPTS:--Xmx512m -Xms256m -XX:+UseG1GC -XX:
 START_TIMEOUT="${SERVICES_START_TIMEOUT:-90}"
 SVC_USER="${SERVICES_USER:-copilot-svc}"
 
-ALL_SERVICES=(pg redis kafka imap)
+OLLAMA_VERSION=0.17.4
+OLLAMA_MODEL_NAME=support-copilot
+
+ALL_SERVICES=(pg redis kafka imap ollama)
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
@@ -685,6 +692,100 @@ imap_down() {
 }
 
 # ---------------------------------------------------------------------------------------------------------------
+# Ollama, built from its Go module (scripts/llm/build-ollama.sh), serving the GGUF of models/llm/ as support-copilot
+
+ollama_dir() { printf '%s\n' "$SVC_DIR/ollama"; }
+
+# The binary built for OLLAMA_VERSION (built on first use; later runs only check the cache).
+ollama_bin() {
+  local out
+  out="$(OLLAMA_BUILD_VERSION=$OLLAMA_VERSION bash "$ROOT/scripts/llm/build-ollama.sh" "$(ollama_dir)/build" 9>&-)" || die "ollama: building the server failed (see the lines above)"
+  printf '%s\n' "${out##*$'\n'}"
+}
+
+# GET /api/version over a raw socket (no curl needed); Ollama answers {"version":"..."}.
+ollama_api_ok() {
+  timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$OLLAMA_PORT"' || exit 1
+    printf "GET /api/version HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3
+    cat <&3' 2>/dev/null | grep -q '"version"'
+}
+
+# Where the Modelfile's FROM points (relative paths are relative to models/).
+ollama_gguf() {
+  local from
+  from="$(sed -n 's/^FROM[[:space:]]\{1,\}//p' "$ROOT/models/Modelfile" | head -n1)"
+  [[ -n $from ]] || die "ollama: models/Modelfile has no FROM line"
+  case $from in /*) printf '%s\n' "$from" ;; *) printf '%s\n' "$ROOT/models/${from#./}" ;; esac
+}
+
+# Registers support-copilot from models/Modelfile unless the server already has it from the same Modelfile and GGUF.
+ollama_create_model() {
+  local bin=$1 dir gguf stamp
+  dir="$(ollama_dir)"
+  gguf="$(ollama_gguf)"
+  [[ -f $gguf ]] || die "ollama: $gguf is missing; fetch it first with scripts/llm/obtain-model.sh (scripts/test.sh does)"
+  stamp="$OLLAMA_VERSION $OLLAMA_PORT $(sha256sum <"$ROOT/models/Modelfile" | cut -c1-16) $(stat -L -c '%s %Y' "$gguf")"
+  local listed
+  listed="$(OLLAMA_HOST="127.0.0.1:$OLLAMA_PORT" "$bin" list 2>/dev/null || true)"
+  if [[ "$(cat "$dir/model.stamp" 2>/dev/null)" == "$stamp" && $'\n'$listed == *$'\n'"$OLLAMA_MODEL_NAME:"* ]]; then
+    return
+  fi
+  log "ollama: creating $OLLAMA_MODEL_NAME from models/Modelfile ($(basename "$gguf"))"
+  if ! (cd "$ROOT/models" && OLLAMA_HOST="127.0.0.1:$OLLAMA_PORT" "$bin" create "$OLLAMA_MODEL_NAME" -f Modelfile) \
+    >"$dir/create.log" 2>&1 </dev/null; then
+    show_log_tail "$dir/create.log"
+    die "ollama: ollama create $OLLAMA_MODEL_NAME failed (log: $dir/create.log)"
+  fi
+  printf '%s\n' "$stamp" >"$dir/model.stamp"
+}
+
+ollama_up() {
+  local dir bin
+  dir="$(ollama_dir)"
+  mkdir -p "$dir"
+  bin="$(ollama_bin)"
+  if ours_running ollama "$dir/ollama.pid" "ollama serve" "$dir/ports" "$OLLAMA_PORT" ollama_api_ok ollama_down; then
+    log "ollama: already running (pid $(pid_of "$dir/ollama.pid")) on 127.0.0.1:$OLLAMA_PORT"
+    ollama_create_model "$bin"
+    return
+  fi
+  if port_open "$OLLAMA_PORT"; then
+    ollama_api_ok || die "ollama: port $OLLAMA_PORT is taken by something that is not Ollama; set SERVICES_OLLAMA_PORT"
+    log "ollama: 127.0.0.1:$OLLAMA_PORT is already served by another process; using it"
+    ollama_create_model "$bin"
+    return
+  fi
+  mkdir -p "$dir/models" "$dir/home"
+  [[ -f $dir/ollama.log ]] && mv -f "$dir/ollama.log" "$dir/ollama.log.1"
+  rm -f "$dir/ollama.pid"
+  # Two parallel requests per model (the drafting stage overlaps drafts); HOME keeps Ollama's key pair in .services.
+  HOME="$dir/home" OLLAMA_HOST="127.0.0.1:$OLLAMA_PORT" OLLAMA_MODELS="$dir/models" OLLAMA_NUM_PARALLEL=2 \
+    OLLAMA_MAX_LOADED_MODELS=1 OLLAMA_NOPRUNE=1 \
+    setsid nohup "$bin" serve >"$dir/ollama.log" 2>&1 </dev/null 9>&- &
+  echo $! >"$dir/ollama.pid"
+  printf '%s\n' "$OLLAMA_PORT" >"$dir/ports"
+  local i
+  for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+    ollama_api_ok && break
+    pid_alive "$dir/ollama.pid" "ollama serve" || { show_log_tail "$dir/ollama.log"; die "ollama: the server exited during start-up (log: $dir/ollama.log)"; }
+    sleep 0.1
+  done
+  ollama_api_ok || { show_log_tail "$dir/ollama.log"; die "ollama: not answering on 127.0.0.1:$OLLAMA_PORT (log: $dir/ollama.log)"; }
+  ollama_create_model "$bin"
+  log "ollama: started (pid $(pid_of "$dir/ollama.pid")) on 127.0.0.1:$OLLAMA_PORT, model $OLLAMA_MODEL_NAME"
+}
+
+ollama_down() {
+  local dir
+  dir="$(ollama_dir)"
+  if pid_alive "$dir/ollama.pid" "ollama serve"; then
+    stop_pid "$(pid_of "$dir/ollama.pid")" ollama
+    log "ollama: stopped"
+  fi
+  rm -f "$dir/ollama.pid" "$dir/ports"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
 
 selected() {
   local want=$1; shift
@@ -703,7 +804,8 @@ normalize_names() {
       redis) NAMES+=(redis) ;;
       kafka) NAMES+=(kafka) ;;
       imap | dovecot) NAMES+=(imap) ;;
-      *) die "unknown service '$n' (known: pg redis kafka imap)" ;;
+      ollama) NAMES+=(ollama) ;;
+      *) die "unknown service '$n' (known: pg redis kafka imap ollama)" ;;
     esac
   done
 }
@@ -729,6 +831,7 @@ cmd_up() {
   selected pg "${names[@]}" && pg_up
   selected redis "${names[@]}" && redis_up
   selected imap "${names[@]}" && imap_up
+  selected ollama "${names[@]}" && ollama_up
   selected kafka "${names[@]}" && kafka_wait
   log "up: ready in $((SECONDS - t0)) s"
 }
@@ -739,6 +842,7 @@ cmd_down() {
   state_dir_readonly
   [[ -d $SVC_DIR ]] || { log "nothing to stop"; return; }
   lock
+  selected ollama "${names[@]}" && ollama_down
   selected kafka "${names[@]}" && kafka_down
   selected imap "${names[@]}" && imap_down
   selected redis "${names[@]}" && redis_down
@@ -746,7 +850,8 @@ cmd_down() {
   return 0
 }
 
-# Stops our services and deletes their data (databases, topics, mailbox); keeps the Kafka jar cache.
+# Stops our services and deletes their data (databases, topics, mailbox, Ollama models); keeps the Kafka jar and
+# Ollama build caches.
 cmd_reset() {
   local names=("$@")
   ((${#names[@]})) || names=("${ALL_SERVICES[@]}")
@@ -757,6 +862,7 @@ cmd_reset() {
   selected imap "${names[@]}" && rm -rf "$SVC_DIR/dovecot/mail" "$SVC_DIR/dovecot/state"
   selected redis "${names[@]}" && rm -rf "$SVC_DIR/redis"
   selected pg "${names[@]}" && rm -rf "$SVC_DIR/pg"
+  selected ollama "${names[@]}" && rm -rf "$SVC_DIR/ollama/models" "$SVC_DIR/ollama/home" "$SVC_DIR/ollama/model.stamp"
   log "reset: data removed for ${names[*]}"
 }
 
@@ -793,7 +899,15 @@ cmd_status() {
     else printf '%-9s %-6s %s\n' kafka-ssl "$KAFKA_SSL_PORT" "TLS handshake against our CA fails"; rc=3; fi
   fi
   status_line imap "$IMAP_PORT" "$(imap_base_dir)/master.pid" dovecot "$SVC_DIR/dovecot/ports" "$IMAP_PORT" $imap_ok || rc=3
+  ollama_status || rc=3
   return $rc
+}
+
+# Ollama's status line (the model itself is checked by `up`, which creates it when missing).
+ollama_status() {
+  local ok=false
+  ollama_api_ok && ok=true
+  status_line ollama "$OLLAMA_PORT" "$SVC_DIR/ollama/ollama.pid" "ollama serve" "$SVC_DIR/ollama/ports" "$OLLAMA_PORT" $ok
 }
 
 cmd_env() {
@@ -808,13 +922,17 @@ cmd_env() {
     "IMAP_HOST=127.0.0.1" \
     "IMAP_PORT=$IMAP_PORT" \
     "IMAP_USER=$IMAP_USER" \
-    "IMAP_PASSWORD=$IMAP_PASSWORD"; do
+    "IMAP_PASSWORD=$IMAP_PASSWORD" \
+    "OLLAMA_HOST=http://127.0.0.1:$OLLAMA_PORT" \
+    "OLLAMA_MODEL=$OLLAMA_MODEL_NAME" \
+    "SERVICES_OLLAMA_BIN=$SVC_DIR/ollama/build/$OLLAMA_VERSION/bin/ollama" \
+    "SERVICES_OLLAMA_MODELS=$SVC_DIR/ollama/models"; do
     printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
   done
 }
 
 usage() {
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 

@@ -7,8 +7,14 @@
  *
  *   bun run bench:response [--model models/llm/x.gguf] [--threads 2] [--max-tokens 96] [--n 20]
  *                          [--passages 3] [--passage-chars 360] [--template v2]
+ *                          [--generator embedded|ollama] [--ollama-host URL] [--ollama-model support-copilot]
  *
- * The last line is JSON: {"ttft_p50_ms", "ttft_p95_ms", "tokens_per_s", "total_p50_ms", ...}.
+ * --generator ollama drafts every message twice, through the Ollama server (OLLAMA_HOST, e.g. the one of
+ * scripts/services.sh) and through the embedded generator, one after the other on the same stage-0 outputs (so the
+ * same prompts under the same machine load), and prints the figures side by side.
+ *
+ * The last line is JSON: {"ttft_p50_ms", "ttft_p95_ms", "tokens_per_s", "total_p50_ms", ...}; with --generator
+ * ollama it is {"generators": {"ollama": {...}, "embedded": {...}}, "load_avg_1m": ...}.
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -17,6 +23,8 @@ import { createResponseAgent, type ReplyDraft } from "../../src/agents/response/
 import type { Agent } from "../../src/agents/types.ts";
 import { loadConfig } from "../../src/config.ts";
 import { LlamaCppGenerator } from "../../src/llm/llamacpp.ts";
+import { OllamaGenerator } from "../../src/llm/ollama.ts";
+import type { Generator } from "../../src/llm/types.ts";
 import { loadTriage } from "../../src/ml/index.ts";
 import { createLogger } from "../../src/obs/log.ts";
 import { loadAnswerabilityHead, openKnowledge } from "../../src/rag/index.ts";
@@ -35,8 +43,15 @@ const { values } = parseArgs({
     passages: { type: "string", default: String(config.reply.maxPassages) },
     "passage-chars": { type: "string", default: String(config.reply.passageChars) },
     template: { type: "string", default: config.reply.templateVersion },
+    generator: { type: "string", default: "embedded" },
+    "ollama-host": { type: "string", default: config.ollama?.host ?? "http://127.0.0.1:51434" },
+    "ollama-model": { type: "string", default: config.ollama?.model ?? "support-copilot" },
   },
 });
+if (values.generator !== "embedded" && values.generator !== "ollama") {
+  console.error(`--generator must be embedded or ollama, not ${values.generator}`);
+  process.exit(2);
+}
 
 const MESSAGES: [intent: string, text: string][] = [
   ["card_lost_stolen", "I think my debit card was stolen on the train this morning, what do I do?"],
@@ -80,15 +95,36 @@ const knowledge = await openKnowledge({
   params: { threshold: config.rag.threshold },
   answerability: config.rag.answerabilityHead ? loadAnswerabilityHead(config.rag.answerabilityHead) : null,
 });
-const gen = new LlamaCppGenerator({ modelPath: values.model!, threads: Number(values.threads), contextSize: Number(values.ctx), queueTimeoutMs: 600_000 });
-const reply = createResponseAgent({
-  generator: gen,
-  options: { company: "Northwind Bank", maxTokens, temperature: 0.2, timeoutMs: 600_000, maxPassages: Number(values.passages), passageChars: Number(values["passage-chars"]), templateVersion: values.template! },
-});
+const embedded = new LlamaCppGenerator({ modelPath: values.model!, threads: Number(values.threads), contextSize: Number(values.ctx), queueTimeoutMs: 600_000 });
+const generators: { label: string; gen: Generator }[] = [];
+if (values.generator === "ollama") {
+  const ollama = new OllamaGenerator({
+    host: values["ollama-host"]!,
+    model: values["ollama-model"]!,
+    keepAlive: "30m",
+    connectTimeoutMs: 10_000,
+    firstTokenTimeoutMs: 300_000,
+    idleTimeoutMs: 60_000,
+    totalTimeoutMs: 600_000,
+    retries: 0,
+    numCtx: Number(values.ctx),
+    // The same thread count as the embedded generator, so the comparison is of the servers, not of the threads.
+    numThread: Number(values.threads),
+  });
+  generators.push({ label: "ollama", gen: ollama });
+}
+generators.push({ label: "embedded", gen: embedded });
+const replyAgent = (generator: Generator) =>
+  createResponseAgent({
+    generator,
+    options: { company: "Northwind Bank", maxTokens, temperature: 0.2, timeoutMs: 600_000, maxPassages: Number(values.passages), passageChars: Number(values["passage-chars"]), templateVersion: values.template! },
+  });
+const replies = generators.map((g) => ({ ...g, agent: replyAgent(g.gen) }));
 const stage0: Agent[] = [...triage.agents, knowledge.agent];
 
 let seq = 0;
-async function draft(text: string): Promise<ReplyDraft> {
+/** One message through stage 0 once, then through each generator's response agent on the same inputs. */
+async function draft(text: string): Promise<ReplyDraft[]> {
   seq++;
   const conversationId = `bench:${seq}`;
   const msg: CustomerMessage = {
@@ -104,60 +140,106 @@ async function draft(text: string): Promise<ReplyDraft> {
     const r = await runWorker(agent, msg, { conversationId, session, previous: {}, log }, 30_000, 0);
     if (r.ok) previous[agent.name] = r.value;
   }));
-  const r = await runWorker(reply, msg, { conversationId, session, previous, log }, 600_000, 0);
-  if (!r.ok) throw new Error(`draft failed: ${r.failure.code} ${r.failure.message}`);
-  return r.value as ReplyDraft;
+  const drafts: ReplyDraft[] = [];
+  for (const { agent } of replies) {
+    const r = await runWorker(agent, msg, { conversationId, session: emptySession(conversationId), previous, log }, 600_000, 0);
+    if (!r.ok) throw new Error(`draft failed: ${r.failure.code} ${r.failure.message}`);
+    drafts.push(r.value as ReplyDraft);
+  }
+  return drafts;
 }
 
+const loadAvg = async () => Number((await Bun.file("/proc/loadavg").text().catch(() => "0")).split(" ")[0]);
 const loadStart = performance.now();
-if (!(await gen.ping())) {
-  console.error(`embedded generator unavailable: no loadable GGUF at ${values.model} (run scripts/llm/obtain-model.sh)`);
+for (const { label, gen } of generators) {
+  if (await gen.ping()) continue;
+  console.error(label === "ollama"
+    ? `Ollama unavailable: no model ${values["ollama-model"]} at ${values["ollama-host"]} (start it with: bash scripts/services.sh up ollama)`
+    : `embedded generator unavailable: no loadable GGUF at ${values.model} (run scripts/llm/obtain-model.sh)`);
   process.exit(1);
 }
 await draft("Hello, how do I update the address on my account?");
-console.log(`model ${gen.model} loaded and warmed in ${Math.round(performance.now() - loadStart)} ms; ${n} drafts, max ${maxTokens} tokens, ${values.threads} threads, template ${values.template}, ${values.passages} passages of at most ${values["passage-chars"]} chars`);
+console.log(`${generators.map((g) => `${g.label} ${g.gen.model}`).join(" and ")} loaded and warmed in ${Math.round(performance.now() - loadStart)} ms; ${n} drafts, max ${maxTokens} tokens, ${values.threads} threads, template ${values.template}, ${values.passages} passages of at most ${values["passage-chars"]} chars; load average ${await loadAvg()} at start`);
 
-const ttft: number[] = [];
-const tps: number[] = [];
-const total: number[] = [];
-const promptTokens: number[] = [];
-const modes: Record<string, number> = {};
-let tokens = 0;
-let genMs = 0;
-for (let i = 0; i < n; i++) {
-  const d = await draft(MESSAGES[i]![1]);
-  const t = d.timings;
-  modes[d.mode] = (modes[d.mode] ?? 0) + 1;
-  if (t.ttft_ms !== null) ttft.push(t.ttft_ms);
-  if (t.tokens_per_s !== null) tps.push(t.tokens_per_s);
-  if (t.generation_ms !== null) total.push(t.generation_ms);
-  if (t.prompt_tokens !== null) promptTokens.push(t.prompt_tokens);
-  tokens += t.completion_tokens ?? 0;
-  genMs += (t.generation_ms ?? 0) - (t.ttft_ms ?? 0);
-  console.log(`${String(i + 1).padStart(2)}  ttft ${String(Math.round(t.ttft_ms ?? -1)).padStart(5)} ms  ${String(t.completion_tokens ?? 0).padStart(3)} tok  ${String(t.tokens_per_s ?? "-").padStart(6)} tok/s  total ${String(Math.round(t.generation_ms ?? -1)).padStart(6)} ms  prompt ${t.prompt_tokens} tok  ${d.mode.padEnd(10)} cites ${d.citations.length} | ${(d.mode === "generated" ? d.text : `(${d.note})`).replace(/\s+/g, " ").slice(0, 110)}`);
+/** Figures of one generator over the run. */
+class Stats {
+  ttft: number[] = [];
+  tps: number[] = [];
+  total: number[] = [];
+  promptTokens: number[] = [];
+  modes: Record<string, number> = {};
+  tokens = 0;
+  genMs = 0;
+  add(d: ReplyDraft): void {
+    const t = d.timings;
+    this.modes[d.mode] = (this.modes[d.mode] ?? 0) + 1;
+    if (t.ttft_ms !== null) this.ttft.push(t.ttft_ms);
+    if (t.tokens_per_s !== null) this.tps.push(t.tokens_per_s);
+    if (t.generation_ms !== null) this.total.push(t.generation_ms);
+    if (t.prompt_tokens !== null) this.promptTokens.push(t.prompt_tokens);
+    this.tokens += t.completion_tokens ?? 0;
+    this.genMs += (t.generation_ms ?? 0) - (t.ttft_ms ?? 0);
+  }
+  summary(model: string) {
+    return {
+      model,
+      threads: Number(values.threads),
+      drafts: n,
+      max_tokens: maxTokens,
+      template: values.template,
+      passages: Number(values.passages),
+      passage_chars: Number(values["passage-chars"]),
+      modes: this.modes,
+      ttft_p50_ms: Math.round(pct(this.ttft, 50)),
+      ttft_p95_ms: Math.round(pct(this.ttft, 95)),
+      tokens_per_s: r1(this.tokens / (this.genMs / 1000)),
+      tokens_per_s_p50: r1(pct(this.tps, 50)),
+      total_p50_ms: Math.round(pct(this.total, 50)),
+      total_p95_ms: Math.round(pct(this.total, 95)),
+      prompt_tokens_p50: Math.round(pct(this.promptTokens, 50)),
+      completion_tokens: this.tokens,
+    };
+  }
 }
-await gen.close();
+
+const stats = generators.map(() => new Stats());
+const loads: number[] = [];
+for (let i = 0; i < n; i++) {
+  const drafts = await draft(MESSAGES[i]![1]);
+  loads.push(await loadAvg());
+  drafts.forEach((d, k) => {
+    stats[k]!.add(d);
+    const t = d.timings;
+    const tag = generators.length > 1 ? `${generators[k]!.label.padEnd(8)} ` : "";
+    console.log(`${String(i + 1).padStart(2)}  ${tag}ttft ${String(Math.round(t.ttft_ms ?? -1)).padStart(5)} ms  ${String(t.completion_tokens ?? 0).padStart(3)} tok  ${String(t.tokens_per_s ?? "-").padStart(6)} tok/s  total ${String(Math.round(t.generation_ms ?? -1)).padStart(6)} ms  prompt ${t.prompt_tokens} tok  ${d.mode.padEnd(10)} cites ${d.citations.length} | ${(d.mode === "generated" ? d.text : `(${d.note})`).replace(/\s+/g, " ").slice(0, 110)}`);
+  });
+}
+for (const { gen } of generators) await gen.close();
 await knowledge.close();
 tmp.cleanup();
-const summary = {
-  model: gen.model,
-  threads: Number(values.threads),
-  drafts: n,
-  max_tokens: maxTokens,
-  template: values.template,
-  passages: Number(values.passages),
-  passage_chars: Number(values["passage-chars"]),
-  modes,
-  ttft_p50_ms: Math.round(pct(ttft, 50)),
-  ttft_p95_ms: Math.round(pct(ttft, 95)),
-  tokens_per_s: r1(tokens / (genMs / 1000)),
-  tokens_per_s_p50: r1(pct(tps, 50)),
-  total_p50_ms: Math.round(pct(total, 50)),
-  total_p95_ms: Math.round(pct(total, 95)),
-  prompt_tokens_p50: Math.round(pct(promptTokens, 50)),
-  load_avg_1m: Number((await Bun.file("/proc/loadavg").text().catch(() => "0")).split(" ")[0]),
-};
-console.log(`TTFT p50 ${summary.ttft_p50_ms} ms, p95 ${summary.ttft_p95_ms} ms; ${summary.tokens_per_s} tokens/s; total per draft p50 ${summary.total_p50_ms} ms, p95 ${summary.total_p95_ms} ms`);
-console.log(JSON.stringify(summary));
+const summaries = generators.map((g, k) => stats[k]!.summary(g.gen.model));
+const loadAvg1m = r1(pct(loads, 50));
+for (const [k, s] of summaries.entries()) {
+  console.log(`${generators.length > 1 ? `${generators[k]!.label}: ` : ""}TTFT p50 ${s.ttft_p50_ms} ms, p95 ${s.ttft_p95_ms} ms; ${s.tokens_per_s} tokens/s; total per draft p50 ${s.total_p50_ms} ms, p95 ${s.total_p95_ms} ms`);
+}
+if (generators.length > 1) {
+  const rows: [string, (s: (typeof summaries)[number]) => string | number][] = [
+    ["TTFT p50 (ms)", (s) => s.ttft_p50_ms],
+    ["TTFT p95 (ms)", (s) => s.ttft_p95_ms],
+    ["tokens/s (decode)", (s) => s.tokens_per_s],
+    ["tokens/s p50 (per draft)", (s) => s.tokens_per_s_p50],
+    ["total p50 (ms)", (s) => s.total_p50_ms],
+    ["total p95 (ms)", (s) => s.total_p95_ms],
+    ["prompt tokens p50", (s) => s.prompt_tokens_p50],
+    ["completion tokens", (s) => s.completion_tokens],
+    ["modes", (s) => Object.entries(s.modes).map(([m, c]) => `${m} ${c}`).join(", ")],
+  ];
+  console.log(`\n${"".padEnd(26)}${generators.map((g) => ` ${g.label.padStart(25)}`).join("")}   (load average p50 ${loadAvg1m} on ${navigator.hardwareConcurrency} cores)`);
+  for (const [name, f] of rows) console.log(`${name.padEnd(26)}${summaries.map((s) => ` ${String(f(s)).padStart(25)}`).join("")}`);
+  console.log(JSON.stringify({ generators: Object.fromEntries(generators.map((g, k) => [g.label, summaries[k]])), load_avg_1m: loadAvg1m, cores: navigator.hardwareConcurrency }));
+} else {
+  const { completion_tokens: _, ...single } = summaries[0]!;
+  console.log(JSON.stringify({ ...single, load_avg_1m: loadAvg1m }));
+}
 // node-llama-cpp keeps a handle open after dispose under Bun: exit explicitly once the figures are out.
 process.exit(0);

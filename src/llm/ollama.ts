@@ -8,17 +8,20 @@ export interface OllamaOptions {
   model: string;
   /** How long Ollama keeps the model loaded after a request ("30m", seconds, or -1 for ever). */
   keepAlive: string | number;
-  /** Until the response headers arrive. */
+  /** Until the server answers `GET /api/version` (is it there at all). */
   connectTimeoutMs: number;
-  /** Until the first token (includes a cold model load). */
+  /** From the chat request to its first token: Ollama loads the model and evaluates the prompt before any header. */
   firstTokenTimeoutMs: number;
   /** Longest allowed gap between two streamed chunks. */
   idleTimeoutMs: number;
   /** Whole request. */
   totalTimeoutMs: number;
-  /** Extra attempts after a connection error (refused, reset before any token); other failures are not retried. */
+  /** Extra attempts after a connection error (refused, reset or no answer before any token); other failures, a
+   * first-token timeout included, are not retried. */
   retries: number;
   numCtx?: number;
+  /** CPU threads of the server's runner (Ollama's default: the physical cores); changing it reloads the model. */
+  numThread?: number;
   headers?: Record<string, string>;
   observer?: GenerationObserver;
 }
@@ -122,6 +125,7 @@ export class OllamaGenerator implements Generator {
     let evalCount: number | null = null;
     let doneReason: string | null = null;
     let headers = false;
+    let reachable = false;
     const result = (finish: Generation["finish"]): Attempt => {
       const totalMs = performance.now() - t0;
       const completion = evalCount ?? chunks;
@@ -141,17 +145,21 @@ export class OllamaGenerator implements Generator {
     };
     try {
       arm(this.o.connectTimeoutMs, "did not answer");
+      // Ollama sends the chat's headers only with its first token, after loading the model: a cold load must not
+      // count against the connect timeout, so that timeout guards this cheap request instead.
+      await client.version();
+      reachable = true;
+      arm(this.o.firstTokenTimeoutMs, "sent no token");
       const stream = await client.chat({
         model: this.model,
         messages: req.messages,
         stream: true,
         keep_alive: this.o.keepAlive,
-        options: { num_predict: req.maxTokens, temperature: req.temperature, ...(this.o.numCtx ? { num_ctx: this.o.numCtx } : {}) },
+        options: { num_predict: req.maxTokens, temperature: req.temperature, ...(this.o.numCtx ? { num_ctx: this.o.numCtx } : {}), ...(this.o.numThread ? { num_thread: this.o.numThread } : {}) },
       });
       headers = true;
       ac.signal.addEventListener("abort", () => stream.abort(), { once: true });
       if (ac.signal.aborted) stream.abort();
-      arm(this.o.firstTokenTimeoutMs, "sent no token");
       for await (const chunk of stream) {
         const delta = chunk.message?.content ?? "";
         if (delta) {
@@ -178,7 +186,7 @@ export class OllamaGenerator implements Generator {
       if (req.signal?.aborted && !timeout) return result("aborted");
       if (timeout) {
         const t = timeout as AppError;
-        return { ...err(new AppError(t.code, t.message, { status: 504, retriable: true, details: { partial_chars: text.length } })), connectionError: !headers && chunks === 0 };
+        return { ...err(new AppError(t.code, t.message, { status: 504, retriable: true, details: { partial_chars: text.length } })), connectionError: !reachable };
       }
       const status = (e as { status_code?: number }).status_code;
       if (typeof status === "number") {

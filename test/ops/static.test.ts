@@ -305,3 +305,44 @@ describe("Grafana and Prometheus rules", () => {
     expect(prov.providers[0].options.path).toBe("/var/lib/grafana/dashboards");
   });
 });
+
+describe("Ollama: compose, Kubernetes and scripts/services.sh serve the same model", () => {
+  const compose = parse(read("compose.yaml"), { merge: true }) as Doc;
+  const services = compose.services as Record<string, Doc>;
+  const script = read("scripts/services.sh");
+  const version = /^OLLAMA_VERSION=(\S+)$/m.exec(script)?.[1];
+  const model = /^OLLAMA_MODEL_NAME=(\S+)$/m.exec(script)?.[1] ?? "(missing in services.sh)";
+  const composeDefault = (v: string) => /^\$\{OLLAMA_MODEL:-([^}]+)\}$/.exec(v)?.[1] ?? v;
+
+  test("one model name and one Ollama version everywhere", () => {
+    expect(model).toBe("support-copilot");
+    const docs = parseAllDocuments(kustomize("deploy/k8s/ollama")).map((d) => d.toJSON() as Doc);
+    const base = parseAllDocuments(kustomize("deploy/k8s/base")).map((d) => d.toJSON() as Doc);
+    const appConfig = base.find((d) => d.kind === "ConfigMap" && d.metadata.name === "support-copilot-config")!;
+    const ollamaConfig = docs.find((d) => d.kind === "ConfigMap" && d.metadata.name === "ollama-model")!;
+    expect(appConfig.data.OLLAMA_MODEL).toBe(model);
+    expect(ollamaConfig.data.OLLAMA_MODEL).toBe(model);
+    expect(composeDefault(services.app!.environment.OLLAMA_MODEL)).toBe(model);
+    expect(composeDefault(services["ollama-init"]!.environment.OLLAMA_MODEL)).toBe(model);
+    const sts = docs.find((d) => d.kind === "StatefulSet")!;
+    const images = [...sts.spec.template.spec.containers.map((c: Doc) => c.image), services.ollama!.image, services["ollama-init"]!.image];
+    for (const i of images) expect(i).toBe(`ollama/ollama:${version}`);
+    // The app reaches the Service `ollama` in the namespace `ollama`.
+    const svc = docs.find((d) => d.kind === "Service")!;
+    expect(appConfig.data.OLLAMA_HOST).toBe(`http://${svc.metadata.name}.${svc.metadata.namespace}.svc:${svc.spec.ports[0].port}`);
+  });
+
+  test("Kubernetes registers the model from the repo's Modelfile (copied into the models volume), never a pull", () => {
+    const docs = parseAllDocuments(kustomize("deploy/k8s/ollama")).map((d) => d.toJSON() as Doc);
+    const sts = docs.find((d) => d.kind === "StatefulSet")!;
+    const register = sts.spec.template.spec.containers.find((c: Doc) => c.name === "register-model");
+    expect(register.workingDir).toBe("/models");
+    expect(register.volumeMounts).toContainEqual({ name: "models", mountPath: "/models" });
+    const cmd = register.args.join(" ");
+    expect(cmd).toContain('ollama create "$OLLAMA_MODEL" -f Modelfile');
+    expect(cmd).not.toContain("ollama pull");
+    expect(register.envFrom).toContainEqual({ configMapRef: { name: "ollama-model" } });
+    // The Modelfile's FROM is relative to models/, as the register loop and compose's /models mount expect.
+    expect(read("models/Modelfile")).toMatch(/^FROM \.\/llm\/\S+\.gguf$/m);
+  });
+});

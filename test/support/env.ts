@@ -14,6 +14,14 @@ export const services = {
   postgres: process.env.DATABASE_URL,
   imap: process.env.IMAP_HOST,
   llmModel: existsSync(LLM_TEST_MODEL) ? LLM_TEST_MODEL : undefined,
+  ollama: process.env.OLLAMA_HOST,
+};
+
+/** The Ollama binary and models folder of scripts/services.sh, for tests that start their own server. */
+export const ollamaLocal = {
+  bin: process.env.SERVICES_OLLAMA_BIN,
+  models: process.env.SERVICES_OLLAMA_MODELS,
+  model: process.env.OLLAMA_MODEL ?? "support-copilot",
 };
 
 /** A real service a suite or test can need. */
