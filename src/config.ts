@@ -37,6 +37,8 @@ export interface Config {
     sasl?: { mechanism: "scram-sha-512" | "scram-sha-256" | "plain"; username: string; password: string };
     topics: Config["topics"];
     partitions: number;
+    /** How long the group coordinator waits for a silent consumer before giving its partitions to another. */
+    sessionTimeoutMs: number;
   } | null;
   redisUrl: string | null;
   databaseUrl: string | null;
@@ -297,6 +299,8 @@ export function loadConfig(env: Env = process.env): Config {
       sasl,
       topics,
       partitions: int("KAFKA_PARTITIONS", 6, 1, 1000),
+      // The broker's group.min/max.session.timeout.ms (6 s / 30 min by default) bound this.
+      sessionTimeoutMs: int("KAFKA_SESSION_TIMEOUT_MS", 30_000, 6_000, 1_800_000),
     };
   }
 
