@@ -64,6 +64,8 @@ export interface Config {
   };
   session: { ttlSeconds: number; maxTurns: number };
   master: { workerTimeoutMs: number; workerRetries: number; concurrency: number };
+  /** The transactional outbox relay and the sweeper of approved replies no hub sent. */
+  outbox: { relayIntervalMs: number; relayDelayMs: number; leaseMs: number; sweepGraceMs: number; sweepIntervalMs: number };
   limits: { maxTextChars: number; maxAttachments: number };
   /** customer-messages, response-events, the DLQ, and the reply token stream between drafting workers and API replicas. */
   topics: { messages: string; responses: string; dlq: string; stream: string };
@@ -339,6 +341,13 @@ export function loadConfig(env: Env = process.env): Config {
       workerTimeoutMs: int("WORKER_TIMEOUT_MS", 5000, 10, 600_000),
       workerRetries: int("WORKER_RETRIES", 2, 0, 10),
       concurrency: int("MASTER_CONCURRENCY", 32, 1, 1024),
+    },
+    outbox: {
+      relayIntervalMs: int("OUTBOX_RELAY_INTERVAL_MS", 1000, 50, 60_000),
+      relayDelayMs: int("OUTBOX_RELAY_DELAY_MS", 2000, 0, 600_000),
+      leaseMs: int("OUTBOX_LEASE_MS", 30_000, 1000, 3_600_000),
+      sweepGraceMs: int("REPLY_SWEEP_GRACE_MS", 30_000, 0, 3_600_000),
+      sweepIntervalMs: int("REPLY_SWEEP_INTERVAL_MS", 5000, 50, 600_000),
     },
     limits: { maxTextChars: int("MAX_TEXT_CHARS", 20_000, 1, 1_000_000), maxAttachments: int("MAX_ATTACHMENTS", 20, 0, 1000) },
     topics,

@@ -22,6 +22,7 @@ import type { SessionStore } from "./session/interface.ts";
 import { MemorySessionStore } from "./session/memory.ts";
 import { RedisSessionStore } from "./session/redis.ts";
 import { widgetRoutes } from "./widget/routes.ts";
+import { Outbox } from "./outbox/outbox.ts";
 
 /** The long-lived parts of one process, chosen from config: real services when configured, embedded otherwise. */
 export interface Parts {
@@ -31,6 +32,8 @@ export interface Parts {
   bus: EventBus;
   store: Store;
   sessions: SessionStore;
+  /** The transactional outbox of this process (its relay runs while the service runs). */
+  outbox?: Outbox;
   /** Per-partition lag of a consumer group, when the bus can ask its broker (Kafka). */
   consumerLag?: (groupId: string, topics: string[]) => Promise<LagSample[]>;
 }
@@ -50,8 +53,10 @@ export async function openParts(config: Config, opts: { log?: Logger; metrics?: 
   const sessions: SessionStore = config.redisUrl
     ? instrument(new RedisSessionStore(config.redisUrl, config.session), { name: "redis", histogram: metrics.redisLatency, attributes: { "db.system": "redis" }, skip: ["ping"] })
     : new MemorySessionStore(config.session);
+  const o = config.outbox;
+  const outbox = new Outbox(store.db, bus, { owner: `${config.role}-${process.pid}-${Bun.randomUUIDv7().slice(-8)}`, intervalMs: o.relayIntervalMs, delayMs: o.relayDelayMs, leaseMs: o.leaseMs }, log);
   log.info({ bus: bus.kind, db: store.kind, sessions: sessions.kind, role: config.role }, "parts opened");
-  return { config, log, metrics, bus, store, sessions, consumerLag: kafka ? (g, t) => kafka.consumerLag(g, t) : undefined };
+  return { config, log, metrics, bus, store, sessions, outbox, consumerLag: kafka ? (g, t) => kafka.consumerLag(g, t) : undefined };
 }
 
 /** A running service: its HTTP app (when the role serves HTTP), master agent (when it consumes) and a stop function. */
@@ -68,6 +73,7 @@ export interface Service {
 export async function startService(parts: Parts, agents: Agent[], opts: { afterConsumersStopped?: () => Promise<void> } = {}): Promise<Service> {
   const { config, log, metrics, bus, store, sessions } = parts;
   const publisher = new MessagePublisher(bus, config.topics.messages, config.limits, metrics);
+  parts.outbox?.start();
   const groups = consumerGroups(config);
   let master: MasterAgent | null = null;
   let removeLagSource = () => {};
@@ -113,9 +119,9 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
   // A worker serves only /health, /ready and /metrics, so probes and Prometheus reach every consumer.
   const identity = { secret: config.dashboard.widgetIdentitySecret, required: config.dashboard.widgetRequireIdentity };
   // Email, social and reply channels run where the hub runs: they produce messages and send approved replies.
-  const channels = hub ? startChannels({ config, store, bus, publisher, hub, log }) : null;
+  const channels = hub ? startChannels({ config, store, bus, publisher, hub, log, outbox: parts.outbox }) : null;
   // Approved drafts (dashboard or review API) are handed to the reply-back service of their channel.
-  const approvals = channels ? new ReplyApprovals({ store, bus, responsesTopic: config.topics.responses, sessions, handoff: channels.replies, log, maxTextChars: config.limits.maxTextChars }) : null;
+  const approvals = channels ? new ReplyApprovals({ store, bus, responsesTopic: config.topics.responses, sessions, handoff: channels.replies, log, maxTextChars: config.limits.maxTextChars, outbox: parts.outbox }) : null;
   const features =
     hub && channels && approvals && replyStream
       ? [
@@ -142,6 +148,9 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
       await master?.stop();
       // Workers release their models and flush their streams while the bus is still up.
       await opts.afterConsumersStopped?.();
+      // Events committed by the stages above are published while the bus is still up (the next process would too).
+      await parts.outbox?.stop();
+      await parts.outbox?.drain().catch(() => 0);
       await streamRelay?.stop();
       await hub?.stop();
       await bus.stop();
