@@ -65,7 +65,7 @@ export interface Config {
   session: { ttlSeconds: number; maxTurns: number };
   master: { workerTimeoutMs: number; workerRetries: number; concurrency: number };
   /** The transactional outbox relay and the sweeper of approved replies no hub sent. */
-  outbox: { relayIntervalMs: number; relayDelayMs: number; leaseMs: number; sweepGraceMs: number; sweepIntervalMs: number };
+  outbox: { relayIntervalMs: number; relayDelayMs: number; leaseMs: number; keepHours: number; sweepGraceMs: number; sweepIntervalMs: number };
   limits: { maxTextChars: number; maxAttachments: number };
   /** customer-messages, response-events, the DLQ, and the reply token stream between drafting workers and API replicas. */
   topics: { messages: string; responses: string; dlq: string; stream: string };
@@ -346,6 +346,7 @@ export function loadConfig(env: Env = process.env): Config {
       relayIntervalMs: int("OUTBOX_RELAY_INTERVAL_MS", 1000, 50, 60_000),
       relayDelayMs: int("OUTBOX_RELAY_DELAY_MS", 2000, 0, 600_000),
       leaseMs: int("OUTBOX_LEASE_MS", 30_000, 1000, 3_600_000),
+      keepHours: int("OUTBOX_KEEP_HOURS", 24, 1, 24 * 365),
       sweepGraceMs: int("REPLY_SWEEP_GRACE_MS", 30_000, 0, 3_600_000),
       sweepIntervalMs: int("REPLY_SWEEP_INTERVAL_MS", 5000, 50, 600_000),
     },

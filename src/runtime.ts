@@ -54,7 +54,7 @@ export async function openParts(config: Config, opts: { log?: Logger; metrics?: 
     ? instrument(new RedisSessionStore(config.redisUrl, config.session), { name: "redis", histogram: metrics.redisLatency, attributes: { "db.system": "redis" }, skip: ["ping"] })
     : new MemorySessionStore(config.session);
   const o = config.outbox;
-  const outbox = new Outbox(store.db, bus, { owner: `${config.role}-${process.pid}-${Bun.randomUUIDv7().slice(-8)}`, intervalMs: o.relayIntervalMs, delayMs: o.relayDelayMs, leaseMs: o.leaseMs }, log);
+  const outbox = new Outbox(store.db, bus, { owner: `${config.role}-${process.pid}-${Bun.randomUUIDv7().slice(-8)}`, intervalMs: o.relayIntervalMs, delayMs: o.relayDelayMs, leaseMs: o.leaseMs, keepMs: o.keepHours * 3600_000 }, log);
   log.info({ bus: bus.kind, db: store.kind, sessions: sessions.kind, role: config.role }, "parts opened");
   return { config, log, metrics, bus, store, sessions, outbox, consumerLag: kafka ? (g, t) => kafka.consumerLag(g, t) : undefined };
 }

@@ -31,10 +31,12 @@ export interface OutboxOptions {
   /** How long a claim holds (relay and sweeper). */
   leaseMs: number;
   batchSize: number;
+  /** Published rows whose reply (if any) is settled are deleted after this long. */
+  keepMs: number;
 }
 
 /** Defaults for embedded use and tests. */
-export const OUTBOX_DEFAULTS: Omit<OutboxOptions, "owner"> = { intervalMs: 1000, delayMs: 2000, leaseMs: 30_000, batchSize: 500 };
+export const OUTBOX_DEFAULTS: Omit<OutboxOptions, "owner"> = { intervalMs: 1000, delayMs: 2000, leaseMs: 30_000, batchSize: 500, keepMs: 24 * 3600_000 };
 
 const leaseEnd = (ms: number): SQL => sql`now() + ${ms} * interval '1 millisecond'`;
 
@@ -168,8 +170,26 @@ export class Outbox {
     await this.wrap(() => this.db.update(outbox).set({ replyClaimedBy: null, replyClaimedUntil: null }).where(and(eq(outbox.id, id), eq(outbox.replyClaimedBy, this.o.owner))));
   }
 
-  private flushDue(minAgeMs: number): Promise<number> {
-    return this.flush(undefined, minAgeMs);
+  private lastPrune = 0;
+
+  private async flushDue(minAgeMs: number): Promise<number> {
+    const n = await this.flush(undefined, minAgeMs);
+    if (Date.now() - this.lastPrune > 60_000) {
+      this.lastPrune = Date.now();
+      await this.prune().catch((e) => this.log.warn({ code: toAppError(e).code }, "outbox prune failed"));
+    }
+    return n;
+  }
+
+  /** Deletes rows that are published, settled (no reply, or its reply handled) and older than `keepMs`. */
+  async prune(): Promise<number> {
+    const rows = await this.wrap(() =>
+      this.db
+        .delete(outbox)
+        .where(and(lt(outbox.publishedAt, sql`now() - ${this.o.keepMs} * interval '1 millisecond'`), or(isNull(outbox.replyMessageId), isNotNull(outbox.replyDoneAt))))
+        .returning({ id: outbox.id }),
+    );
+    return rows.length;
   }
 
   private async claim(ids: number[] | undefined, minAgeMs: number): Promise<(typeof outbox.$inferSelect)[]> {

@@ -207,6 +207,28 @@ function suite(open: () => Promise<{ store: Store; bus: EventBus; topic: string;
     const rows = await store.db.select().from(outboxTable).where(eq(outboxTable.replyMessageId, ev.message_id));
     expect(rows).toHaveLength(0);
   }, 60_000);
+
+  test("prune deletes published rows whose reply is settled, and keeps unpublished or unsent ones", async () => {
+    const outbox = new Outbox(store.db, bus, { owner: `p-${rand()}`, delayMs: 0, keepMs: 0 }, testLog);
+    const rec = (n: string) => ({ topic, record: { key: `k-${n}`, value: JSON.stringify({ type: "noise", n }) } });
+    const [plain] = await outbox.enqueue(store.db, [rec("plain")]);
+    const [reply] = await outbox.enqueue(store.db, [{ ...rec("reply"), replyMessageId: crypto.randomUUID() }]);
+    await outbox.flush([plain!, reply!]);
+    bus.down = true;
+    const [unpublished] = await outbox.enqueue(store.db, [rec("unpublished")]);
+    await outbox.flush([unpublished!]);
+    bus.down = false;
+    await Bun.sleep(20);
+    await outbox.prune();
+    const left = async () => new Set((await store.db.select({ id: outboxTable.id }).from(outboxTable)).map((r) => r.id));
+    let ids = await left();
+    expect([ids.has(plain!), ids.has(reply!), ids.has(unpublished!)]).toEqual([false, true, true]);
+    await outbox.replyDone({ ids: [reply!] });
+    await outbox.prune();
+    ids = await left();
+    expect([ids.has(reply!), ids.has(unpublished!)]).toEqual([false, true]);
+    await outbox.flush([unpublished!]);
+  }, 60_000);
 }
 
 describe("outbox and reply sweeper (PGlite, in-process bus)", () => {
