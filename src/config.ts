@@ -29,6 +29,8 @@ export interface Config {
     sasl?: { mechanism: "scram-sha-512" | "scram-sha-256" | "plain"; username: string; password: string };
     topics: Config["topics"];
     partitions: number;
+    /** A consumer that stops heartbeating (a killed worker) loses its partitions to the others after this long. */
+    sessionTimeoutMs?: number;
   } | null;
   redisUrl: string | null;
   databaseUrl: string | null;
@@ -249,6 +251,7 @@ export function loadConfig(env: Env = process.env): Config {
       sasl,
       topics,
       partitions: int("KAFKA_PARTITIONS", 6, 1, 1000),
+      sessionTimeoutMs: int("KAFKA_SESSION_TIMEOUT_MS", 10_000, 6000, 300_000),
     };
   }
 

@@ -123,7 +123,7 @@ export class KafkaBus implements EventBus {
   }
 
   async subscribe(opts: SubscribeOptions): Promise<Subscription> {
-    const consumer = this.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 50, sessionTimeout: 30000, heartbeatInterval: 3000 });
+    const consumer = this.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 50, sessionTimeout: this.opts.sessionTimeoutMs ?? 10_000, heartbeatInterval: 3000 });
     await consumer.connect();
     for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true });
     this.consumers.add(consumer);
