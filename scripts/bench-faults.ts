@@ -82,6 +82,8 @@ const SVC_ENV = {
   SERVICES_KAFKA_CONTROLLER_PORT: "59193",
   SERVICES_KAFKA_SSL_PORT: "59194",
   SERVICES_IMAP_PORT: "50243",
+  // A JVM restart on a busy machine can take minutes.
+  SERVICES_START_TIMEOUT: "240",
 };
 const GEN_PORT = 51534;
 const API_PORT = 3190;

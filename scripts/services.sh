@@ -497,6 +497,9 @@ kafka_wait() {
       die "kafka: the broker exited during start-up (log: $dir/kafka.log)"
     fi
     if kafka_started_in_log && kafka_ready; then
+      # The handshake can miss its 5 s timeout on a busy machine: a few tries before calling the listener broken.
+      local t
+      for ((t = 0; t < 6; t++)); do kafka_tls_ok && break; sleep 1; done
       kafka_tls_ok || { show_log_tail "$dir/kafka.log"; die "kafka: the SSL listener on $KAFKA_SSL_PORT does not present a certificate signed by $SVC_DIR/kafka/tls/ca.pem"; }
       log "kafka: started (pid $(pid_of "$dir/kafka.pid")) on 127.0.0.1:$KAFKA_PORT, SSL 127.0.0.1:$KAFKA_SSL_PORT"
       return
