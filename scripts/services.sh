@@ -4,6 +4,8 @@
 #   scripts/services.sh up [pg|redis|kafka|imap|ollama ...]   start (all by default); re-running is a no-op
 #   scripts/services.sh down [names...]                stop only what this script started
 #   scripts/services.sh reset [names...]               down, then delete their data (keeps the jar/build caches)
+#   scripts/services.sh restart [names...]             down, then up (data kept): fault injection in benches
+#   scripts/services.sh kill pg|redis|kafka ...        SIGKILL our own instance (a crash; `up` starts it again)
 #   scripts/services.sh status                         one line per service; exit 3 if any is not reachable
 #   scripts/services.sh env                            `export` lines for tests: eval "$(scripts/services.sh env)"
 #
@@ -502,6 +504,9 @@ kafka_wait() {
       die "kafka: the broker exited during start-up (log: $dir/kafka.log)"
     fi
     if kafka_started_in_log && kafka_ready; then
+      # The handshake can miss its 5 s timeout on a busy machine: a few tries before calling the listener broken.
+      local t
+      for ((t = 0; t < 6; t++)); do kafka_tls_ok && break; sleep 1; done
       kafka_tls_ok || { show_log_tail "$dir/kafka.log"; die "kafka: the SSL listener on $KAFKA_SSL_PORT does not present a certificate signed by $SVC_DIR/kafka/tls/ca.pem"; }
       log "kafka: started (pid $(pid_of "$dir/kafka.pid")) on 127.0.0.1:$KAFKA_PORT, SSL 127.0.0.1:$KAFKA_SSL_PORT"
       return
@@ -866,6 +871,28 @@ cmd_reset() {
   log "reset: data removed for ${names[*]}"
 }
 
+# SIGKILLs our own instance of each named service (never one started by someone else): a crash, for fault
+# injection. Its data is kept; `up` starts it again and it recovers from its own log.
+cmd_kill() {
+  (($#)) || die "kill needs service names (pg redis kafka)"
+  state_dir_readonly
+  local n pidfile word
+  for n in "$@"; do
+    case $n in
+      pg) pidfile="$SVC_DIR/pg/postgres.pid" word=postgres ;;
+      redis) pidfile="$SVC_DIR/redis/redis.pid" word=redis-server ;;
+      kafka) pidfile="$SVC_DIR/kafka/kafka.pid" word=kafka.Kafka ;;
+      *) die "kill supports pg, redis and kafka" ;;
+    esac
+    if pid_alive "$pidfile" "$word"; then
+      kill -KILL "$(pid_of "$pidfile")"
+      log "$n: killed (SIGKILL) pid $(pid_of "$pidfile")"
+    else
+      log "$n: no instance of ours is running"
+    fi
+  done
+}
+
 status_line() {
   local name=$1 port=$2 pidfile=$3 word=$4 portsfile=$5 ports=$6 ready=$7
   local ours=false who="stopped"
@@ -932,7 +959,7 @@ cmd_env() {
 }
 
 usage() {
-  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -943,6 +970,8 @@ main() {
     up) normalize_names "$@"; cmd_up "${NAMES[@]}" ;;
     down) normalize_names "$@"; cmd_down "${NAMES[@]}" ;;
     reset) normalize_names "$@"; cmd_reset "${NAMES[@]}" ;;
+    restart) normalize_names "$@"; cmd_down "${NAMES[@]}"; cmd_up "${NAMES[@]}" ;;
+    kill) normalize_names "$@"; cmd_kill "${NAMES[@]}" ;;
     status) cmd_status ;;
     env) cmd_env ;;
     *) usage ;;

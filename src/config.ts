@@ -37,7 +37,7 @@ export interface Config {
     sasl?: { mechanism: "scram-sha-512" | "scram-sha-256" | "plain"; username: string; password: string };
     topics: Config["topics"];
     partitions: number;
-    /** How long the group coordinator waits for a silent consumer before giving its partitions to another. */
+    /** A consumer that stops heartbeating (a killed worker) loses its partitions to the others after this long. */
     sessionTimeoutMs: number;
   } | null;
   redisUrl: string | null;
@@ -79,6 +79,8 @@ export interface Config {
   };
   session: { ttlSeconds: number; maxTurns: number };
   master: { workerTimeoutMs: number; workerRetries: number; concurrency: number };
+  /** The transactional outbox relay and the sweeper of approved replies no hub sent. */
+  outbox: { relayIntervalMs: number; relayDelayMs: number; leaseMs: number; keepHours: number; sweepGraceMs: number; sweepIntervalMs: number };
   limits: { maxTextChars: number; maxAttachments: number };
   /** Bounded failure handling (issue 13): master retries and parking, byte limits at every edge, shutdown grace. */
   resilience: {
@@ -300,7 +302,7 @@ export function loadConfig(env: Env = process.env): Config {
       topics,
       partitions: int("KAFKA_PARTITIONS", 6, 1, 1000),
       // The broker's group.min/max.session.timeout.ms (6 s / 30 min by default) bound this.
-      sessionTimeoutMs: int("KAFKA_SESSION_TIMEOUT_MS", 30_000, 6_000, 1_800_000),
+      sessionTimeoutMs: int("KAFKA_SESSION_TIMEOUT_MS", 10_000, 6_000, 1_800_000),
     };
   }
 
@@ -438,6 +440,14 @@ export function loadConfig(env: Env = process.env): Config {
       workerTimeoutMs: int("WORKER_TIMEOUT_MS", 5000, 10, 600_000),
       workerRetries: int("WORKER_RETRIES", 2, 0, 10),
       concurrency: int("MASTER_CONCURRENCY", 32, 1, 1024),
+    },
+    outbox: {
+      relayIntervalMs: int("OUTBOX_RELAY_INTERVAL_MS", 1000, 50, 60_000),
+      relayDelayMs: int("OUTBOX_RELAY_DELAY_MS", 2000, 0, 600_000),
+      leaseMs: int("OUTBOX_LEASE_MS", 30_000, 1000, 3_600_000),
+      keepHours: int("OUTBOX_KEEP_HOURS", 24, 1, 24 * 365),
+      sweepGraceMs: int("REPLY_SWEEP_GRACE_MS", 30_000, 0, 3_600_000),
+      sweepIntervalMs: int("REPLY_SWEEP_INTERVAL_MS", 5000, 50, 600_000),
     },
     limits: { maxTextChars: int("MAX_TEXT_CHARS", 20_000, 1, 1_000_000), maxAttachments: int("MAX_ATTACHMENTS", 20, 0, 1000) },
     resilience: {

@@ -28,6 +28,7 @@ import type { RateLimiter } from "./ratelimit/interface.ts";
 import { MemoryRateLimiter } from "./ratelimit/memory.ts";
 import { RedisRateLimiter } from "./ratelimit/redis.ts";
 import { AbuseGuard } from "./ratelimit/guard.ts";
+import { Outbox } from "./outbox/outbox.ts";
 
 /** The long-lived parts of one process, chosen from config: real services when configured, embedded otherwise. */
 export interface Parts {
@@ -39,6 +40,8 @@ export interface Parts {
   sessions: SessionStore;
   /** Abuse limits' counters: Redis (shared by replicas) when REDIS_URL is set, else in this process. */
   limiter: RateLimiter;
+  /** The transactional outbox of this process (its relay runs while the service runs). */
+  outbox?: Outbox;
   /** Per-partition lag of a consumer group, when the bus can ask its broker (Kafka). */
   consumerLag?: (groupId: string, topics: string[]) => Promise<LagSample[]>;
 }
@@ -71,8 +74,10 @@ export async function openParts(config: Config, opts: { log?: Logger; metrics?: 
     : new MemoryRateLimiter();
   // Decisions are local until the Redis connection is ready: wait for it (briefly) so limits are shared from the start.
   if (limiter instanceof RedisRateLimiter) await limiter.ping();
+  const o = config.outbox;
+  const outbox = new Outbox(store.db, bus, { owner: `${config.role}-${process.pid}-${Bun.randomUUIDv7().slice(-8)}`, intervalMs: o.relayIntervalMs, delayMs: o.relayDelayMs, leaseMs: o.leaseMs, keepMs: o.keepHours * 3600_000 }, log);
   log.info({ bus: bus.kind, db: store.kind, sessions: sessions.kind, limiter: limiter.kind, role: config.role }, "parts opened");
-  return { config, log, metrics, bus, store, sessions, limiter, consumerLag: kafka ? (g, t) => kafka.consumerLag(g, t) : undefined };
+  return { config, log, metrics, bus, store, sessions, limiter, outbox, consumerLag: kafka ? (g, t) => kafka.consumerLag(g, t) : undefined };
 }
 
 /** A running service: its HTTP app (when the role serves HTTP), master agent (when it consumes) and a stop function. */
@@ -90,6 +95,7 @@ export interface Service {
 export async function startService(parts: Parts, agents: Agent[], opts: { afterConsumersStopped?: () => Promise<void> } = {}): Promise<Service> {
   const { config, log, metrics, bus, store, sessions } = parts;
   const publisher = new MessagePublisher(bus, config.topics.messages, config.limits, metrics);
+  parts.outbox?.start();
   const groups = consumerGroups(config);
   let master: MasterAgent | null = null;
   let removeLagSource = () => {};
@@ -140,9 +146,9 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
   const identity = { secret: config.dashboard.widgetIdentitySecret, required: config.dashboard.widgetRequireIdentity, visitorKey: config.visitorIdKey };
   const guard = new AbuseGuard(parts.limiter, config.abuse, metrics);
   // Email, social and reply channels run where the hub runs: they produce messages and send approved replies.
-  const channels = hub ? startChannels({ config, store, bus, publisher, hub, log, guard }) : null;
+  const channels = hub ? startChannels({ config, store, bus, publisher, hub, log, guard, outbox: parts.outbox }) : null;
   // Approved drafts (dashboard or review API) are handed to the reply-back service of their channel.
-  const approvals = channels ? new ReplyApprovals({ store, bus, responsesTopic: config.topics.responses, sessions, handoff: channels.replies, log, maxTextChars: config.limits.maxTextChars }) : null;
+  const approvals = channels ? new ReplyApprovals({ store, bus, responsesTopic: config.topics.responses, sessions, handoff: channels.replies, log, maxTextChars: config.limits.maxTextChars, outbox: parts.outbox }) : null;
   const features =
     hub && channels && approvals && replyStream
       ? [
@@ -184,6 +190,9 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
       await opts.afterConsumersStopped?.();
       log.info("shutdown: workers closed");
       await channels?.stop();
+      // Events committed by the stages above are published while the bus is still up (the next process would too).
+      await parts.outbox?.stop();
+      await parts.outbox?.drain().catch(() => 0);
       await streamRelay?.stop();
       await hub?.stop();
       await bus.stop();

@@ -4,10 +4,11 @@ import { AppError, toAppError } from "../errors.ts";
 import { draftPriority } from "../llm/queue.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
+import { Outbox } from "../outbox/outbox.ts";
 import type { CustomerMessage } from "../schema/message.ts";
 import { emptySession, type Session, type SessionStore } from "../session/interface.ts";
 import { groupBy, runWorker } from "./master.ts";
-import type { Agent, ResultEvent } from "./types.ts";
+import type { Agent, ResultEvent, WorkerFailure } from "./types.ts";
 
 /** The generation queue priority of a result, from its sentiment worker's urgency and label. */
 export function urgencyOf(ev: ResultEvent): number {
@@ -30,6 +31,8 @@ export interface DraftingOptions {
   responsesTopic: string;
   timeoutMs: number;
   retries: number;
+  /** Where the completed result is enqueued with the stored draft (one transaction); the process's relay publishes leftovers. */
+  outbox?: Outbox;
 }
 
 /**
@@ -40,9 +43,11 @@ export interface DraftingOptions {
  */
 export class DraftingStage {
   private sub: Subscription | null = null;
+  private readonly outbox: Outbox;
 
   constructor(private readonly o: DraftingOptions) {
     if (o.agents.length === 0) throw new AppError("bad_options", "the drafting stage needs at least one agent");
+    this.outbox = o.outbox ?? new Outbox(o.store.db, o.bus, { owner: `drafting-${Bun.randomUUIDv7()}` }, o.log);
   }
 
   async start(): Promise<void> {
@@ -116,24 +121,44 @@ export class DraftingStage {
     const outputs = { ...ev.outputs };
     const failures = [...ev.failures];
     const workers = { ...ev.timings.workers };
-    let changed = false;
+    const runs: { name: string; value: unknown; failure: WorkerFailure | null; ms: number }[] = [];
     for (const agent of this.o.agents) {
       if (agent.name in outputs || agent.name in workers) continue;
       const r = await runWorker(agent, msg, { conversationId: ev.conversation_id, session, previous: outputs, log }, agent.timeoutMs ?? this.o.timeoutMs, this.o.retries);
       const ms = Math.round(r.ms * 100) / 100;
       this.o.metrics.workerLatency.observe({ worker: agent.name, outcome: r.ok ? "ok" : "failed" }, r.ms / 1000);
-      const stored = await this.o.store.addOutput(ev.message_id, agent.name, r.ok ? r.value : null, r.ok ? null : r.failure, ms);
-      if (!stored) continue;
-      changed = true;
-      workers[agent.name] = ms;
+      runs.push({ name: agent.name, value: r.ok ? r.value : null, failure: r.ok ? null : r.failure, ms });
       if (r.ok) outputs[agent.name] = r.value;
-      else {
-        failures.push(r.failure);
-        log.warn({ worker: agent.name, code: r.failure.code }, "drafting worker failed; result degraded");
-      }
     }
-    if (!changed) return;
-    const done: ResultEvent = { ...ev, revision: (ev.revision ?? 0) + 1, outputs, failures, degraded: failures.length > 0, timings: { ...ev.timings, workers } };
-    await this.o.bus.publish(this.o.responsesTopic, [{ key: ev.conversation_id, value: JSON.stringify(done), headers: { "message-id": ev.message_id, stage: "drafting" } }]);
+    if (runs.length === 0) return;
+    // The outputs and the event announcing them are stored together: a publish that fails after this commit is
+    // retried by the outbox relay, instead of being skipped by redelivery (which sees the stored draft).
+    const ids = await this.o.store.db.transaction(async (tx) => {
+      let changed = false;
+      for (const run of runs) {
+        const stored = await this.o.store.addOutput(ev.message_id, run.name, run.value, run.failure, run.ms, tx);
+        if (!stored) {
+          delete outputs[run.name];
+          continue;
+        }
+        changed = true;
+        workers[run.name] = run.ms;
+        if (run.failure) {
+          failures.push(run.failure);
+          log.warn({ worker: run.name, code: run.failure.code }, "drafting worker failed; result degraded");
+        }
+      }
+      if (!changed) return [];
+      const done: ResultEvent = { ...ev, revision: (ev.revision ?? 0) + 1, outputs, failures, degraded: failures.length > 0, timings: { ...ev.timings, workers } };
+      const autoSent = (outputs.reply as { status?: string } | undefined)?.status === "auto_sent";
+      return this.outbox.enqueue(tx, [
+        {
+          topic: this.o.responsesTopic,
+          record: { key: ev.conversation_id, value: JSON.stringify(done), headers: { "message-id": ev.message_id, stage: "drafting" } },
+          ...(autoSent ? { replyMessageId: ev.message_id } : {}),
+        },
+      ]);
+    });
+    await this.outbox.flush(ids);
   }
 }

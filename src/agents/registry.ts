@@ -70,6 +70,7 @@ export async function openWorkers(parts: Parts): Promise<Workers> {
     responsesTopic: config.topics.responses,
     timeoutMs: config.reply.timeoutMs,
     retries: config.master.workerRetries,
+    outbox: parts.outbox,
   });
   await drafting.start();
   return {

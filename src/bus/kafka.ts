@@ -38,7 +38,9 @@ export function kafkaClientConfig(opts: KafkaOptions, log?: Logger): KafkaConfig
     sasl,
     connectionTimeout: 5000,
     requestTimeout: 30000,
-    retry: { initialRetryTime: 200, retries: 8 },
+    // Waits between reconnect attempts are capped at 5 s (kafkajs default 30 s): a crashed consumer restarts after the
+    // last wait, so with the default a broker that came back could sit unused for up to 30 s more.
+    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5000 },
     logLevel: logLevel.WARN,
     logCreator: () => ({ namespace, level, label, log: entry }) => {
       if (!log) return;

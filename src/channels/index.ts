@@ -9,6 +9,8 @@ import { EmailProducer } from "./email/imap.ts";
 import { ChatDeliverer, EmailDeliverer, SocialDeliverer } from "./replies/deliverers.ts";
 import { replyRoutes } from "./replies/routes.ts";
 import { ReplyService } from "./replies/service.ts";
+import { ReplySweeper } from "./replies/sweeper.ts";
+import type { Outbox } from "../outbox/outbox.ts";
 import type { ReplyDeliverer } from "./replies/types.ts";
 import { SocialPoller } from "./social/poller.ts";
 import type { PollingSource, SocialReplier } from "./social/types.ts";
@@ -30,6 +32,8 @@ export interface ChannelDeps {
   /** Extra polling sources and repliers (networks added without touching this module). */
   extraSources?: PollingSource[];
   extraRepliers?: SocialReplier[];
+  /** The process's outbox: when given, a sweeper sends approved replies that no hub sent. */
+  outbox?: Outbox;
 }
 
 /** The running channels: their HTTP routes, the reply service, the producers, and one stop for all. */
@@ -105,6 +109,10 @@ export function startChannels(d: ChannelDeps): Channels {
   social?.start();
   replies.start();
   const offResults = c.replies.autoSend ? d.hub.onAny((ev) => replies.onResultEvent(ev)) : () => {};
+  const sweeper = d.outbox
+    ? new ReplySweeper(d.outbox, replies, { graceMs: config.outbox.sweepGraceMs, intervalMs: config.outbox.sweepIntervalMs, batchSize: 100, autoSend: c.replies.autoSend }, log)
+    : null;
+  sweeper?.start();
   if (email.length || sources.length || c.smtp) log.info({ mailboxes: email.length, social_sources: sources.map((s) => s.name), smtp: !!c.smtp, webhooks: Object.keys(c.webhooks.secrets) }, "channels started");
 
   return {
@@ -118,6 +126,7 @@ export function startChannels(d: ChannelDeps): Channels {
     /** Stops producers first (each finishes or abandons its batch uncommitted), then the reply loop. */
     async stop() {
       offResults();
+      await sweeper?.stop();
       await Promise.all([...email.map((p) => p.stop()), social?.stop()]);
       await replies.stop();
     },

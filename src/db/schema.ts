@@ -242,3 +242,33 @@ export const privacyAudit = pgTable(
   },
   (t) => [index("privacy_audit_created_idx").on(t.createdAt)],
 );
+
+/**
+ * Events written in the same transaction as the state they announce (a stored draft, a reply decision), so a
+ * failed publish cannot leave the state without its event: the relay publishes unpublished rows (at least once;
+ * consumers dedupe by message id). A row that carries an approved or auto-sent reply (`reply_message_id`) is also
+ * the sweeper's to-do: if no hub sent it within a grace period, the sweeper does.
+ */
+export const outbox = pgTable(
+  "outbox",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    topic: text("topic").notNull(),
+    key: text("key"),
+    value: text("value").notNull(),
+    headers: jsonb("headers").notNull().default(sql`'{}'::jsonb`),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    publishedAt: timestamp("published_at", { withTimezone: true }),
+    /** Relay lease: the process publishing this row, until when (a crashed relay's rows are taken over after it). */
+    claimedBy: text("claimed_by"),
+    claimedUntil: timestamp("claimed_until", { withTimezone: true }),
+    replyMessageId: uuid("reply_message_id"),
+    replyDoneAt: timestamp("reply_done_at", { withTimezone: true }),
+    replyClaimedBy: text("reply_claimed_by"),
+    replyClaimedUntil: timestamp("reply_claimed_until", { withTimezone: true }),
+  },
+  (t) => [
+    index("outbox_unpublished_idx").on(t.id).where(sql`${t.publishedAt} is null`),
+    index("outbox_reply_due_idx").on(t.createdAt).where(sql`${t.replyMessageId} is not null and ${t.replyDoneAt} is null`),
+  ],
+);

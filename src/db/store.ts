@@ -191,12 +191,13 @@ export class Store {
 
   /**
    * Adds one worker's late output to a stored result (the drafting stage): sets `outputs.<name>`, appends a failure
-   * and the timing, unless that output is already there. Returns false when it was (a redelivered draft).
+   * and the timing, unless that output is already there. Returns false when it was (a redelivered draft). `db` is
+   * the caller's transaction when the output is stored together with its outbox event.
    */
-  async addOutput(messageId: string, name: string, value: unknown, failure: WorkerFailure | null, ms: number): Promise<boolean> {
+  async addOutput(messageId: string, name: string, value: unknown, failure: WorkerFailure | null, ms: number, db: Db = this.db): Promise<boolean> {
     const path = `{${name}}`;
     const res = await this.wrap(() =>
-      this.db
+      db
         .update(schema.results)
         .set({
           outputs: failure ? sql`${schema.results.outputs}` : sql`jsonb_set(${schema.results.outputs}, ${path}::text[], ${JSON.stringify(value)}::jsonb)`,

@@ -1,9 +1,10 @@
-import { eq, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { EventBus } from "../../bus/interface.ts";
-import { replyDecisions, results } from "../../db/schema.ts";
+import { outbox, replyDecisions, results } from "../../db/schema.ts";
 import type { Store } from "../../db/store.ts";
 import { AppError, toAppError } from "../../errors.ts";
 import type { Logger } from "../../obs/log.ts";
+import { Outbox } from "../../outbox/outbox.ts";
 import type { SessionStore } from "../../session/interface.ts";
 import type { ResultEvent } from "../types.ts";
 import { logReply, type ReplyMemoryState } from "./memory.ts";
@@ -35,6 +36,8 @@ export interface ApprovalDeps {
   handoff?: ReplyHandoff;
   log: Logger;
   maxTextChars?: number;
+  /** The decision, the updated result and its event are written in one transaction through it (default: a private one). */
+  outbox?: Outbox;
 }
 
 const DECISION_ACTION: Record<ReviewAction, string> = { approve: "approved", edit: "edited", reject: "rejected" };
@@ -46,7 +49,11 @@ const DECISION_ACTION: Record<ReviewAction, string> = { approve: "approved", edi
  * handed to the reply-back service; the updated result is re-published on response-events.
  */
 export class ReplyApprovals {
-  constructor(private readonly d: ApprovalDeps) {}
+  private readonly outbox: Outbox;
+
+  constructor(private readonly d: ApprovalDeps) {
+    this.outbox = d.outbox ?? new Outbox(d.store.db, d.bus, { owner: `approvals-${Bun.randomUUIDv7()}` }, d.log);
+  }
 
   /** The current result of a message (404 when unknown). */
   async get(messageId: string): Promise<ResultEvent> {
@@ -69,13 +76,6 @@ export class ReplyApprovals {
     const at = new Date().toISOString();
     const finalText = edited ?? (reply.text as string);
     const db = this.d.store.db;
-    // One decision per message, whoever makes it (this API or the dashboard): the reply_decisions row is the lock.
-    const claimed = await db
-      .insert(replyDecisions)
-      .values({ messageId, conversationId: ev.conversation_id, action: DECISION_ACTION[action], draftText: reply.text as string, finalText: action === "reject" ? null : finalText, reason, userId: by.userId ?? null })
-      .onConflictDoNothing()
-      .returning({ id: replyDecisions.messageId });
-    if (claimed.length === 0) throw new AppError("already_decided", "the draft was decided by someone else meanwhile", { status: 409 });
     const next: Record<string, unknown> = {
       ...reply,
       status: action === "reject" ? "rejected" : "approved",
@@ -83,6 +83,23 @@ export class ReplyApprovals {
       ...(edited ? { text: edited, annotated: edited, draft_text: reply.text } : {}),
       review: { action: DECISION_ACTION[action], by: by.label, at, ...(reason ? { reason } : {}) },
     };
+    const send = action !== "reject" && !!this.d.handoff;
+    if (action !== "reject") next.delivery = this.d.handoff ? { status: "queued" } : { status: "not_configured" };
+    const event = (reply: Record<string, unknown>): ResultEvent => ({ ...ev, outputs: { ...ev.outputs, reply } });
+    const record = (reply: Record<string, unknown>) => ({ key: ev.conversation_id, value: JSON.stringify(event(reply)), headers: { "message-id": messageId, "reply-review": DECISION_ACTION[action] } });
+    // The decision (the lock: one per message, whoever makes it, this API or the dashboard), the updated result
+    // and its event (which also tells the reply sweeper to send it if this process dies before the hand-off) are
+    // written together, so a crash or a bus outage cannot leave a decision that is never published or sent.
+    const ids = await db.transaction(async (tx) => {
+      const claimed = await tx
+        .insert(replyDecisions)
+        .values({ messageId, conversationId: ev.conversation_id, action: DECISION_ACTION[action], draftText: reply.text as string, finalText: action === "reject" ? null : finalText, reason, userId: by.userId ?? null })
+        .onConflictDoNothing()
+        .returning({ id: replyDecisions.messageId });
+      if (claimed.length === 0) throw new AppError("already_decided", "the draft was decided by someone else meanwhile", { status: 409 });
+      await tx.update(results).set({ outputs: sql`jsonb_set(${results.outputs}, '{reply}', ${JSON.stringify(next)}::jsonb)` }).where(eq(results.messageId, messageId));
+      return this.outbox.enqueue(tx as unknown as typeof db, [{ topic: this.d.responsesTopic, record: record(next), ...(send ? { replyMessageId: messageId } : {}) }]);
+    });
 
     if (action !== "reject") {
       if (this.d.handoff) {
@@ -92,17 +109,30 @@ export class ReplyApprovals {
         } catch (e) {
           const ae = toAppError(e);
           next.delivery = { status: "handoff_failed", code: ae.code, message: ae.message };
-          this.d.log.error({ component: "approval", code: ae.code, msg_id: messageId }, "approved reply not handed to its channel");
+          this.d.log.error({ component: "approval", code: ae.code, msg_id: messageId }, "approved reply not handed to its channel; the reply sweeper retries");
         }
-      } else next.delivery = { status: "not_configured" };
+        await this.settle(ids, messageId, next, record(next), next.delivery as { status: string }).catch((e) =>
+          this.d.log.warn({ component: "approval", code: toAppError(e).code, msg_id: messageId }, "delivery status not recorded; the reply sweeper settles it"),
+        );
+      }
       await this.remember(ev.conversation_id, messageId, finalText, at);
     }
-    await db.update(results).set({ outputs: sql`jsonb_set(${results.outputs}, '{reply}', ${JSON.stringify(next)}::jsonb)` }).where(eq(results.messageId, messageId));
-
-    const out: ResultEvent = { ...ev, outputs: { ...ev.outputs, reply: next } };
-    await this.d.bus.publish(this.d.responsesTopic, [{ key: ev.conversation_id, value: JSON.stringify(out), headers: { "message-id": messageId, "reply-review": DECISION_ACTION[action] } }]);
+    await this.outbox.flush(ids);
     this.d.log.info({ component: "approval", msg_id: messageId, action: DECISION_ACTION[action] }, "draft decided");
-    return out;
+    return event(next);
+  }
+
+  /**
+   * After the hand-off: stores the delivery status on the result and in the not-yet-published event, and tells the
+   * sweeper the reply is handled (unless the hand-off failed before the reply was recorded: the sweeper retries it).
+   */
+  private async settle(ids: number[], messageId: string, next: Record<string, unknown>, rec: { value: string }, delivery: { status: string }): Promise<void> {
+    const db = this.d.store.db;
+    await db.transaction(async (tx) => {
+      await tx.update(results).set({ outputs: sql`jsonb_set(${results.outputs}, '{reply,delivery}', ${JSON.stringify(next.delivery)}::jsonb)` }).where(eq(results.messageId, messageId));
+      await tx.update(outbox).set({ value: rec.value }).where(and(inArray(outbox.id, ids), isNull(outbox.publishedAt)));
+    });
+    if (delivery.status !== "handoff_failed") await this.outbox.replyDone({ ids });
   }
 
   /** Puts the sent text in the conversation memory so the next draft knows what the customer was told. */

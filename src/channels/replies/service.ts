@@ -154,17 +154,31 @@ export class ReplyService {
    */
   onResultEvent(raw: ResultEvent & { decision?: { action: string; at: string; by: string } }): void {
     if (raw.type !== "message.result") return;
-    const reply = raw.outputs?.reply as { text?: string; status?: string } | undefined;
-    if (!reply?.text) return;
-    const decision = raw.decision;
-    const approved = decision ? decision.action === "approved" || decision.action === "edited" : reply.status === "auto_sent";
-    if (!approved) return;
-    const req = { messageId: raw.message_id, text: reply.text, approvedBy: decision ? decision.by : "auto", approvedAt: decision ? new Date(decision.at) : new Date(raw.processed_at) };
-    const work =
-      raw.source === "chat"
-        ? this.recordDelivered({ ...req, via: "response-events", original: { id: raw.message_id, source: "chat", conversationId: raw.conversation_id, user: raw.user, metadata: {} } })
-        : this.send(req);
-    work.catch((e) => this.log.error({ message_id: raw.message_id, err: (e as Error).message }, "approved reply could not be recorded"));
+    // Decisions of the approval flow (`outputs.reply.review`) are handed over by the flow itself (and swept).
+    if (!raw.decision && (raw.outputs?.reply as { review?: unknown } | undefined)?.review) return;
+    this.sendApproved(raw, { autoSend: true }).catch((e) => this.log.error({ message_id: raw.message_id, err: (e as Error).message }, "approved reply could not be recorded"));
+  }
+
+  /**
+   * Sends (or records, for chat) the approved reply an event carries, idempotently by `<messageId>:reply`: an
+   * auto-sent result, a dashboard decision (`decision`) or an approval-flow decision (`outputs.reply.review`).
+   * Returns the reply row, or null when the event carries nothing to send (or auto-send is off).
+   */
+  async sendApproved(raw: ResultEvent & { decision?: { action: string; at: string; by: string } }, o: { autoSend: boolean }): Promise<ReplyRow | null> {
+    if (raw.type !== "message.result") return null;
+    const reply = raw.outputs?.reply as { text?: string; status?: string; review?: { action?: string; at?: string; by?: string } } | undefined;
+    if (!reply?.text) return null;
+    const review = !raw.decision && reply.review ? reply.review : null;
+    const decision = raw.decision ?? (review ? { action: review.action ?? "", at: review.at ?? raw.processed_at, by: review.by ?? "" } : null);
+    const approved = decision ? decision.action === "approved" || decision.action === "edited" : reply.status === "auto_sent" && o.autoSend;
+    if (!approved) return null;
+    const req = { messageId: raw.message_id, text: reply.text, approvedBy: decision ? decision.by || "unknown" : "auto", approvedAt: decision ? new Date(decision.at) : new Date(raw.processed_at) };
+    // The approval flow sends chat replies through the chat deliverer like any other channel; the other paths
+    // reach the customer's socket through the result event itself.
+    if (raw.source === "chat" && !review) {
+      return this.recordDelivered({ ...req, via: "response-events", original: { id: raw.message_id, source: "chat", conversationId: raw.conversation_id, user: raw.user, metadata: {} } });
+    }
+    return this.send(req);
   }
 
   /** Starts the retry loop. */
