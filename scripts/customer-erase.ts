@@ -7,7 +7,7 @@
 import { userInfo } from "node:os";
 import { parseArgs } from "node:util";
 import { KafkaBus } from "../src/bus/kafka.ts";
-import { ConfigError, loadConfig } from "../src/config.ts";
+import { ConfigError, loadConfig, type Config } from "../src/config.ts";
 import { openPglite, openPostgres } from "../src/db/store.ts";
 import { createLogger } from "../src/obs/log.ts";
 import { cipherFromConfig, PrivacyService } from "../src/privacy/index.ts";
@@ -19,7 +19,7 @@ if (!values.customer?.trim()) {
   console.error("usage: bun run customer:erase -- --customer ID [--actor NAME]");
   process.exit(2);
 }
-let config;
+let config: Config;
 try {
   config = loadConfig();
 } catch (e) {

@@ -22,10 +22,10 @@ export function DemoPage(): JSX.Element {
         <header>
           <strong>Northwind Bank</strong>
           <nav aria-label="Bank">
-            <a href="#">Accounts</a>
-            <a href="#">Cards</a>
-            <a href="#">Payments</a>
-            <a href="#">Business</a>
+            <a href="#accounts">Accounts</a>
+            <a href="#cards">Cards</a>
+            <a href="#payments">Payments</a>
+            <a href="#business">Business</a>
           </nav>
         </header>
         <main>
