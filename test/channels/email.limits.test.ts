@@ -55,8 +55,10 @@ describeImap("email edge cases against Dovecot", () => {
       const config = testConfig({ IMAP_HOST: imap!.host, IMAP_PORT: String(imap!.port), IMAP_SECURE: "false", IMAP_USER: imap!.user, IMAP_PASSWORD: imap!.password, IMAP_MAILBOXES: box.path, IMAP_IDLE: "false", IMAP_POLL_SECONDS: "1" });
       svc = await startService(await openParts(config), []);
       const store = svc.parts.store;
-      const row = await waitFor(async () => (await store.db.select().from(messages)).find((m) => m.text.includes(tag)), 30_000, "the email's message row");
-      expect(row.text).toBe(`hello there, my card ${tag} is blocked`);
+      // Message text is sealed at rest (src/privacy): read it back through the store's cipher.
+      const text = (m: { text: string }) => store.cipher.open(m.text, "messages.text");
+      const row = await waitFor(async () => (await store.db.select().from(messages)).find((m) => text(m).includes(tag)), 30_000, "the email's message row");
+      expect(text(row)).toBe(`hello there, my card ${tag} is blocked`);
       expect((row.metadata as { sanitized?: string[] }).sanitized).toEqual(["message.text: 2 control characters removed"]);
       const result = await waitFor(async () => (await store.db.select().from(results).where(eq(results.messageId, row.id)))[0], 15_000, "its result");
       expect(result.messageId).toBe(row.id);

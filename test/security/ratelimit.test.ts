@@ -5,6 +5,10 @@ import { clientIp, TrustedProxies } from "../../src/http/client-ip.ts";
 import { MemoryRateLimiter } from "../../src/ratelimit/memory.ts";
 import { RedisRateLimiter } from "../../src/ratelimit/redis.ts";
 import { describeWith, rand, services } from "../support/env.ts";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { newKeyFile } from "../../src/privacy/keys.ts";
 
 const minute = { limit: 10, windowMs: 60_000 };
 
@@ -144,7 +148,10 @@ describe("limits and keys in config", () => {
     expect(parseApiKeys("x:admin:0123456789abcdef").problems.join()).toMatch(/scopes/);
     expect(parseApiKeys("a:ingest:0123456789abcdef,a:review:0123456789abcdeg").problems.join()).toMatch(/unique/);
     expect(parseApiKeys("a:ingest:short").problems.join()).toMatch(/16/);
-    expect(() => loadConfig({ APP_ENV: "production", API_KEYS: "plain-key-0123456789" })).toThrow(/plain keys/);
-    expect(loadConfig({ APP_ENV: "production", API_KEYS: "crm:ingest:0123456789abcdef" }).apiKeys[0]!.name).toBe("crm");
+    // Production also requires the data keys (src/privacy): give it a real key file so only the API keys are judged.
+    const keys = join(mkdtempSync(join(tmpdir(), "keys-")), "data-keys.json");
+    writeFileSync(keys, newKeyFile(), { mode: 0o600 });
+    expect(() => loadConfig({ APP_ENV: "production", DATA_KEYS_FILE: keys, API_KEYS: "plain-key-0123456789" })).toThrow(/plain keys/);
+    expect(loadConfig({ APP_ENV: "production", DATA_KEYS_FILE: keys, API_KEYS: "crm:ingest:0123456789abcdef" }).apiKeys[0]!.name).toBe("crm");
   });
 });
