@@ -85,6 +85,7 @@ describe("analytics time axis", () => {
       expect(s.sum).toBe(written);
     }
     expect(a.total).toBe(written);
+    expect(await page.locator("#emerging-status").textContent()).toContain("Not enough history");
     await page.screenshot({ path: join(SHOTS, "analytics-1h-of-data.png"), fullPage: true });
 
     const h = await axes("1h");
@@ -106,6 +107,7 @@ describe("analytics time axis", () => {
       expect(s.sum).toBe(a.total);
     }
     expect(a.total).toBeGreaterThan(600);
+    expect(await page.locator("#emerging-status").textContent()).not.toContain("Not enough history");
     await page.screenshot({ path: join(SHOTS, "analytics-30d.png"), fullPage: true });
 
     const w = await axes("7d");
