@@ -122,13 +122,9 @@ export class DashboardQueries {
     return { intents, sentiments, urgencies };
   }
 
-  /**
-   * The thread around a conversation: its own messages plus the same customer's messages on other channels
-   * (matched by email address), oldest first, each with its result and the agent's decision.
-   */
+  /** The messages of one conversation (the unit drafts and memory work on), oldest first, each with its result and the agent's decision. */
   async thread(conversationId: string, limit = 200) {
-    const [first] = await this.db.select({ email: messages.customerEmail }).from(messages).where(and(eq(messages.conversationId, conversationId), isNotNull(messages.customerEmail))).limit(1);
-    const where = first?.email ? or(eq(messages.conversationId, conversationId), eq(messages.customerEmail, first.email)) : eq(messages.conversationId, conversationId);
+    const where = eq(messages.conversationId, conversationId);
     const rows = await this.db
       .select({ m: messages, r: results, d: replyDecisions })
       .from(messages)
@@ -138,6 +134,35 @@ export class DashboardQueries {
       .orderBy(desc(messages.receivedAt))
       .limit(limit);
     return rows.reverse();
+  }
+
+  /**
+   * The same customer's other conversations, newest first: same customer id, or same email address across channels
+   * (a chat visitor who gave their address), for the linked list beside a thread.
+   */
+  async otherConversations(conversationId: string, limit = 20) {
+    const who = await this.db
+      .select({ id: messages.customerId, email: messages.customerEmail })
+      .from(messages)
+      .where(eq(messages.conversationId, conversationId))
+      .orderBy(sql`${messages.customerEmail} is null`)
+      .limit(1);
+    const customer = who[0];
+    if (!customer) return [];
+    const same = customer.email ? or(eq(messages.customerId, customer.id), eq(messages.customerEmail, customer.email))! : eq(messages.customerId, customer.id);
+    const rows = await this.db
+      .select({
+        conversationId: messages.conversationId,
+        channel: sql<string>`min(${messages.source})`,
+        n: sql<number>`count(*)::int`,
+        lastAt: sql<string>`max(${messages.receivedAt})`,
+      })
+      .from(messages)
+      .where(and(same, sql`${messages.conversationId} <> ${conversationId}`))
+      .groupBy(messages.conversationId)
+      .orderBy(desc(sql`max(${messages.receivedAt})`))
+      .limit(limit);
+    return rows.map((r) => ({ conversationId: r.conversationId, channel: r.channel, n: Number(r.n), lastAt: new Date(r.lastAt) }));
   }
 
   /** Label corrections recorded for some messages. */
