@@ -29,5 +29,5 @@ bun src/main.ts "${args[@]}" &
 product=$!
 bun scripts/demo.ts --loop &
 demo_pid=$!
-trap 'kill "$demo_pid" "$product" 2>/dev/null || true' EXIT INT TERM
+trap 'kill "$demo_pid" "$product" 2>/dev/null || true; wait "$product" 2>/dev/null || true' EXIT INT TERM
 wait "$product"
