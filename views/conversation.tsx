@@ -326,8 +326,53 @@ export function Relabel(p: { e: ThreadEntry; corrections: Correction[]; intents:
   );
 }
 
+/** Another conversation of the same customer, as listed beside a thread. */
+export interface OtherConversation {
+  conversationId: string;
+  channel: string;
+  n: number;
+  lastAt: Date;
+}
+
+/** The customer's other conversations, each a link to its own thread. */
+export function OtherConversations(p: { list: OtherConversation[] }): JSX.Element {
+  return (
+    <aside class="other-conversations" aria-labelledby="others-title">
+      <h2 id="others-title">Other conversations of this customer</h2>
+      {p.list.length ? (
+        <ul id="other-conversations">
+          {p.list.map((o) => (
+            <li>
+              <a href={`${BASE}/conversations/${encodeURIComponent(o.conversationId)}`}>
+                <code safe>{o.conversationId}</code>
+              </a>{" "}
+              <span class="badge channel" safe>
+                {o.channel}
+              </span>{" "}
+              <span class="muted">
+                {String(o.n)} message{o.n === 1 ? "" : "s"}, last <Time at={o.lastAt} />
+              </span>
+            </li>
+          ))}
+        </ul>
+      ) : (
+        <p class="muted" id="other-conversations">
+          None.
+        </p>
+      )}
+    </aside>
+  );
+}
+
 /** The conversation workspace: the thread on the left, the selected message's analysis and draft on the right. */
-export function ConversationPage(p: { conversationId: string; entries: ThreadEntry[]; selected: ThreadEntry | null; corrections: Correction[]; intents: string[] }): JSX.Element {
+export function ConversationPage(p: {
+  conversationId: string;
+  entries: ThreadEntry[];
+  selected: ThreadEntry | null;
+  corrections: Correction[];
+  intents: string[];
+  others?: OtherConversation[];
+}): JSX.Element {
   const first = p.entries[0];
   return (
     <section class="conversation">
@@ -345,6 +390,7 @@ export function ConversationPage(p: { conversationId: string; entries: ThreadEnt
         </ol>
         <div id="details">{p.selected ? <Details e={p.selected} corrections={p.corrections} intents={p.intents} /> : <p class="muted">Select a message.</p>}</div>
       </div>
+      {p.others ? <OtherConversations list={p.others} /> : ""}
     </section>
   );
 }

@@ -1,5 +1,6 @@
 import type { FiredAlert, Rule } from "../src/dashboard/alerts.ts";
 import { RULE_KINDS } from "../src/dashboard/alerts.ts";
+import { EMERGING } from "../src/dashboard/emerging.ts";
 import type { User } from "../src/dashboard/auth.ts";
 import { ROLES } from "../src/dashboard/auth.ts";
 import { RANGES, type Range } from "../src/dashboard/filters.ts";
@@ -33,6 +34,37 @@ function fmtDuration(s: number | null): string {
   if (s < 90) return `${Math.round(s)} s`;
   if (s < 5400) return `${Math.round(s / 60)} min`;
   return `${(s / 3600).toFixed(1)} h`;
+}
+
+const fmtP = (p: number) => (p < 1e-6 ? "p < 0.000001" : `p = ${p.toPrecision(2)}`);
+
+/** The emerging-topics verdict: topics with their test figures, "nothing stands out", or "not enough history". */
+function EmergingList(p: { e: Analytics["emerging"] }): JSX.Element {
+  const e = p.e;
+  if (e.status === "not_enough_history")
+    return (
+      <p class="muted" id="emerging-status">
+        Not enough history yet: {String(Math.floor(e.baselineHours))} h of baseline, the test needs {String(e.neededHours)} h.
+      </p>
+    );
+  if (!e.topics.length)
+    return (
+      <p class="muted" id="emerging-status">
+        Nothing stands out (Poisson test, p &lt; {String(EMERGING.pValue)}, at least {String(EMERGING.minCount)} messages).
+      </p>
+    );
+  return (
+    <ol class="emerging" id="emerging-status">
+      {e.topics.map((t) => (
+        <li>
+          <strong safe>{t.intent}</strong> <span class="num">{String(t.recent)} in 24 h</span>{" "}
+          <span class="muted">
+            vs {t.expected.toFixed(1)} expected ({t.ratePerHour.toFixed(2)}/h baseline), {fmtP(t.pValue)}
+          </span>
+        </li>
+      ))}
+    </ol>
+  );
 }
 
 /** Analytics: headline figures in HTML, charts drawn client-side by uPlot from the embedded JSON. */
@@ -96,23 +128,12 @@ export function AnalyticsPage(p: { a: Analytics }): JSX.Element {
           </table>
         </figure>
         <figure class="chart">
-          <figcaption>Top emerging topics (last 24 h against the previous 6 days)</figcaption>
-          {a.emerging.length ? (
-            <ol class="emerging">
-              {a.emerging.map((e) => (
-                <li>
-                  <strong safe>{e.intent}</strong> <span class="num">{String(e.recent)} today</span>{" "}
-                  <span class="muted">vs {e.baseline.toFixed(1)}/day before</span>
-                </li>
-              ))}
-            </ol>
-          ) : (
-            <p class="muted">Nothing stands out.</p>
-          )}
+          <figcaption>Top emerging topics (last 24 h against the intent's own hourly rate over the previous 6 days)</figcaption>
+          <EmergingList e={a.emerging} />
         </figure>
       </div>
       <script type="application/json" id="analytics-data">
-        {jsonIsland({ hourly: a.hourly, volume: a.volume, sentiment: a.sentiment })}
+        {jsonIsland({ timeline: { from: a.timeline.from, to: a.timeline.to, bucket: a.timeline.bucket, step: a.timeline.step, times: a.timeline.times }, charts: a.charts })}
       </script>
     </section>
   );

@@ -303,12 +303,12 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
         const entries = await loadThread(params.id);
         if (entries.length === 0) throw new AppError("not_found", "no such conversation", { status: 404 });
         const selected = entries.find((e) => e.id === query.m) ?? [...entries].reverse().find((e) => e.conversationId === params.id) ?? entries[entries.length - 1]!;
-        const [corrections, facets] = await Promise.all([correctionsOf([selected.id]), p.queries.facets()]);
+        const [corrections, facets, others] = await Promise.all([correctionsOf([selected.id]), p.queries.facets(), p.queries.otherConversations(params.id)]);
         return page(
           principal!,
           `Conversation ${params.id}`,
           "feed",
-          ConversationPage({ conversationId: params.id, entries, selected, corrections, intents: facets.intents }),
+          ConversationPage({ conversationId: params.id, entries, selected, corrections, intents: facets.intents, others }),
           { live: `page=conversation&conversation=${encodeURIComponent(params.id)}` },
         );
       })

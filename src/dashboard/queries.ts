@@ -5,7 +5,9 @@ import type { Db } from "../db/store.ts";
 import { alerts, labelCorrections, messages, replyDecisions, results, users } from "../db/schema.ts";
 import { since, type FeedFilters, type Range } from "./filters.ts";
 import { cipherOf, FIELDS, UNREADABLE } from "../privacy/index.ts";
+import { EMERGING, emergingTopics } from "./emerging.ts";
 import { intentOf, replyOf, sentimentOf } from "./outputs.ts";
+import { align, timeline } from "./timeline.ts";
 
 /** One line of the live feed. */
 export interface FeedItem {
@@ -131,14 +133,9 @@ export class DashboardQueries {
     return { intents, sentiments, urgencies };
   }
 
-  /**
-   * The thread around a conversation: its own messages plus the same customer's messages on other channels
-   * (matched by email address), oldest first, each with its result and the agent's decision.
-   */
+  /** The messages of one conversation (the unit drafts and memory work on), oldest first, each with its result and the agent's decision. */
   async thread(conversationId: string, limit = 200) {
-    // Addresses are encrypted; their keyed blind index is what rows are matched on.
-    const [first] = await this.db.select({ email: messages.customerEmailIndex }).from(messages).where(and(eq(messages.conversationId, conversationId), isNotNull(messages.customerEmailIndex))).limit(1);
-    const where = first?.email ? or(eq(messages.conversationId, conversationId), eq(messages.customerEmailIndex, first.email)) : eq(messages.conversationId, conversationId);
+    const where = eq(messages.conversationId, conversationId);
     const rows = await this.db
       .select({ m: messages, r: results, d: replyDecisions })
       .from(messages)
@@ -148,6 +145,36 @@ export class DashboardQueries {
       .orderBy(desc(messages.receivedAt))
       .limit(limit);
     return rows.reverse();
+  }
+
+  /**
+   * The same customer's other conversations, newest first: same customer id, or same email address across channels
+   * (a chat visitor who gave their address), for the linked list beside a thread.
+   */
+  async otherConversations(conversationId: string, limit = 20) {
+    // Addresses are sealed at rest (src/privacy): the same address is matched on its keyed blind index.
+    const who = await this.db
+      .select({ id: messages.customerId, email: messages.customerEmailIndex })
+      .from(messages)
+      .where(eq(messages.conversationId, conversationId))
+      .orderBy(sql`${messages.customerEmailIndex} is null`)
+      .limit(1);
+    const customer = who[0];
+    if (!customer) return [];
+    const same = customer.email ? or(eq(messages.customerId, customer.id), eq(messages.customerEmailIndex, customer.email))! : eq(messages.customerId, customer.id);
+    const rows = await this.db
+      .select({
+        conversationId: messages.conversationId,
+        channel: sql<string>`min(${messages.source})`,
+        n: sql<number>`count(*)::int`,
+        lastAt: sql<string>`max(${messages.receivedAt})`,
+      })
+      .from(messages)
+      .where(and(same, sql`${messages.conversationId} <> ${conversationId}`))
+      .groupBy(messages.conversationId)
+      .orderBy(desc(sql`max(${messages.receivedAt})`))
+      .limit(limit);
+    return rows.map((r) => ({ conversationId: r.conversationId, channel: r.channel, n: Number(r.n), lastAt: new Date(r.lastAt) }));
   }
 
   /** Label corrections recorded for some messages. */
@@ -161,20 +188,24 @@ export class DashboardQueries {
       .orderBy(labelCorrections.createdAt);
   }
 
-  /** Every chart and figure of the analytics page, computed in SQL over the chosen range. */
-  async analytics(range: Range) {
-    const from = since(range) ?? new Date(0);
-    const hourly = range === "1h" || range === "24h";
-    const bucket = hourly ? sql.raw(`'hour'`) : sql.raw(`'day'`);
+  /** Every chart and figure of the analytics page, computed in SQL over the chosen range, bucketed to fit it (timeline.ts). */
+  async analytics(range: Range, now = Date.now()) {
     const q = <T>(s: SQL) => this.db.execute(s).then((r) => ((r as unknown as { rows?: T[] }).rows ?? (r as unknown as T[])));
+    const [first] = await q<{ at: string | null }>(sql`select min(created_at) as at from results`);
+    const firstAt = first?.at ? new Date(first.at).getTime() : null;
+    const tl = timeline(range, now, firstAt);
+    const from = new Date(tl.from * 1000);
+    const step = sql.raw(String(tl.step));
+    const recentFrom = new Date(now - EMERGING.recentHours * 3600_000);
+    const baselineFrom = new Date(recentFrom.getTime() - EMERGING.maxBaselineHours * 3600_000);
     // One scan of the range feeds volume, sentiment trend, intent mix and the totals; the other figures are small.
-    const [cube, ttfr, acceptance, emerging] = await Promise.all([
-      q<{ t: string; channel: string; sentiment: string; intent: string; n: number; urgent: number; degraded: number }>(sql`
-        select date_trunc(${bucket}, created_at) as t, channel, coalesce(sentiment, 'unknown') as sentiment, coalesce(intent, 'unclassified') as intent,
+    const [cube, ttfr, acceptance, emergingCounts] = await Promise.all([
+      q<{ t: number; channel: string; sentiment: string; intent: string; n: number; urgent: number; degraded: number }>(sql`
+        select (floor(extract(epoch from created_at) / ${step}) * ${step})::float8 as t, channel, coalesce(sentiment, 'unknown') as sentiment, coalesce(intent, 'unclassified') as intent,
                count(*)::int as n,
                count(*) filter (where urgency in ('high', 'critical'))::int as urgent,
                count(*) filter (where degraded = 1)::int as degraded
-        from results where created_at >= ${ts(from)} group by 1, 2, 3, 4`),
+        from results where created_at >= ${ts(from)} and created_at <= ${ts(new Date(now))} group by 1, 2, 3, 4`),
       q<{ median_s: number | null; n: number }>(sql`
         with replied as (
           select conversation_id, min(at) as first_reply from (
@@ -192,14 +223,10 @@ export class DashboardQueries {
         select action, count(*)::int as n from reply_decisions where created_at >= ${ts(from)} group by 1`),
       q<{ intent: string; recent: number; baseline: number }>(sql`
         select intent,
-               count(*) filter (where created_at >= now() - interval '24 hours')::int as recent,
-               (count(*) filter (where created_at < now() - interval '24 hours') / 6.0)::float8 as baseline
-        from results where created_at >= now() - interval '7 days' and intent is not null
-        group by intent
-        having count(*) filter (where created_at >= now() - interval '24 hours') > 0
-        order by (count(*) filter (where created_at >= now() - interval '24 hours') + 1.0)
-               / (count(*) filter (where created_at < now() - interval '24 hours') / 6.0 + 1.0) desc
-        limit 5`),
+               count(*) filter (where created_at >= ${ts(recentFrom)})::int as recent,
+               count(*) filter (where created_at < ${ts(recentFrom)})::int as baseline
+        from results where created_at >= ${ts(baselineFrom)} and created_at <= ${ts(new Date(now))} and intent is not null
+        group by intent`),
     ]);
     const volume = new Map<string, { t: number; channel: string; n: number }>();
     const sentiment = new Map<string, { t: number; sentiment: string; n: number }>();
@@ -208,7 +235,7 @@ export class DashboardQueries {
     let urgent = 0;
     let degraded = 0;
     for (const c of cube) {
-      const t = new Date(c.t).getTime() / 1000;
+      const t = Number(c.t);
       const n = Number(c.n);
       const v = volume.get(`${t}|${c.channel}`) ?? volume.set(`${t}|${c.channel}`, { t, channel: c.channel, n: 0 }).get(`${t}|${c.channel}`)!;
       v.n += n;
@@ -222,18 +249,26 @@ export class DashboardQueries {
     const byTime = <T extends { t: number }>(m: Map<string, T>) => [...m.values()].sort((a, b) => a.t - b.t);
     const acc = Object.fromEntries(acceptance.map((a) => [a.action, Number(a.n)]));
     const decided = (acc.approved ?? 0) + (acc.edited ?? 0) + (acc.rejected ?? 0);
+    const baselineHours = firstAt === null ? 0 : Math.max(0, (recentFrom.getTime() - firstAt) / 3600_000);
+    const volumeRows = byTime(volume);
+    const sentimentRows = byTime(sentiment);
     return {
       range,
-      hourly,
-      volume: byTime(volume),
+      timeline: tl,
+      volume: volumeRows,
       intents: [...intents.entries()].map(([intent, n]) => ({ intent, n })).sort((a, b) => b.n - a.n).slice(0, 12),
-      sentiment: byTime(sentiment),
+      sentiment: sentimentRows,
+      /** The two time charts as aligned columns over the whole timeline, empty buckets as zeros. */
+      charts: { volume: align(volumeRows, "channel", tl), sentiment: align(sentimentRows, "sentiment", tl) },
       total,
       urgent,
       degraded,
       medianFirstResponseS: ttfr[0]?.median_s === null || ttfr[0]?.median_s === undefined ? null : Number(ttfr[0].median_s),
       acceptance: { approved: acc.approved ?? 0, edited: acc.edited ?? 0, rejected: acc.rejected ?? 0, rate: decided ? ((acc.approved ?? 0) + (acc.edited ?? 0)) / decided : null },
-      emerging: emerging.map((e) => ({ intent: e.intent, recent: Number(e.recent), baseline: Number(e.baseline) })),
+      emerging: emergingTopics(
+        emergingCounts.map((e) => ({ intent: e.intent, recent: Number(e.recent), baseline: Number(e.baseline) })),
+        baselineHours,
+      ),
     };
   }
 

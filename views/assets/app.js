@@ -49,35 +49,42 @@
   var island = document.getElementById("analytics-data");
   if (island && window.uPlot) drawCharts(island);
 
+  // The server sends the window (from, to, bucket) and series already aligned on it, empty buckets as zeros, so the
+  // x scale is fixed to the chosen range instead of stretching around whatever data happens to exist.
+  // The uPlot instances stay reachable on window.copilotCharts (tests read their scales).
   function drawCharts(island) {
     var data = JSON.parse(island.textContent || "{}");
+    var tl = data.timeline;
+    var charts = data.charts || {};
     var palette = ["#1f4fd1", "#d9822b", "#17703a", "#c62f2f", "#7a3fd1", "#0e8a8a", "#8a5a00"];
     var colors = { negative: "#c62f2f", frustrated: "#8e1b1b", angry: "#5c0f0f", neutral: "#8792a2", positive: "#17703a", unknown: "#c5ccd9" };
+    window.copilotCharts = {};
 
-    // Rows of {t, key, n} → uPlot's aligned columns: [times, series1, series2, ...].
-    var pivot = function (rows, key) {
-      var times = Array.from(new Set(rows.map(function (r) { return r.t; }))).sort(function (a, b) { return a - b; });
-      var keys = Array.from(new Set(rows.map(function (r) { return r[key]; }))).sort();
-      var index = new Map(times.map(function (t, i) { return [t, i]; }));
-      var cols = keys.map(function () { return times.map(function () { return 0; }); });
-      rows.forEach(function (r) { cols[keys.indexOf(r[key])][index.get(r.t)] = r.n; });
-      return { data: [times].concat(cols), keys: keys };
-    };
-
-    var chart = function (id, rows, key, colorOf) {
+    var chart = function (id, aligned, colorOf) {
       var box = document.getElementById(id);
-      if (!box) return;
-      if (!rows.length) { box.textContent = "No data in this range."; return; }
-      var p = pivot(rows, key);
-      var series = [{}].concat(p.keys.map(function (k, i) {
+      if (!box || !tl || !aligned) return;
+      box.setAttribute("data-from", String(tl.from));
+      box.setAttribute("data-to", String(tl.to));
+      box.setAttribute("data-bucket", tl.bucket);
+      var keys = aligned.keys.length ? aligned.keys : ["messages"];
+      var values = aligned.keys.length ? aligned.values : [tl.times.map(function () { return 0; })];
+      var series = [{}].concat(keys.map(function (k, i) {
         var c = colorOf(k, i);
-        return { label: k, stroke: c, width: 2, fill: c + "22", points: { show: p.data[0].length < 40 } };
+        return { label: k, stroke: c, width: 2, fill: c + "22", points: { show: tl.times.length <= 40 } };
       }));
       var width = Math.max(320, box.clientWidth || 560);
-      new window.uPlot({ width: width, height: 240, series: series, axes: [{}, { label: "messages" }], scales: { x: { time: true } } }, p.data, box);
+      var u = new window.uPlot({
+        width: width,
+        height: 240,
+        series: series,
+        axes: [{}, { label: "messages per " + tl.bucket }],
+        scales: { x: { time: true, range: function () { return [tl.from, tl.to]; } }, y: { range: function (u, min, max) { return [0, Math.max(1, max)]; } } },
+      }, [tl.times].concat(values), box);
+      window.copilotCharts[id] = u;
+      if (!aligned.keys.length) box.insertAdjacentHTML("beforeend", '<p class="muted">No messages in this range.</p>');
     };
 
-    chart("chart-volume", data.volume || [], "channel", function (k, i) { return palette[i % palette.length]; });
-    chart("chart-sentiment", data.sentiment || [], "sentiment", function (k, i) { return colors[k] || palette[i % palette.length]; });
+    chart("chart-volume", charts.volume, function (k, i) { return palette[i % palette.length]; });
+    chart("chart-sentiment", charts.sentiment, function (k, i) { return colors[k] || palette[i % palette.length]; });
   }
 })();
