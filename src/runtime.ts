@@ -30,6 +30,9 @@ import { RedisRateLimiter } from "./ratelimit/redis.ts";
 import { AbuseGuard } from "./ratelimit/guard.ts";
 import { Outbox } from "./outbox/outbox.ts";
 
+/** How long a stopping process keeps publishing outbox rows that are still pending. */
+const OUTBOX_DRAIN_MS = 5000;
+
 /** The long-lived parts of one process, chosen from config: real services when configured, embedded otherwise. */
 export interface Parts {
   config: Config;
@@ -191,8 +194,9 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
       log.info("shutdown: workers closed");
       await channels?.stop();
       // Events committed by the stages above are published while the bus is still up (the next process would too).
+      // Bounded: rows a broker refuses now stay for the next process's relay instead of holding up the shutdown.
       await parts.outbox?.stop();
-      await parts.outbox?.drain().catch(() => 0);
+      await Promise.race([parts.outbox?.drain().catch(() => 0), Bun.sleep(OUTBOX_DRAIN_MS)]);
       await streamRelay?.stop();
       await hub?.stop();
       await bus.stop();

@@ -30,13 +30,15 @@ export interface OutboxOptions {
   delayMs: number;
   /** How long a claim holds (relay and sweeper). */
   leaseMs: number;
+  /** How long rows of a topic that refused them wait before the relay tries them again. */
+  retryBackoffMs: number;
   batchSize: number;
   /** Published rows whose reply (if any) is settled are deleted after this long. */
   keepMs: number;
 }
 
 /** Defaults for embedded use and tests. */
-export const OUTBOX_DEFAULTS: Omit<OutboxOptions, "owner"> = { intervalMs: 1000, delayMs: 2000, leaseMs: 30_000, batchSize: 500, keepMs: 24 * 3600_000 };
+export const OUTBOX_DEFAULTS: Omit<OutboxOptions, "owner"> = { intervalMs: 1000, delayMs: 2000, leaseMs: 30_000, retryBackoffMs: 5000, batchSize: 500, keepMs: 24 * 3600_000 };
 
 const leaseEnd = (ms: number): SQL => sql`now() + ${ms} * interval '1 millisecond'`;
 
@@ -70,7 +72,8 @@ export class Outbox {
 
   /**
    * Publishes unpublished rows: the given ids (a writer after its commit), or any row older than `delayMs` (the
-   * relay). Never throws: a failed publish releases the claim and the relay tries again. Returns the count published.
+   * relay). Never throws: a topic that refuses its rows leaves them, backed off, for a later pass while the other
+   * topics' rows go out. Returns the count published.
    */
   async flush(ids?: number[], minAgeMs = this.o.delayMs): Promise<number> {
     if (ids && ids.length === 0) return 0;
@@ -78,18 +81,33 @@ export class Outbox {
     try {
       claimed = await this.claim(ids, minAgeMs);
       if (claimed.length === 0) return 0;
-      const byTopic = new Map<string, OutRecord[]>();
-      for (const r of claimed) {
-        const list = byTopic.get(r.topic) ?? [];
-        list.push({ key: r.key ?? "", value: r.value, headers: r.headers as Record<string, string> });
-        byTopic.set(r.topic, list);
+      const byTopic = new Map<string, typeof claimed>();
+      for (const r of claimed) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
+      // One topic that cannot take records (deleted, unauthorised) must not hold back the others' rows: each topic
+      // is published on its own, and a failed topic's rows wait out a back-off before they are claimed again.
+      const published: number[] = [];
+      const failed: number[] = [];
+      let lastError: unknown = null;
+      for (const [topic, rows] of byTopic) {
+        try {
+          await this.bus.publish(topic, rows.map((r) => ({ key: r.key ?? "", value: r.value, headers: r.headers as Record<string, string> }) satisfies OutRecord));
+          published.push(...rows.map((r) => r.id));
+        } catch (e) {
+          failed.push(...rows.map((r) => r.id));
+          lastError = e;
+        }
       }
-      for (const [topic, records] of byTopic) await this.bus.publish(topic, records);
-      await this.db
-        .update(outbox)
-        .set({ publishedAt: sql`now()`, claimedBy: null, claimedUntil: null })
-        .where(inArray(outbox.id, claimed.map((r) => r.id)));
-      return claimed.length;
+      if (published.length) await this.db.update(outbox).set({ publishedAt: sql`now()`, claimedBy: null, claimedUntil: null }).where(inArray(outbox.id, published));
+      if (failed.length) {
+        const ae = toAppError(lastError);
+        this.log.warn({ code: ae.code, rows: failed.length, err: ae.message }, "outbox rows not published yet; the relay will retry after a back-off");
+        await this.db
+          .update(outbox)
+          .set({ claimedBy: null, claimedUntil: leaseEnd(this.o.retryBackoffMs) })
+          .where(and(inArray(outbox.id, failed), eq(outbox.claimedBy, this.o.owner)))
+          .catch(() => {});
+      }
+      return published.length;
     } catch (e) {
       const ae = toAppError(e);
       this.log.warn({ code: ae.code, rows: claimed.length, err: ae.message }, "outbox rows not published yet; the relay will retry");

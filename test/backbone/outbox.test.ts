@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { eq } from "drizzle-orm";
+import { eq, inArray } from "drizzle-orm";
 import { DraftingStage } from "../../src/agents/drafting.ts";
 import { ReplyApprovals } from "../../src/agents/response/approval.ts";
 import type { Agent, ResultEvent } from "../../src/agents/types.ts";
@@ -21,6 +21,8 @@ import { describeWith, rand, services, testConfig, testLog, waitFor } from "../s
 /** A bus whose publishes fail while `down` is set (the broker is gone after the draft was stored). */
 class FlakyBus implements EventBus {
   down = false;
+  /** Topics that refuse every record (deleted or unauthorised), while the others work. */
+  readonly refusing = new Set<string>();
   readonly kind: string;
   constructor(readonly inner: EventBus) {
     this.kind = inner.kind;
@@ -30,6 +32,7 @@ class FlakyBus implements EventBus {
   }
   async publish(topic: string, records: OutRecord[]) {
     if (this.down) throw new AppError("bus_unavailable", "broker down", { status: 503, retriable: true });
+    if (this.refusing.has(topic)) throw new AppError("bus_unavailable", `topic ${topic} refuses records`, { status: 503, retriable: true });
     return this.inner.publish(topic, records);
   }
   subscribe(...a: Parameters<EventBus["subscribe"]>) {
@@ -133,6 +136,30 @@ function suite(open: () => Promise<{ store: Store; bus: EventBus; topic: string;
       await waitFor(async () => (await store.db.select().from(outboxTable).where(eq(outboxTable.replyMessageId, ev.message_id)))[0]!.publishedAt, 5000, "row marked published");
     } finally {
       await outbox.stop();
+    }
+  }, 60_000);
+
+  test("rows for a topic that refuses records do not hold back other topics' rows (no head-of-line blocking)", async () => {
+    const outbox = new Outbox(store.db, bus, { owner: `relay-${rand()}`, intervalMs: 50, delayMs: 0, retryBackoffMs: 60_000 }, testLog);
+    const dead = `dead-${rand()}`;
+    bus.refusing.add(dead);
+    const id = crypto.randomUUID();
+    try {
+      const ids = await store.db.transaction(async (tx) => [
+        ...(await outbox.enqueue(tx, [{ topic: dead, record: { key: "k", value: JSON.stringify({ type: "poison" }) } }])),
+        ...(await outbox.enqueue(tx, [{ topic, record: { key: "k", value: JSON.stringify({ type: "message.result", message_id: id, revision: 7 }), headers: { "message-id": id } } }])),
+      ]);
+      expect(await outbox.flush(ids)).toBe(1);
+      await waitFor(() => seen.find((e) => e.message_id === id), 20_000, "the healthy topic's row");
+      const rows = await store.db.select().from(outboxTable).where(inArray(outboxTable.id, ids));
+      const byTopic = new Map(rows.map((r) => [r.topic, r]));
+      expect(byTopic.get(topic)!.publishedAt).not.toBeNull();
+      // The refused row is left for later, backed off so the next claims skip it.
+      expect(byTopic.get(dead)!.publishedAt).toBeNull();
+      expect(byTopic.get(dead)!.claimedUntil!.getTime()).toBeGreaterThan(Date.now() + 30_000);
+      await store.db.delete(outboxTable).where(eq(outboxTable.topic, dead));
+    } finally {
+      bus.refusing.delete(dead);
     }
   }, 60_000);
 

@@ -45,7 +45,7 @@ describeWith(["kafka", "postgres", "redis"], "pipeline on real Kafka + PostgreSQ
   afterAll(async () => {
     await observer.disconnect();
     await svc.stop();
-  });
+  }, 30_000);
 
   test("a message posted to the API reaches the master through the broker and its result arrives on response-events", async () => {
     const res = await svc.app!.handle(
