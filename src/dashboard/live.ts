@@ -12,8 +12,9 @@ import { feedItemFromEvent } from "./queries.ts";
 export type DecisionEvent = ResultEvent & { decision: { action: "approved" | "edited" | "rejected"; at: string; by: string; reason?: string | null } };
 
 /**
- * A streamed piece of a drafted reply, published on response-events by the response agent while it generates:
- * `{ type: "reply.delta", conversation_id, message_id, delta }`. The dashboard appends it to the draft on screen.
+ * A streamed piece of a drafted reply: the response agent (in the drafting stage, after the result was persisted and
+ * published) sends `{ type: "reply.delta", conversation_id, message_id, seq, text }` on the reply-stream topic, and
+ * each API replica relays it here (src/agents/response/stream.ts). The dashboard appends it to the draft on screen.
  */
 export interface ReplyDelta {
   type: "reply.delta";

@@ -36,7 +36,7 @@ export function parseCsv(text: string): string[][] {
   return rows;
 }
 
-/** Quotes one CSV field when needed (same format the dashboard's corrections export uses). */
+/** Quotes one CSV field when needed (RFC 4180, the format parseCsv reads). */
 export function csvField(v: string): string {
   return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
 }
