@@ -7,7 +7,7 @@
  * DASHBOARD_ADMIN_EMAIL / DASHBOARD_ADMIN_PASSWORD for that case instead).
  */
 import { parseArgs } from "node:util";
-import { type Config, ConfigError, loadConfig } from "../src/config.ts";
+import { persistentConfig } from "./lib/config.ts";
 import { Accounts, ROLES, type Role } from "../src/dashboard/auth.ts";
 import { openPglite, openPostgres } from "../src/db/store.ts";
 import { AppError } from "../src/errors.ts";
@@ -23,17 +23,7 @@ if (!(ROLES as readonly string[]).includes(values.role!)) {
   console.error(`--role must be one of ${ROLES.join(", ")}`);
   process.exit(2);
 }
-let config: Config;
-try {
-  config = loadConfig();
-} catch (e) {
-  console.error(e instanceof ConfigError ? e.message : e);
-  process.exit(2);
-}
-if (!config.databaseUrl && !config.pgliteDir) {
-  console.error("no DATABASE_URL or PGLITE_DIR: the embedded in-memory database would lose this user; set DASHBOARD_ADMIN_EMAIL/_PASSWORD instead");
-  process.exit(2);
-}
+const config = persistentConfig("the embedded in-memory database would lose this user; set DASHBOARD_ADMIN_EMAIL/_PASSWORD instead");
 process.stderr.write("password (12+ characters, one line on stdin): ");
 const password = ((await Bun.stdin.text()).split(/\r?\n/)[0] ?? "").trim();
 const store = config.databaseUrl ? await openPostgres(config.databaseUrl, 2) : await openPglite(config.pgliteDir);

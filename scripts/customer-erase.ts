@@ -7,7 +7,7 @@
 import { userInfo } from "node:os";
 import { parseArgs } from "node:util";
 import { KafkaBus } from "../src/bus/kafka.ts";
-import { ConfigError, loadConfig, type Config } from "../src/config.ts";
+import { persistentConfig } from "./lib/config.ts";
 import { openPglite, openPostgres } from "../src/db/store.ts";
 import { createLogger } from "../src/obs/log.ts";
 import { cipherFromConfig, PrivacyService } from "../src/privacy/index.ts";
@@ -19,17 +19,7 @@ if (!values.customer?.trim()) {
   console.error("usage: bun run customer:erase -- --customer ID [--actor NAME]");
   process.exit(2);
 }
-let config: Config;
-try {
-  config = loadConfig();
-} catch (e) {
-  console.error(e instanceof ConfigError ? e.message : e);
-  process.exit(2);
-}
-if (!config.databaseUrl && !config.pgliteDir) {
-  console.error("no DATABASE_URL or PGLITE_DIR: the embedded in-memory database holds nothing to erase");
-  process.exit(2);
-}
+const config = persistentConfig("the embedded in-memory database holds nothing to erase");
 const log = createLogger(config.logLevel);
 const cipher = cipherFromConfig(config.privacy, log);
 const store = config.databaseUrl ? await openPostgres(config.databaseUrl, 2, cipher) : await openPglite(config.pgliteDir, cipher);

@@ -6,7 +6,7 @@
  * Batched and resumable: it only touches rows not yet sealed under the active key, so it can be stopped and re-run.
  */
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig, type Config } from "../src/config.ts";
+import { persistentConfig } from "./lib/config.ts";
 import { openPglite, openPostgres } from "../src/db/store.ts";
 import { cipherFromConfig } from "../src/privacy/index.ts";
 import { rotateKeys } from "../src/privacy/rotate.ts";
@@ -17,17 +17,7 @@ if (!Number.isInteger(batch) || batch < 1 || batch > 10_000) {
   console.error("--batch must be an integer in [1, 10000]");
   process.exit(2);
 }
-let config: Config;
-try {
-  config = loadConfig();
-} catch (e) {
-  console.error(e instanceof ConfigError ? e.message : e);
-  process.exit(2);
-}
-if (!config.databaseUrl && !config.pgliteDir) {
-  console.error("no DATABASE_URL or PGLITE_DIR: nothing persistent to re-encrypt");
-  process.exit(2);
-}
+const config = persistentConfig("nothing persistent to re-encrypt");
 const cipher = cipherFromConfig(config.privacy);
 const store = config.databaseUrl ? await openPostgres(config.databaseUrl, 2, cipher) : await openPglite(config.pgliteDir, cipher);
 try {
