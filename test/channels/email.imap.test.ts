@@ -5,7 +5,7 @@ import type { ChannelStore } from "../../src/channels/store.ts";
 import type { Store } from "../../src/db/store.ts";
 import { createLogger } from "../../src/obs/log.ts";
 import { DEFAULT_LIMITS, type CustomerMessage } from "../../src/schema/message.ts";
-import { busWithCollector, channelStore, describeImap, imap, openTestStore, rand, rfc5322, tempMailbox } from "./helpers.ts";
+import { busWithCollector, channelStore, describeImap, imapOptions, openTestStore, rand, rfc5322, tempMailbox } from "./helpers.ts";
 
 /** The email metadata a producer adds (the schema keeps metadata open). */
 type EmailMeta = { conversation_id: string; quoted?: string; signature?: string; email: { message_id: string; subject: string; html_converted: boolean } };
@@ -13,25 +13,7 @@ const meta = (m: CustomerMessage) => m.metadata as unknown as EmailMeta;
 
 const log = createLogger(process.env.TEST_LOG_LEVEL ?? "silent");
 
-function options(mailbox: string, over: Partial<ImapMailboxOptions> = {}): ImapMailboxOptions {
-  return {
-    host: imap!.host,
-    port: imap!.port,
-    secure: false,
-    tlsVerify: true,
-    user: imap!.user,
-    password: imap!.password,
-    mailbox,
-    processed: { mode: "flag", flag: "\\Seen" },
-    idle: true,
-    pollMs: 200,
-    resyncMs: 60_000,
-    batchSize: 50,
-    backoff: { baseMs: 20, maxMs: 200 },
-    leaseMs: 10_000,
-    ...over,
-  };
-}
+const options = (mailbox: string, over: Partial<ImapMailboxOptions> = {}) => imapOptions(mailbox, { idle: true, ...over });
 
 describeImap("EmailProducer against Dovecot", () => {
   let db: Store;

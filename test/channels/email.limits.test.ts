@@ -6,27 +6,9 @@ import type { Store } from "../../src/db/store.ts";
 import { openParts, startService, type Service } from "../../src/runtime.ts";
 import { DEFAULT_LIMITS, type CustomerMessage } from "../../src/schema/message.ts";
 import { testConfig, testLog, waitFor } from "../support/env.ts";
-import { busWithCollector, channelStore, describeImap, imap, openTestStore, rand, rfc5322, tempMailbox } from "./helpers.ts";
+import { busWithCollector, channelStore, describeImap, imap, imapOptions, openTestStore, rand, rfc5322, tempMailbox } from "./helpers.ts";
 
-function options(mailbox: string, over: Partial<ImapMailboxOptions> = {}): ImapMailboxOptions {
-  return {
-    host: imap!.host,
-    port: imap!.port,
-    secure: false,
-    tlsVerify: true,
-    user: imap!.user,
-    password: imap!.password,
-    mailbox,
-    processed: { mode: "flag", flag: "\\Seen" },
-    idle: false,
-    pollMs: 200,
-    resyncMs: 60_000,
-    batchSize: 50,
-    backoff: { baseMs: 20, maxMs: 200 },
-    leaseMs: 10_000,
-    ...over,
-  };
-}
+const options = (mailbox: string, over: Partial<ImapMailboxOptions> = {}) => imapOptions(mailbox, { idle: false, ...over });
 
 type EmailMeta = { sanitized?: string[]; email: { oversized?: { size: number; limit: number; text_only: boolean } } };
 const meta = (m: CustomerMessage) => m.metadata as unknown as EmailMeta;

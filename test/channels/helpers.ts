@@ -7,6 +7,7 @@ import { MessagePublisher } from "../../src/ingest/publisher.ts";
 import { Metrics } from "../../src/obs/metrics.ts";
 import type { CustomerMessage } from "../../src/schema/message.ts";
 import { DEFAULT_LIMITS } from "../../src/schema/message.ts";
+import type { ImapMailboxOptions } from "../../src/channels/email/imap.ts";
 import { describeWith, rand } from "../support/env.ts";
 
 /** The Dovecot test account exported by `scripts/services.sh env`. */
@@ -93,4 +94,25 @@ export function channelStore(store: Store): ChannelStore {
 export function rfc5322(headers: Record<string, string>, body: string): string {
   const h = Object.entries({ "MIME-Version": "1.0", Date: "Tue, 24 Nov 2026 10:00:00 +0000", ...headers }).map(([k, v]) => `${k}: ${v}`);
   return `${h.join("\r\n")}\r\n\r\n${body.replace(/\r?\n/g, "\r\n")}`;
+}
+
+/** Producer options for the Dovecot test account on one mailbox, with fast polling and back-off for tests. */
+export function imapOptions(mailbox: string, over: Partial<ImapMailboxOptions> = {}): ImapMailboxOptions {
+  return {
+    host: imap!.host,
+    port: imap!.port,
+    secure: false,
+    tlsVerify: true,
+    user: imap!.user,
+    password: imap!.password,
+    mailbox,
+    processed: { mode: "flag", flag: "\\Seen" },
+    idle: true,
+    pollMs: 200,
+    resyncMs: 60_000,
+    batchSize: 50,
+    backoff: { baseMs: 20, maxMs: 200 },
+    leaseMs: 10_000,
+    ...over,
+  };
 }
