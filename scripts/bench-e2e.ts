@@ -21,14 +21,11 @@ import { join } from "node:path";
 import { type Subprocess, spawn } from "bun";
 import { Kafka, logLevel } from "kafkajs";
 import { parseCsv } from "../src/ml/data.ts";
+import { numArg, pct, waitUntil } from "./lib/bench.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const N = arg("n", 5000);
-const RATE = arg("rate", 50);
-const SECONDS = arg("seconds", 60);
+const N = numArg("n", 5000);
+const RATE = numArg("rate", 50);
+const SECONDS = numArg("seconds", 60);
 const SKIP_DRAFTING = process.argv.includes("--skip-drafting");
 const DATA = process.env.BANKING77_TRAIN ?? join(import.meta.dir, "../../shared/data/banking77/train.csv") /* ../shared beside the checkout */;
 
@@ -207,15 +204,6 @@ await observer.run({
   },
 });
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : Number.NaN;
-};
-const waitUntil = async (cond: () => boolean, ms: number) => {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await Bun.sleep(50);
-  return cond();
-};
 const load = () => loadavg().map((x) => x.toFixed(2)).join(" ");
 console.log(`machine: ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}; bun ${Bun.version}; load average ${load()}`);
 

@@ -9,14 +9,11 @@ import { Kafka, logLevel } from "kafkajs";
 import { cpus } from "node:os";
 import { loadConfig } from "../src/config.ts";
 import { openParts, startService } from "../src/runtime.ts";
+import { numArg, pct, waitUntil } from "./lib/bench.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const N = arg("n", 20_000);
-const RATE = arg("rate", 200);
-const SECONDS = arg("seconds", 20);
+const N = numArg("n", 20_000);
+const RATE = numArg("rate", 200);
+const SECONDS = numArg("seconds", 20);
 
 if (!process.env.KAFKA_BROKERS || !process.env.DATABASE_URL) {
   console.error('bench:pipeline needs the real services: run `scripts/services.sh up && eval "$(scripts/services.sh env)"` first');
@@ -47,15 +44,6 @@ await observer.run({
   },
 });
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN;
-};
-const waitUntil = async (cond: () => boolean, ms: number) => {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await Bun.sleep(20);
-  return cond();
-};
 const message = (i: number) => ({
   id: Bun.randomUUIDv7(),
   source: "chat",
