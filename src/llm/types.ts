@@ -56,16 +56,21 @@ export interface Generator {
   close(): Promise<void>;
 }
 
+/** What a generation call reports once it has finished (tokens as counted by the model server). */
+export interface GenerationSample {
+  model: string;
+  outcome: "ok" | "failed" | "aborted";
+  /** Seconds from request to the first streamed token; absent when no token arrived. */
+  ttftSeconds?: number;
+  /** Seconds from request to the last token. */
+  totalSeconds: number;
+  promptTokens?: number;
+  completionTokens?: number;
+}
+
 /** The part of the metrics registry generators report to (Metrics.observeGeneration when present). */
 export interface GenerationObserver {
-  observeGeneration(s: {
-    model: string;
-    outcome: "ok" | "failed" | "aborted";
-    ttftSeconds?: number;
-    totalSeconds: number;
-    promptTokens?: number;
-    completionTokens?: number;
-  }): void;
+  observeGeneration(s: GenerationSample): void;
 }
 
 /** Rounds milliseconds for storage (two decimals). */

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { GenerationSample } from "../llm/types.ts";
 
 /** One consumer-lag sample: records in a partition that the group has not committed yet. */
 export interface LagSample {
@@ -10,18 +11,6 @@ export interface LagSample {
 
 /** Reports consumer lag when Prometheus scrapes (the Kafka bus asks the broker; the embedded bus counts its log). */
 export type LagSource = () => Promise<LagSample[]>;
-
-/** What a generation call reports once it has finished (tokens as counted by the model server). */
-export interface GenerationSample {
-  model: string;
-  outcome: "ok" | "failed" | "aborted";
-  /** Seconds from request to the first streamed token; absent when no token arrived. */
-  ttftSeconds?: number;
-  /** Seconds from request to the last token. */
-  totalSeconds: number;
-  promptTokens?: number;
-  completionTokens?: number;
-}
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const LAG_SCRAPE_TIMEOUT_MS = 2000;

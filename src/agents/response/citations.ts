@@ -12,16 +12,9 @@ export interface LabelledPassage {
 }
 
 /** A citation that survived the check: it points at a passage that was retrieved for this message. */
-export interface Citation {
+export interface Citation extends Omit<LabelledPassage, "text" | "score"> {
   /** Footnote number in `annotated` (1-based, in order of first use). */
   n: number;
-  label: string;
-  chunk_id: string;
-  doc_id: string;
-  title: string;
-  section: string;
-  source: string;
-  url?: string;
 }
 
 /** The checked reply: clean text for the customer, annotated text for the agent, kept and dropped citations. */
