@@ -1,6 +1,7 @@
 /**
  * bench:e2e — what a deployment runs: real Kafka → a `ROLE=worker` process with the product's default workers and
- * models (triage, knowledge; reply drafting in phase 3) → PostgreSQL/Redis → response-events.
+ * models (triage, knowledge) → PostgreSQL/Redis → response-events → a `ROLE=drafter` process (the default extractive
+ * composer in phases 1 and 2, a model in phase 3) re-publishing the drafted result.
  *
  *   Phase 1 (backlog drain): N realistic messages (Banking77 train texts with greetings, sign-offs, PII and varied
  *     lengths) are put on the topic before the worker starts; msgs/s from the worker being ready to the last result.
@@ -8,25 +9,32 @@
  *     latency = the moment the request is sent → the result event's record timestamp on response-events.
  *   Phase 3: phase 2 again with the drafting stage running a model (Ollama when OLLAMA_HOST is set, else the embedded
  *     GGUF; the shipped default drafts with the extractive composer): drafts/min, queue wait, triage p99 while drafting.
- * The worker's peak RSS (VmHWM) and CPU come from /proc; the time share per stage from its /metrics
+ * Peak RSS (VmHWM) and CPU seconds of each process come from /proc (CPU ms per message does not depend on how busy the
+ * machine is, unlike the wall-clock figures); the time share per stage from the worker's /metrics
  * (copilot_worker_duration_seconds). Needs KAFKA_BROKERS, DATABASE_URL, REDIS_URL (`eval "$(scripts/services.sh env)"`).
  *
- *   bun run bench:e2e [--n 5000] [--rate 50] [--seconds 60] [--skip-drafting]
+ *   bun run bench:e2e [--n 5000] [--rate 50] [--seconds 60] [--skip-drafting] [--prof DIR]
  *
- * Last line: {"drain_msgs_per_s":…,"p50_ms":…,"p99_ms":…,"p99_ms_with_drafting":…,"drafts_per_min":…,"rss_mb":…}
+ * Last line: {"drain_msgs_per_s":…,"p50_ms":…,"p99_ms":…,"p99_ms_with_drafting":…,"drafts_per_min":…,"rss_mb":…,
+ *   "worker_cpu_ms_per_msg":…,"drafter_cpu_ms_per_msg":…,"drafter_rss_mb":…} (rss_mb: the worker's peak)
  */
 import { readFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Subprocess, spawn } from "bun";
 import { Kafka, logLevel } from "kafkajs";
-import { parseCsv } from "../src/ml/data.ts";
 import { numArg, pct, waitUntil } from "./lib/bench.ts";
+import { realisticTraffic } from "./lib/traffic.ts";
 
 const N = numArg("n", 5000);
 const RATE = numArg("rate", 50);
 const SECONDS = numArg("seconds", 60);
 const SKIP_DRAFTING = process.argv.includes("--skip-drafting");
+/** `--prof DIR`: the worker runs under Bun's sampling profiler and writes a .cpuprofile (and .md) there on exit. */
+const PROF_DIR = (() => {
+  const i = process.argv.indexOf("--prof");
+  return i >= 0 ? process.argv[i + 1] : undefined;
+})();
 const DATA = process.env.BANKING77_TRAIN ?? join(import.meta.dir, "../../shared/data/banking77/train.csv") /* ../shared beside the checkout */;
 
 for (const v of ["KAFKA_BROKERS", "DATABASE_URL", "REDIS_URL"]) {
@@ -43,26 +51,7 @@ const API_KEY = `e2e-bench-key-${id}-0123456789`;
 // ---------------------------------------------------------------------------------------------------------------
 // Realistic traffic: the Banking77 train texts wrapped the way customers write, with PII and varied lengths.
 
-const texts = parseCsv(readFileSync(DATA, "utf8"))
-  .slice(1)
-  .map((r) => r[0]!)
-  .filter(Boolean);
-const GREETINGS = ["", "", "Hi,\n\n", "Hello team,\n\n", "Good morning,\n\n", "Dear Northwind Bank,\n\n"];
-const SIGNOFFS = ["", "", "\n\nThanks", "\n\nBest regards,\nEmma Dubois\nACME GmbH | +49 30 1234567", "\n\nCheers, Tom", "\n\nKind regards\nJ. Smith\nSent from my iPhone"];
-const PII = ["", "", "", " My card is 4539 1488 0343 6467.", " You can reach me at ann.customer@example.com.", " My IBAN is DE89 3704 0044 0532 0130 00."];
-const CONTEXT = ["", "", " I have been a customer for years and this has never happened before, so I would appreciate a quick answer because I need the money for rent this week."];
-
-/** A deterministic pseudo-random pick so two runs send the same traffic. */
-function pick<T>(xs: T[], i: number, salt: number): T {
-  return xs[(i * 2654435761 + salt * 40503) % xs.length >>> 0]!;
-}
-
-function realistic(i: number): { user: { id: string; name: string; email: string }; message: { text: string }; conversation: string } {
-  const body = texts[i % texts.length]!;
-  const text = pick(GREETINGS, i, 1) + body + pick(PII, i, 2) + pick(CONTEXT, i, 3) + pick(SIGNOFFS, i, 4);
-  const user = `e2e-cust-${i % 997}`;
-  return { user: { id: user, name: `Customer ${i % 997}`, email: `${user}@example.com` }, message: { text }, conversation: `chat:${user}` };
-}
+const realistic = realisticTraffic(DATA);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Processes under test.
@@ -76,7 +65,8 @@ interface Proc {
 
 // Only the services this bench measures: no IMAP/SMTP/social channels from the caller's environment.
 const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(IMAP|SMTP|X|SOCIAL_WEBHOOK|ALERT_WEBHOOK)/.test(k)));
-const baseEnv = (role: "worker" | "api", port: number, extra: Record<string, string>) => ({
+type Role = "worker" | "api" | "drafter";
+const baseEnv = (role: Role, port: number, extra: Record<string, string>) => ({
   ...inherited,
   APP_ENV: "development",
   LOG_LEVEL: "warn",
@@ -126,8 +116,9 @@ function proc(p: Subprocess, port: number): Proc {
   };
 }
 
-async function start(role: "worker" | "api", port: number, extra: Record<string, string> = {}): Promise<Proc> {
-  const p = spawn(["bun", "src/main.ts"], { cwd: join(import.meta.dir, ".."), env: baseEnv(role, port, extra), stdout: "inherit", stderr: "inherit" });
+async function start(role: Role, port: number, extra: Record<string, string> = {}): Promise<Proc> {
+  const prof = PROF_DIR && role !== "api" ? ["--cpu-prof", `--cpu-prof-dir=${PROF_DIR}`, "--cpu-prof-md"] : [];
+  const p = spawn(["bun", ...prof, "src/main.ts"], { cwd: join(import.meta.dir, ".."), env: baseEnv(role, port, extra), stdout: "inherit", stderr: "inherit" });
   const end = Date.now() + 120_000;
   for (;;) {
     if (p.exitCode !== null) throw new Error(`${role} exited with ${p.exitCode} while starting`);
@@ -227,10 +218,13 @@ await producer.disconnect();
 
 const PORT_W = 39_000 + Math.floor(Math.random() * 500);
 const PORT_A = PORT_W + 1;
+// The drafter first (no models to load): it drafts each result as it is published, with the default extractive composer.
+let drafter = await start("drafter", PORT_W + 2, { LLM_GENERATOR: "none" });
 const t0 = Date.now();
-const worker = await start("worker", PORT_W, { LLM_GENERATOR: "none" }); // the default: the extractive composer
+const worker = await start("worker", PORT_W, { LLM_GENERATOR: "none" });
 const readyS = (Date.now() - t0) / 1000;
 const cpu0 = worker.cpuSeconds();
+const dcpu0 = drafter.cpuSeconds();
 await waitUntil(() => preload.every((m) => resultAt.has(m)), 600_000);
 const times = preload.map((m) => resultAt.get(m)).filter((x): x is number => x !== undefined);
 const last = Math.max(...times);
@@ -239,10 +233,14 @@ const last = Math.max(...times);
 const drainS = (last - (t0 + readyS * 1000)) / 1000;
 const drainRate = times.length / Math.max(0.001, drainS);
 const drainCpu = worker.cpuSeconds() - cpu0;
+const drainDrafterCpu = drafter.cpuSeconds() - dcpu0;
+const workerCpuMs = (drainCpu * 1000) / Math.max(1, times.length);
+const drafterCpuMs = (drainDrafterCpu * 1000) / Math.max(1, times.length);
 const stages1 = await stageSeconds(PORT_W);
 console.log(`  worker ready in ${readyS.toFixed(1)} s; ${times.length}/${N} results ${drainS.toFixed(1)} s after it was ready → ${drainRate.toFixed(0)} msg/s`);
 console.log(`  worker CPU ${drainCpu.toFixed(1)} s over ${drainS.toFixed(1)} s (${((drainCpu / drainS) * 100).toFixed(0)} % of one core); share of stage time: ${shares(stages1)}`);
-console.log(`  worker peak RSS ${worker.peakRssMb()} MB; load average ${load()}`);
+console.log(`  CPU per message: worker ${workerCpuMs.toFixed(1)} ms, drafter ${drafterCpuMs.toFixed(1)} ms (drafter CPU ${drainDrafterCpu.toFixed(1)} s; drafts may trail the last result)`);
+console.log(`  worker peak RSS ${worker.peakRssMb()} MB, drafter ${drafter.peakRssMb()} MB; load average ${load()}`);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Phase 2 / 3: paced ingest through an API process (HTTP), results consumed from response-events.
@@ -289,17 +287,18 @@ const phase2 = await paced("phase 2", PORT_A);
 const cpuPhase2 = worker.cpuSeconds() - cpu2;
 const s2After = await stageSeconds(PORT_W);
 console.log(`  worker CPU ${cpuPhase2.toFixed(1)} s over ${SECONDS} s; share of stage time: ${shares(Object.fromEntries(Object.entries(s2After).map(([k, v]) => [k, v - (s2Before[k] ?? 0)])))}`);
-let rssMb = worker.peakRssMb();
-await stop(worker);
+const rssMb = worker.peakRssMb();
+let drafterRssMb = drafter.peakRssMb();
 
 let phase3: Awaited<ReturnType<typeof paced>> | null = null;
 let draftsPerMin: number | null = null;
 let queueWait: { p50: number; p95: number } | null = null;
 let gaveUp = 0;
 if (!SKIP_DRAFTING) {
-  // The same worker with the drafting stage on a model: Ollama when OLLAMA_HOST is set, else the embedded GGUF
-  // (phases 1 and 2 run the product's default, the extractive composer, which needs no model).
-  const drafter = await start("worker", PORT_W + 2, { KAFKA_GROUP_ID: `e2e-${id}`, LLM_GENERATOR: process.env.OLLAMA_HOST ? "ollama" : "embedded" });
+  // The drafter again, on a model: Ollama when OLLAMA_HOST is set, else the embedded GGUF (phases 1 and 2 run the
+  // product's default, the extractive composer, which needs no model). It resumes the drafting group's offsets.
+  await stop(drafter);
+  drafter = await start("drafter", PORT_W + 3, { LLM_GENERATOR: process.env.OLLAMA_HOST ? "ollama" : "embedded" });
   await Bun.sleep(2000);
   const before = new Set(draftAt.keys());
   const t3 = Date.now();
@@ -314,10 +313,11 @@ if (!SKIP_DRAFTING) {
   const modes: Record<string, number> = {};
   for (const m of drafted) modes[draftAt.get(m)!.mode] = (modes[draftAt.get(m)!.mode] ?? 0) + 1;
   console.log(`  drafts during the phase: ${drafted.length} (${draftsPerMin}/min), modes ${JSON.stringify(modes)}, gave up ${gaveUp}; queue wait p50 ${queueWait.p50} ms, p95 ${queueWait.p95} ms`);
-  rssMb = Math.max(rssMb, drafter.peakRssMb());
-  console.log(`  drafting worker peak RSS ${drafter.peakRssMb()} MB`);
-  await stop(drafter);
+  drafterRssMb = Math.max(drafterRssMb, drafter.peakRssMb());
+  console.log(`  drafter (on a model) peak RSS ${drafter.peakRssMb()} MB; worker peak RSS ${worker.peakRssMb()} MB`);
 }
+await stop(drafter);
+await stop(worker);
 await stop(api);
 await observer.disconnect();
 
@@ -330,7 +330,11 @@ console.log(
     drafts_per_min: draftsPerMin,
     draft_queue_wait_p50_ms: queueWait?.p50 ?? null,
     drafts_gave_up: phase3 ? gaveUp : null,
-    rss_mb: rssMb,
+    rss_mb: Math.max(rssMb, worker.peakRssMb()),
+    worker_cpu_ms_per_msg: Number(workerCpuMs.toFixed(1)),
+    drafter_cpu_ms_per_msg: Number(drafterCpuMs.toFixed(1)),
+    drafter_rss_mb: drafterRssMb,
+    load_average: loadavg()[0]!.toFixed(2),
     n: N,
     rate: RATE,
     seconds: SECONDS,

@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     throw e;
   }
   const parts = await openParts(config);
-  // Workers (local models, knowledge index, reply drafting) load only where the master agent consumes.
+  // Workers load where they run: local models and the knowledge index with the master, the generator with drafting.
   const workers = config.role === "api" ? null : await openWorkers(parts);
   const service = await startService(parts, workers?.agents ?? [], { afterConsumersStopped: () => workers?.close() ?? Promise.resolve() });
   const server = service.app?.listen({ hostname: config.http.host, port: config.http.port, maxRequestBodySize: config.resilience.httpMaxBodyBytes });

@@ -102,7 +102,8 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
   const groups = consumerGroups(config);
   let master: MasterAgent | null = null;
   let removeLagSource = () => {};
-  if (config.role !== "api") {
+  // The master consumes where triage runs; a drafter only consumes the published results (its own groups).
+  if (config.role === "all" || config.role === "worker") {
     master = new MasterAgent({
       bus,
       store,
@@ -138,14 +139,15 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
     { name: "database", check: () => store.ping() },
     { name: "sessions", check: () => sessions.ping() },
   ];
-  if (config.role !== "worker") {
+  const servesApi = config.role === "all" || config.role === "api";
+  if (servesApi) {
     hub = new ResultHub(bus, config.topics.responses, groups.hub, log);
     await hub.start();
     // Draft tokens from whichever worker drafts them reach this replica's chat sockets and dashboards.
     replyStream = new ReplyStreamHub(log);
     streamRelay = await relayReplyStream(bus, config.topics.stream, groups.stream, replyStream, log);
   }
-  // A worker serves only /health, /ready and /metrics, so probes and Prometheus reach every consumer.
+  // A worker or drafter serves only /health, /ready and /metrics, so probes and Prometheus reach every consumer.
   const identity = { secret: config.dashboard.widgetIdentitySecret, required: config.dashboard.widgetRequireIdentity, visitorKey: config.visitorIdKey };
   const guard = new AbuseGuard(parts.limiter, config.abuse, metrics);
   // Email, social and reply channels run where the hub runs: they produce messages and send approved replies.
@@ -164,9 +166,9 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
       : [];
   const app: Service["app"] = buildApp({ log, metrics, checks, features, metricsToken: config.metricsToken });
   if (!config.metricsToken && config.env === "production") log.warn("METRICS_TOKEN is not set: /metrics is readable by anyone who can reach the port");
-  if (config.apiKeys.length === 0 && config.role !== "worker") log.warn("no API_KEYS configured: POST /api/messages is open (development only)");
+  if (config.apiKeys.length === 0 && servesApi) log.warn("no API_KEYS configured: POST /api/messages is open (development only)");
   const legacy = config.apiKeys.filter((k) => k.legacy).map((k) => k.name);
-  if (legacy.length && config.role !== "worker") log.warn({ keys: legacy }, "API_KEYS has plain keys with every scope (deprecated, refused in production): use name:scope1+scope2:secret");
+  if (legacy.length && servesApi) log.warn({ keys: legacy }, "API_KEYS has plain keys with every scope (deprecated, refused in production): use name:scope1+scope2:secret");
   if (!config.abuse.enabled) log.warn("RATE_LIMITS=off: no abuse limits (development only)");
   return {
     parts,

@@ -8,7 +8,7 @@ import { maskPans, maskPansDeep } from "../privacy/index.ts";
 import { contextFromHeaders, SpanStatusCode, withSpan } from "../obs/tracing.ts";
 import { conversationIdOf, parseCustomerMessage, type CustomerMessage, type MessageLimits } from "../schema/message.ts";
 import { emptySession, type Session, type SessionStore, type Turn } from "../session/interface.ts";
-import type { Agent, ResultEvent, WorkerFailure } from "./types.ts";
+import type { Agent, PrepareItem, ResultEvent, WorkerFailure } from "./types.ts";
 
 /** Options of the master agent, validated by the factory. */
 export interface MasterOptions {
@@ -56,6 +56,12 @@ export function groupBy<T, K>(items: Iterable<T>, key: (item: T) => K): Map<K, T
   }
   return out;
 }
+
+/**
+ * Messages warmed up together by the workers' `prepare` (one encoder call). Bounded so the embedder's cache (2,048
+ * vectors, two per message) still holds a window's vectors when four partitions' batches run at once.
+ */
+const PREPARE_WINDOW = 128;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -287,39 +293,69 @@ export class MasterAgent {
     }
   }
 
-  /** Processes conversations concurrently, and each conversation's messages in order (the session depends on it). */
+  /**
+   * Processes conversations concurrently, and each conversation's messages in order (the session depends on it).
+   * The batch goes in windows of PREPARE_WINDOW messages: the workers' `prepare` warms up a whole window at once (one
+   * encoder call for its texts), then its conversations run; windows run one after another, so order is kept.
+   */
   private async processAll(items: { msg: CustomerMessage; rec: InRecord }[]): Promise<ProcessedMessage[]> {
-    const groups = groupBy(items.map((i) => i.msg), conversationIdOf);
     const headersOf = new Map(items.map((i) => [i.msg.id, i.rec.headers]));
+    const sessions = new Map<string, { session: Session; failure: WorkerFailure | null }>();
     const out: ProcessedMessage[] = [];
-    const queue = [...groups.entries()];
-    const run = async () => {
-      for (let g = queue.shift(); g; g = queue.shift()) {
-        const [conversationId, msgs] = g;
-        let session: Session;
-        let sessionFailure: WorkerFailure | null = null;
+    for (let w = 0; w < items.length; w += PREPARE_WINDOW) {
+      const groups = groupBy(
+        items.slice(w, w + PREPARE_WINDOW).map((i) => i.msg),
+        conversationIdOf,
+      );
+      await this.loadSessions([...groups.keys()].filter((c) => !sessions.has(c)), sessions);
+      await this.prepare([...groups.entries()].flatMap(([c, msgs]) => msgs.map((msg) => ({ msg, session: sessions.get(c)!.session }))));
+      const queue = [...groups.entries()];
+      const run = async () => {
+        for (let g = queue.shift(); g; g = queue.shift()) {
+          const [conversationId, msgs] = g;
+          const { session, failure: sessionFailure } = sessions.get(conversationId)!;
+          for (const msg of msgs) {
+            const result = await withSpan("master.process", { parent: contextFromHeaders(headersOf.get(msg.id)), attributes: { "message.id": msg.id, "message.source": msg.source } }, async (span) => {
+              const r = await this.process(msg, conversationId, session, sessionFailure);
+              span.setAttribute("result.degraded", r.degraded);
+              return r;
+            });
+            // Workers saw the card numbers; nothing after this point (rows, session, events) does.
+            const stored = { ...msg, message: { ...msg.message, text: result.text } };
+            out.push({ message: stored, conversationId, result });
+            session.turns.push(customerTurn(stored, result));
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.o.concurrency, queue.length) }, run));
+    }
+    return out;
+  }
+
+  /** Loads the sessions of these conversations (at most `concurrency` reads at once); an outage degrades, never fails. */
+  private async loadSessions(ids: string[], into: Map<string, { session: Session; failure: WorkerFailure | null }>): Promise<void> {
+    const queue = [...ids];
+    const load = async () => {
+      for (let c = queue.shift(); c !== undefined; c = queue.shift()) {
         try {
-          session = await this.o.sessions.get(conversationId);
+          into.set(c, { session: await this.o.sessions.get(c), failure: null });
         } catch (e) {
           const ae = toAppError(e);
-          sessionFailure = { worker: "session", code: ae.code, message: ae.message, attempts: 1 };
-          session = emptySession(conversationId);
-        }
-        for (const msg of msgs) {
-          const result = await withSpan("master.process", { parent: contextFromHeaders(headersOf.get(msg.id)), attributes: { "message.id": msg.id, "message.source": msg.source } }, async (span) => {
-            const r = await this.process(msg, conversationId, session, sessionFailure);
-            span.setAttribute("result.degraded", r.degraded);
-            return r;
-          });
-          // Workers saw the card numbers; nothing after this point (rows, session, events) does.
-          const stored = { ...msg, message: { ...msg.message, text: result.text } };
-          out.push({ message: stored, conversationId, result });
-          session.turns.push(customerTurn(stored, result));
+          into.set(c, { session: emptySession(c), failure: { worker: "session", code: ae.code, message: ae.message, attempts: 1 } });
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, queue.length) }, run));
-    return out;
+    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, queue.length) }, load));
+  }
+
+  /** Runs the workers' batch warm-ups of the first stage; best effort (each message's own run decides). */
+  private async prepare(batch: PrepareItem[]): Promise<void> {
+    if (batch.length < 2) return;
+    await Promise.all(
+      (this.stages[0] ?? []).map((a) =>
+        a.prepare?.(batch).catch((e) => this.o.log.debug({ component: "master", worker: a.name, err: toAppError(e).message }, "batch warm-up failed; messages run one by one")),
+      ),
+    );
   }
 
   /** Runs every stage of workers for one message and combines their outputs. */

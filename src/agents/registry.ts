@@ -11,32 +11,54 @@ import { BusReplyStream, responseAgentFromConfig, SupersedeRegistry, watchNewMes
 import { DraftingStage } from "./drafting.ts";
 import type { Agent, ResultEvent } from "./types.ts";
 
-/** The worker agents of a consuming process and the long-lived parts behind them. */
+/** The worker agents of a consuming process and the long-lived parts behind them (what its ROLE runs). */
 export interface Workers {
-  /** The master's workers (fast: triage and retrieval). */
+  /** The master's workers (fast: triage and retrieval); empty in a `drafter` process. */
   agents: Agent[];
-  /** The drafting stage: the reply drafter on its own consumer group, after the result is published. */
-  drafting: DraftingStage;
-  triage: Triage;
-  knowledge: Knowledge;
+  /** The drafting stage: the reply drafter on its own consumer group, after the result is published (`all`, `drafter`). */
+  drafting: DraftingStage | null;
+  /** The local classifiers (`all`, `worker`). */
+  triage: Triage | null;
+  /** The knowledge index with its past-tickets consumer (`all`, `worker`). */
+  knowledge: Knowledge | null;
   generator: Generator | null;
   close(): Promise<void>;
 }
 
 /**
- * Loads the local models once and declares the workers: intent, sentiment, entities and knowledge run in parallel in
- * the master; the reply drafter runs in the drafting stage on the published result, so the live feed never waits for
- * the LLM. One encoder instance serves triage and retrieval.
+ * Loads what this process's role runs. `worker`: the local models once (one encoder serves triage and retrieval) and
+ * the knowledge index, for the master's workers. `drafter`: the reply drafter on the published results, with the
+ * generator and the supersede watcher, so generation never shares an event loop with triage. `all` runs both.
  */
 export async function openWorkers(parts: Parts): Promise<Workers> {
-  const { config, log, metrics, bus, sessions } = parts;
+  const { config } = parts;
+  const master = config.role === "all" || config.role === "worker";
+  const drafter = config.role === "all" || config.role === "drafter";
+  const fast = master ? await openFastWorkers(parts) : null;
+  const slow = drafter ? await openDrafting(parts) : null;
+  return {
+    agents: fast?.agents ?? [],
+    drafting: slow?.drafting ?? null,
+    triage: fast?.triage ?? null,
+    knowledge: fast?.knowledge ?? null,
+    generator: slow?.generator ?? null,
+    async close() {
+      await slow?.close();
+      await fast?.close();
+    },
+  };
+}
+
+/** Triage and retrieval for the master, and the consumer that turns approved replies into similar past tickets. */
+async function openFastWorkers(parts: Parts): Promise<{ agents: Agent[]; triage: Triage; knowledge: Knowledge; close(): Promise<void> }> {
+  const { config, log, metrics, bus } = parts;
   const groups = consumerGroups(config);
   const triage = await loadTriage({
     modelsDir: config.models.dir,
     watchMs: config.models.pollMs,
     onSwap: (e) =>
       e.error ? log.error({ component: "triage", task: e.task, version: e.version, err: e.error }, "promoted head not loaded; the previous one stays") : log.info({ component: "triage", task: e.task, version: e.version }, "head swapped in"),
-    embedder: { onRun: (n, s) => metrics.observeInference("bge-small-en-v1.5", "embed", n, s) },
+    embedder: { threads: config.models.encoderThreads, onRun: (n, s) => metrics.observeInference("bge-small-en-v1.5", "embed", n, s) },
   });
   const knowledge = await openKnowledge({
     embedder: triage.embedder,
@@ -48,17 +70,33 @@ export async function openWorkers(parts: Parts): Promise<Workers> {
     // Answer at once from the stored index; a fresh data dir finishes its first KB ingest in the background.
     waitForSync: false,
   });
-  const generator = createGenerator(config, log, metrics);
-  const supersede = new SupersedeRegistry();
-  const watcher: Subscription = await watchNewMessages(bus, config.topics.messages, groups.supersede, supersede, log);
-  const stream = new BusReplyStream(bus, config.topics.stream, log);
-  const reply = responseAgentFromConfig(config, { generator, sessions, stream, supersede });
   // Approved replies become "similar past tickets"; a new worker rebuilds its collection from the topic's history.
   const tickets: Subscription = await bus.subscribe({
     groupId: groups.pastTickets,
     topics: [config.topics.responses],
     handler: pastTicketsHandler(knowledge),
   });
+  return {
+    agents: [...triage.agents, knowledge.agent],
+    triage,
+    knowledge,
+    async close() {
+      await tickets.stop();
+      await knowledge.close();
+      await triage.close();
+    },
+  };
+}
+
+/** The drafting stage with its generator, reply stream and the watcher that cancels drafts a newer message supersedes. */
+async function openDrafting(parts: Parts): Promise<{ drafting: DraftingStage; generator: Generator | null; close(): Promise<void> }> {
+  const { config, log, metrics, bus, sessions } = parts;
+  const groups = consumerGroups(config);
+  const generator = createGenerator(config, log, metrics);
+  const supersede = new SupersedeRegistry();
+  const watcher: Subscription = await watchNewMessages(bus, config.topics.messages, groups.supersede, supersede, log);
+  const stream = new BusReplyStream(bus, config.topics.stream, log);
+  const reply = responseAgentFromConfig(config, { generator, sessions, stream, supersede });
   const drafting = new DraftingStage({
     bus,
     store: parts.store,
@@ -74,19 +112,13 @@ export async function openWorkers(parts: Parts): Promise<Workers> {
   });
   await drafting.start();
   return {
-    agents: [...triage.agents, knowledge.agent],
     drafting,
-    triage,
-    knowledge,
     generator,
     async close() {
       await drafting.stop();
       await watcher.stop();
-      await tickets.stop();
       await stream.flush();
       await generator?.close();
-      await knowledge.close();
-      await triage.close();
     },
   };
 }
@@ -95,11 +127,16 @@ export async function openWorkers(parts: Parts): Promise<Workers> {
 export function pastTicketsHandler(knowledge: Pick<Knowledge, "addPastTicket" | "removePastTickets">) {
   return async (records: { value: string }[]): Promise<void> => {
     for (const r of records) {
-      const t = approvedTicket(r.value);
-      if (t) {
-        await knowledge.addPastTicket(t);
-        continue;
+      // Nearly every event on the topic is a fresh result: a substring test skips them without parsing the whole event
+      // (JSON.stringify writes the status and the event type verbatim, so no event this consumer needs is skipped).
+      if (r.value.includes('"approved"')) {
+        const t = approvedTicket(r.value);
+        if (t) {
+          await knowledge.addPastTicket(t);
+          continue;
+        }
       }
+      if (!r.value.includes('"privacy.')) continue;
       // Erasure and retention reach every replica's index the same way tickets do, and are replayed in order.
       const p = privacyEvent(r.value);
       if (p) await knowledge.removePastTickets(p.type === "privacy.erase" ? { ids: p.ticket_ids } : { before: p.before });

@@ -23,6 +23,18 @@ export interface Agent<Output = unknown> {
   /** Overrides the master's default per-worker timeout. */
   readonly timeoutMs?: number;
   run(input: CustomerMessage, ctx: AgentContext): Promise<Result<Output, AppError>>;
+  /**
+   * Optional batch warm-up before the master runs the messages of a Kafka batch one by one: e.g. one encoder run over
+   * every text instead of one per message. Best effort: a failure here is ignored and each message's `run` still
+   * decides (and fails) on its own, so one bad message cannot stall the others.
+   */
+  prepare?(batch: readonly PrepareItem[]): Promise<void>;
+}
+
+/** A message of a batch with its conversation's session as loaded before the batch (for `Agent.prepare`). */
+export interface PrepareItem {
+  msg: CustomerMessage;
+  session: Session;
 }
 
 /** Why a worker's output is missing from a result. */

@@ -163,7 +163,8 @@ export class OnnxEmbedder implements Embedder {
     this.busy = true;
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
+        // Several ONNX runs' worth at once: encode() sorts them by length, so a batch of messages pads less.
+        const batch = this.queue.splice(0, this.maxBatch * 8);
         try {
           const vecs = await this.encode(batch.map((p) => p.text));
           batch.forEach((p, i) => p.resolve(vecs[i]!));

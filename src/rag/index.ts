@@ -251,7 +251,12 @@ export async function openKnowledge(o: KnowledgeOptions): Promise<Knowledge> {
   };
 
   const knowledge: Knowledge = {
-    agent: createKnowledgeAgent({ search }),
+    agent: createKnowledgeAgent({
+      search,
+      prefetch: async (qs) => {
+        await o.embedder.embed(qs.map((q) => contextualQuery(q.query, q.turns, { messageId: q.messageId }).query), "query");
+      },
+    }),
     search,
     async answerabilityFeatures(query, ranked, qvec) {
       return features(query, ranked, qvec ?? (await o.embedder.embed([query], "query"))[0]!);

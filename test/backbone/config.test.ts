@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, loadConfig } from "../../src/config.ts";
+import { ConfigError, consumerGroups, loadConfig } from "../../src/config.ts";
 
 describe("config", () => {
   test("embedded defaults need no environment", () => {
@@ -12,6 +12,22 @@ describe("config", () => {
     expect(c.databaseUrl).toBeNull();
     expect(c.http.port).toBe(3000);
     expect(c.topics).toEqual({ messages: "customer-messages", responses: "response-events", dlq: "customer-messages.dlq", stream: "reply-stream" });
+  });
+
+  test("a past-tickets group per index copy: two processes on one host with their own RAG_DATA_DIR both see every ticket", () => {
+    const kafka = loadConfig({ KAFKA_BROKERS: "127.0.0.1:9092", KAFKA_GROUP_ID: "g" }).kafka;
+    const a = consumerGroups({ kafka, rag: { dataDir: "/var/lib/copilot/a" } });
+    const b = consumerGroups({ kafka, rag: { dataDir: "/var/lib/copilot/b" } });
+    expect(a.pastTickets).not.toBe(b.pastTickets);
+    // A restarted process with the same index resumes its own group's offsets.
+    expect(consumerGroups({ kafka, rag: { dataDir: "/var/lib/copilot/a" } }).pastTickets).toBe(a.pastTickets);
+    // The master and drafting groups stay shared, so replicas split that work.
+    expect([a.master, a.drafting]).toEqual([b.master, b.drafting]);
+  });
+
+  test("ROLE accepts drafter", () => {
+    expect(loadConfig({ ROLE: "drafter" }).role).toBe("drafter");
+    expect(() => loadConfig({ ROLE: "cook" })).toThrow(ConfigError);
   });
 
   test("parses real service settings", () => {

@@ -157,6 +157,36 @@ describe("MasterAgent (embedded bus, PGlite, memory sessions)", () => {
     expect((await store.existing([m.id])).get(m.id)).toEqual({ published: true });
   });
 
+  test("a worker's prepare warms up the whole batch once; a failing prepare leaves each message to its own run", async () => {
+    const conv = `conv-${rand()}`;
+    const msgs = [0, 1, 2].map(() => sampleMessage({ metadata: { received_at: new Date().toISOString(), conversation_id: conv } }));
+    const batches: string[][] = [];
+    const warmed = new Set<string>();
+    const warm: Agent = {
+      name: "warm",
+      prepare: async (batch) => {
+        batches.push(batch.map((b) => b.msg.id));
+        for (const b of batch) warmed.add(b.msg.id);
+      },
+      run: async (m) => ok({ warmed: warmed.has(m.id) }),
+    };
+    const broken: Agent = {
+      name: "broken_prepare",
+      prepare: async () => {
+        throw new Error("encoder exploded");
+      },
+      run: async (m) => (m.id === msgs[1]!.id ? err(new AppError("bad_text", "this one is bad", { retriable: false })) : ok("fine")),
+    };
+    await master([warm, broken]).handleBatch(msgs.map((m, i) => rec(m, i)));
+    expect(batches).toEqual([msgs.map((m) => m.id)]);
+    for (let i = 0; i < 100 && msgs.some((m) => !published.find((p) => p.message_id === m.id)); i++) await Bun.sleep(10);
+    const evs = msgs.map((m) => published.find((p) => p.message_id === m.id)!);
+    expect(evs.map((e) => e.outputs.warm)).toEqual([{ warmed: true }, { warmed: true }, { warmed: true }]);
+    // The failed warm-up cost nothing but itself: the bad message alone is degraded, the others went through.
+    expect(evs.map((e) => e.degraded)).toEqual([false, true, false]);
+    expect(evs.map((e) => e.outputs.broken_prepare ?? null)).toEqual(["fine", null, "fine"]);
+  });
+
   test("the session gets the customer turn with the worker facts", async () => {
     const conv = `conv-${rand()}`;
     const agents: Agent[] = [{ name: "intent", run: async () => ok({ label: "refund_status" }) }];

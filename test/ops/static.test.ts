@@ -10,7 +10,7 @@ const ROOT = join(import.meta.dir, "../..");
 const TOOLS = join(ROOT, ".tools/ops");
 const read = (p: string) => readFileSync(join(ROOT, p), "utf8");
 // Measured RSS in MiB (docs/operations.md, "Sizing"): requests must sit above them.
-const MEASURED_RSS_MIB = { api: 98, worker: 115 + 145 };
+const MEASURED_RSS_MIB = { api: 98, worker: 115 + 145, drafter: 364 };
 
 type Doc = Record<string, any>;
 
@@ -183,12 +183,12 @@ describe("Kubernetes manifests", () => {
     }
   }, 60_000);
 
-  test("api and worker Deployments have probes, sized resources, non-root security and secret files", () => {
+  test("api, worker and drafter Deployments have probes, sized resources, non-root security and secret files", () => {
     for (const [o, docs] of rendered) {
       const deps = docs.filter((d) => d.kind === "Deployment");
-      expect(deps.map((d) => d.metadata.name).sort(), o).toEqual(["support-copilot-api", "support-copilot-worker"]);
+      expect(deps.map((d) => d.metadata.name).sort(), o).toEqual(["support-copilot-api", "support-copilot-drafter", "support-copilot-worker"]);
       for (const d of deps) {
-        const role = d.metadata.name.endsWith("api") ? "api" : "worker";
+        const role = d.metadata.name.replace("support-copilot-", "") as keyof typeof MEASURED_RSS_MIB;
         const pod = d.spec.template.spec;
         const c = pod.containers[0];
         expect(c.env.find((e: Doc) => e.name === "ROLE").value).toBe(role);

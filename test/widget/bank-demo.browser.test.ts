@@ -27,7 +27,7 @@ beforeAll(async () => {
   const config = loadConfig({ APP_ENV: "test", LOG_LEVEL: "silent", LLM_GENERATOR: "none", RAG_KB_DIR: "kb/northwind", RAG_DATA_DIR: dataDir });
   const parts = await openParts(config);
   workers = await openWorkers(parts);
-  await workers.knowledge.ready;
+  await workers.knowledge!.ready;
   service = await startService(parts, workers.agents, { afterConsumersStopped: () => workers.close() });
   service.app!.listen({ hostname: "127.0.0.1", port: 0 });
   url = `http://127.0.0.1:${service.app!.server!.port}`;

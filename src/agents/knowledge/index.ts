@@ -1,5 +1,6 @@
 import { AppError, err, ok, toAppError, type Result } from "../../errors.ts";
-import { prepareQuery } from "../../rag/query.ts";
+import { prepareQuery, type PreparedQuery } from "../../rag/query.ts";
+import type { Session, Turn } from "../../session/interface.ts";
 import type { Passage } from "../../rag/types.ts";
 import type { SearchOptions, SearchResult } from "../../rag/index.ts";
 import type { Agent } from "../types.ts";
@@ -66,15 +67,41 @@ function view(p: Passage): KnowledgePassage {
  * signatures and quoted history removed), folding in the recent customer turns of the session when the message is a
  * follow-up, keeps internal guidance apart from citable passages, and says explicitly (and why) when it has nothing.
  */
-export function createKnowledgeAgent(deps: { search: (q: string, o?: SearchOptions) => Promise<SearchResult>; timeoutMs?: number }): Agent<KnowledgeOutput> {
+export function createKnowledgeAgent(deps: {
+  search: (q: string, o?: SearchOptions) => Promise<SearchResult>;
+  /** Embeds the search queries of a batch in one encoder call (the searches then hit the embedder's cache). */
+  prefetch?: (queries: { query: string; turns: Turn[]; messageId: string }[]) => Promise<void>;
+  timeoutMs?: number;
+}): Agent<KnowledgeOutput> {
+  // Session turns are cleaned again for every later message of their conversation: remember recent cleanings.
+  const prepared = new Map<string, PreparedQuery>();
+  const prep = (text: string): PreparedQuery => {
+    let p = prepared.get(text);
+    if (!p) {
+      p = prepareQuery(text);
+      prepared.set(text, p);
+      if (prepared.size > 4096) prepared.delete(prepared.keys().next().value!);
+    }
+    return p;
+  };
+  const turnsOf = (session: Session): Turn[] => session.turns.map((t) => (t.role === "customer" ? { ...t, text: prep(t.text).query } : t));
   return {
     name: "knowledge",
     stage: 0,
     timeoutMs: deps.timeoutMs ?? 3000,
+    async prepare(batch) {
+      if (!deps.prefetch) return;
+      const queries: { query: string; turns: Turn[]; messageId: string }[] = [];
+      for (const { msg, session } of batch) {
+        const p = prep(msg.message.text);
+        if (!p.empty) queries.push({ query: p.query, turns: turnsOf(session), messageId: msg.id });
+      }
+      if (queries.length) await deps.prefetch(queries);
+    },
     async run(input, ctx): Promise<Result<KnowledgeOutput, AppError>> {
       if (ctx.signal.aborted) return err(new AppError("aborted", "knowledge search aborted", { status: 504, retriable: true }));
       try {
-        const prepared = prepareQuery(input.message.text);
+        const prepared = prep(input.message.text);
         if (prepared.empty) {
           // Nothing but a greeting, thanks or a signature: searching it would only match noise.
           return ok({
@@ -83,8 +110,7 @@ export function createKnowledgeAgent(deps: { search: (q: string, o?: SearchOptio
             passages: [], guidance: [], similar_tickets: [], timings_ms: { embed: 0, search: 0 },
           });
         }
-        const turns = ctx.session.turns.map((t) => (t.role === "customer" ? { ...t, text: prepareQuery(t.text).query } : t));
-        const r = await deps.search(prepared.query, { turns, messageId: input.id });
+        const r = await deps.search(prepared.query, { turns: turnsOf(ctx.session), messageId: input.id });
         return ok({
           query: r.query,
           question: prepared.question,

@@ -23,6 +23,11 @@ export function intentAgent(model: TriageModel): Agent<IntentOutput> {
       const a = await analysis(model, msg, ctx);
       return a.ok ? ok(a.value.intent) : a;
     },
+    // The batch's texts in one encoder call (sorted by length into padded sub-batches); the analyses then hit the
+    // embedder's cache. The intent worker does it for the three triage workers: they share one embedding.
+    async prepare(batch) {
+      await model.embedder.embed(batch.map((b) => b.msg.message.text), "query");
+    },
   };
 }
 
