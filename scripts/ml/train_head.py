@@ -58,6 +58,7 @@ def features(x, toks, vec):
 
 _LR_CACHE = {}
 _S0 = {}
+_DIM = {"dim": 0}
 
 
 class KnnEnsemble:
@@ -94,8 +95,41 @@ class KnnEnsemble:
         return softmax(self.log_probs(x))
 
 
+class LrPair:
+    """Two logistic regressions averaged in log-probability space: one over all features (embedding | tf-idf), one over
+    the embedding alone: log p = w * log_softmax(z_all) + (1 - w) * log_softmax(z_emb). The embedding-only model is
+    less confident on rare n-grams; w is chosen on the validation split (w = 1 is the single model)."""
+
+    def __init__(self, full, emb, dim, w):
+        self.full, self.emb, self.dim, self.w = full, emb, dim, float(w)
+        self.classes_ = full.classes_
+
+    def log_probs(self, x):
+        xe = x[:, : self.dim]
+        xe = np.asarray(xe.todense() if hasattr(xe, "todense") else xe)
+        lf = np.log(softmax(np.asarray(self.full.decision_function(x)).reshape(x.shape[0], -1)))
+        le = np.log(softmax(np.asarray(self.emb.decision_function(xe)).reshape(x.shape[0], -1)))
+        return self.w * lf + (1 - self.w) * le
+
+    def predict(self, x):
+        return self.classes_[self.log_probs(x).argmax(axis=1)]
+
+    def predict_proba(self, x):
+        return softmax(self.log_probs(x))
+
+
 def fit(cand, x, y, class_weight, seed=0, sample_weight=None):
     class_weight = cand.get("class_weight", class_weight)
+    if cand["kind"] == "lrpair":
+        full = fit({"kind": "lr", "C": cand["C"], "class_weight": class_weight}, x, y, class_weight, seed, sample_weight)
+        xe = x[:, : _DIM["dim"]]
+        xe = np.asarray(xe.todense() if hasattr(xe, "todense") else xe)
+        key = ("emb", id(x), x.shape, cand["C_emb"], class_weight, id(sample_weight))
+        if key not in _LR_CACHE:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                _LR_CACHE[key] = LogisticRegression(C=cand["C_emb"], max_iter=5000, class_weight=class_weight).fit(xe, y, sample_weight=sample_weight)
+        return LrPair(full, _LR_CACHE[key], _DIM["dim"], cand["w"])
     if cand["kind"] == "lrknn":
         lr = fit({**cand, "kind": "lr"}, x, y, class_weight, seed, sample_weight)
         return KnnEnsemble(lr, np.asarray(x.todense() if hasattr(x, "todense") else x), y, sample_weight, {"s0": _S0.get("s0", 0.0), **cand})
@@ -135,7 +169,7 @@ def layers_of(m):
 
 def logits_of(m, x):
     """Raw class scores of a fitted model, in m.classes_ order (pre-softmax)."""
-    if isinstance(m, KnnEnsemble):
+    if isinstance(m, (KnnEnsemble, LrPair)):
         return m.log_probs(x)
     layers = layers_of(m)
     h = x
@@ -198,6 +232,8 @@ def export(m, classes, t, dim, path, vocab_size=0):
     inputs = [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", dim])]
     if isinstance(m, KnnEnsemble):
         return export_knn(m, classes, t, dim, path)
+    if isinstance(m, LrPair):
+        return export_pair(m, classes, t, dim, path, vocab_size)
     layers = layers_of(m)
     cur = "features"
     if vocab_size:
@@ -275,6 +311,41 @@ def export_knn(m, classes, t, dim, path):
     onnx.save(model, path)
 
 
+def export_pair(m, classes, t, dim, path, vocab_size):
+    """Both regressions in one graph: [features|tfidf] -> LogSoftmax * w, features -> LogSoftmax * (1 - w), summed, / T."""
+    (wf, bf), (we, be) = layers_of(m.full)[0], layers_of(m.emb)[0]
+    c = len(classes)
+    inputs = [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", dim])]
+    nodes, cur = [], "features"
+    if vocab_size:
+        inputs.append(helper.make_tensor_value_info("tfidf", TensorProto.FLOAT, ["N", vocab_size]))
+        nodes.append(helper.make_node("Concat", ["features", "tfidf"], ["joined"], axis=1))
+        cur = "joined"
+    inits = [
+        numpy_helper.from_array(wf.astype(np.float32), "Wf"), numpy_helper.from_array(bf.astype(np.float32), "bf"),
+        numpy_helper.from_array(we.astype(np.float32), "We"), numpy_helper.from_array(be.astype(np.float32), "be"),
+        numpy_helper.from_array(np.array([m.w], dtype=np.float32), "w"), numpy_helper.from_array(np.array([1 - m.w], dtype=np.float32), "one_minus_w"),
+        numpy_helper.from_array(np.array([t], dtype=np.float32), "T"),
+    ]
+    nodes += [
+        helper.make_node("MatMul", [cur, "Wf"], ["mmf"]), helper.make_node("Add", ["mmf", "bf"], ["zf"]),
+        helper.make_node("LogSoftmax", ["zf"], ["lf"], axis=-1), helper.make_node("Mul", ["lf", "w"], ["lfw"]),
+        helper.make_node("MatMul", ["features", "We"], ["mme"]), helper.make_node("Add", ["mme", "be"], ["ze"]),
+        helper.make_node("LogSoftmax", ["ze"], ["le"], axis=-1), helper.make_node("Mul", ["le", "one_minus_w"], ["lew"]),
+        helper.make_node("Add", ["lfw", "lew"], ["lp"]), helper.make_node("Div", ["lp", "T"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probs"], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes, "head", inputs,
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", c]), helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", c])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="support-copilot train_head.py")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
 def expand(cands):
     """A candidate with list-valued fields stands for their grid: {"C": [5, 20], "tau": [0.01]} -> 2 candidates."""
     out = []
@@ -301,6 +372,7 @@ def inner_split(y, frac, seed=0):
 
 def main() -> None:
     spec = json.load(open(sys.argv[1]))
+    _DIM["dim"] = spec["dim"]
     xtr, ytr, ttr = load(spec, "train")
     xdv, ydv, tdv = load(spec, "dev")
     wtr = np.array([float(v) for v in open(spec["train_w"]).read().split("\n")[: len(xtr)]]) if spec.get("train_w") else None
