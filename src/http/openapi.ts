@@ -128,7 +128,7 @@ export function doc(o: {
   if (o.auth !== "public" && o.auth !== "metrics" && o.auth !== "signature") errors.add(403);
   for (const code of [...errors].sort()) responses[String(code)] = { $ref: `#/components/responses/E${code}` };
   const requestBody = o.body ? { requestBody: { required: true, content: { [o.body.type ?? "application/json"]: { schema: plain(o.body.schema) } } } } : {};
-  return { summary: o.summary, ...(o.description ? { description: o.description } : {}), tags: [o.tag], security: securityOf(o.auth), ...requestBody, "x-responses": responses } as DocumentDecoration;
+  return { summary: o.summary, ...(o.description ? { description: o.description } : {}), tags: [o.tag], security: securityOf(o.auth), ...requestBody, "x-responses": responses } as unknown as DocumentDecoration;
 }
 
 type Operation = Record<string, unknown> & { responses?: Record<string, unknown>; "x-responses"?: Record<string, unknown> };

@@ -1,0 +1,41 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { signIn, startHarness, type Harness } from "./harness.ts";
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+}, 60_000);
+afterAll(async () => {
+  await h?.stop();
+});
+
+const NO_SUCH = "00000000-0000-4000-8000-000000000000";
+
+describe("dashboard HTTP layer (session macro, declared bodies)", () => {
+  test("an anonymous POST is refused before its body is validated: 401, not 422", async () => {
+    const res = await h.app.handle(new Request(`${h.url}/dashboard/messages/${NO_SUCH}/labels`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "field=x".repeat(5000) }));
+    expect(res.status).toBe(401);
+  });
+
+  test("the role comes from the route's session option: an agent is refused admin routes after the CSRF check", async () => {
+    const agent = await signIn(h, "agent");
+    expect((await agent.post("/dashboard/users", { email: "x@example.com", name: "x", role: "admin", password: "long enough passphrase" })).status).toBe(403);
+    expect((await agent.post("/dashboard/users", { _csrf: agent.csrf, email: "x@example.com", name: "x", role: "admin", password: "long enough passphrase" })).status).toBe(403);
+    expect((await agent.get("/dashboard/models")).status).toBe(403);
+    expect((await agent.get("/dashboard/alerts")).status).toBe(200);
+  });
+
+  test("a handler's own refusal reaches the client as the JSON error (code and message)", async () => {
+    const agent = await signIn(h, "agent");
+    const res = await agent.post(`/dashboard/messages/${NO_SUCH}/labels`, { _csrf: agent.csrf, field: "colour", value: "blue" });
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { error: { code: string; message: string } }).error).toEqual({ code: "invalid_label", message: "field must be intent, sentiment or urgency" });
+  });
+
+  test("a body field over its declared limit is refused by validation", async () => {
+    const agent = await signIn(h, "agent");
+    const res = await agent.post(`/dashboard/messages/${NO_SUCH}/labels`, { _csrf: agent.csrf, field: "x".repeat(21), value: "blue" });
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("invalid_request");
+  });
+});
