@@ -32,6 +32,18 @@ describe("dashboard HTTP layer (session macro, declared bodies)", () => {
     expect(((await res.json()) as { error: { code: string; message: string } }).error).toEqual({ code: "invalid_label", message: "field must be intent, sentiment or urgency" });
   });
 
+  test("a bodyless HTMX POST (CSRF token in the header, as the Acknowledge button sends it) reaches its handler", async () => {
+    const agent = await signIn(h, "agent");
+    const res = await h.app.handle(
+      new Request(`${h.url}/dashboard/alerts/987654321/ack`, { method: "POST", headers: { cookie: agent.cookie, "x-csrf-token": agent.csrf, "hx-request": "true", "content-type": "application/x-www-form-urlencoded" } }),
+    );
+    // The handler ran: it acknowledged nothing and reports the alert as unknown (not a validation failure).
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("not_found");
+    const logout = await h.app.handle(new Request(`${h.url}/dashboard/logout`, { method: "POST", headers: { cookie: agent.cookie, "x-csrf-token": agent.csrf } }));
+    expect(logout.status).toBe(303);
+  });
+
   test("a body field over its declared limit is refused by validation", async () => {
     const agent = await signIn(h, "agent");
     const res = await agent.post(`/dashboard/messages/${NO_SUCH}/labels`, { _csrf: agent.csrf, field: "x".repeat(21), value: "blue" });

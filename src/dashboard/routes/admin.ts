@@ -53,7 +53,6 @@ export function adminRoutes(c: RouteContext) {
       },
       {
         session: "admin",
-        body: form({}),
         params: t.Object({ id: t.String(), op: t.String({ description: "enable or disable" }) }),
         detail: doc({ summary: "Enable or disable a user; disabling closes their sessions' sockets (admin)", tag: "dashboard", auth: "session", errors: [404, 422], produces: { type: "redirect", description: "Back to the users page." } }),
       },

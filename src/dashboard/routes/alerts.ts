@@ -41,7 +41,6 @@ export function alertRoutes(c: RouteContext) {
       },
       {
         session: "agent",
-        body: form({}),
         detail: doc({ summary: "Acknowledge an alert", tag: "dashboard", auth: "session", errors: [404], produces: { type: "text/html", description: "The alert row (HTMX), else a redirect to the alerts page." } }),
       },
     )
@@ -69,6 +68,6 @@ export function alertRoutes(c: RouteContext) {
         else throw new AppError("not_found", "no such operation", { status: 404 });
         return redirect(`${BASE}/alerts`);
       },
-      { session: "admin", body: form({}), params: t.Object({ id: t.String(), op: t.String({ description: "toggle or delete" }) }), detail: redirects("Enable/disable (toggle) or delete an alert rule (admin)", [404]) },
+      { session: "admin", params: t.Object({ id: t.String(), op: t.String({ description: "toggle or delete" }) }), detail: redirects("Enable/disable (toggle) or delete an alert rule (admin)", [404]) },
     );
 }

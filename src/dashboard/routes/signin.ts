@@ -102,7 +102,6 @@ export function signinRoutes(c: RouteContext) {
       },
       {
         session: "agent",
-        body: t.Optional(form({})),
         detail: doc({ summary: "Sign out: ends the session and closes its live sockets", tag: "dashboard", auth: "session", produces: { type: "redirect", description: "To the sign-in page." } }),
       },
     );
