@@ -53,7 +53,7 @@ export function alertRoutes(c: RouteContext) {
       {
         parse: "urlencoded",
         session: "admin",
-        body: form({ name: field(200), kind: field(40), values: field(10_000), intent: field(200), windowMinutes: field(20), factor: field(20), minCount: field(20), webhook: field(20) }),
+        body: form({ name: field(200), kind: field(40, "urgency, sentiment, vip, keyword, spike_negative or spike_intent"), values: field(10_000, "comma-separated levels, labels, customer ids or keywords"), intent: field(200), windowMinutes: field(20), factor: field(20), minCount: field(20), webhook: field(20) }),
         detail: redirects("Create an alert rule (admin)", [422]),
       },
     )

@@ -36,7 +36,7 @@ export function form<P extends TProperties>(props: P) {
 }
 
 /** An optional form field. */
-export const field = (maxLength = 100_000) => t.Optional(t.String({ maxLength }));
+export const field = (maxLength = 100_000, description?: string) => t.Optional(t.String({ maxLength, ...(description ? { description } : {}) }));
 
 /** What every dashboard route module is built from. */
 export interface RouteContext {

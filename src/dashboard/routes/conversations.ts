@@ -106,7 +106,7 @@ export function conversationRoutes(c: RouteContext) {
         {
           parse: "urlencoded",
           session: "agent",
-          body: form({ action: field(20), text: field(), reason: field() }),
+          body: form({ action: field(20, "approve, edit or reject"), text: field(100_000, "the edited reply (edit)"), reason: field(100_000, "why (reject)") }),
           params: t.Object({ id: t.String() }),
           detail: doc({
             summary: "Approve, edit or reject a drafted reply (HTML form; HTMX gets the updated draft fragment)",
@@ -138,7 +138,7 @@ export function conversationRoutes(c: RouteContext) {
         {
           parse: "urlencoded",
           session: "agent",
-          body: form({ field: field(20), value: field(1000) }),
+          body: form({ field: field(20, "intent, sentiment or urgency"), value: field(1000, "the correct label") }),
           detail: doc({
             summary: "Correct a label (intent, sentiment or urgency) of a processed message; kept for retraining",
             tag: "dashboard",
