@@ -84,6 +84,20 @@ describe("OpenAPI document, docs page and the chat socket schema (full app on em
     expect(spec.paths["/dashboard/"]!.get!.security).toEqual([{ sessionCookie: [] }]);
   });
 
+  test("every $ref in the document resolves, and every operation id is unique", () => {
+    const refs: string[] = [];
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) k === "$ref" && typeof x === "string" ? refs.push(x) : walk(x);
+    };
+    walk(spec);
+    expect(refs.length).toBeGreaterThan(10);
+    const resolve = (ref: string) => ref.slice(2).split("/").reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], spec);
+    expect(refs.filter((r) => !r.startsWith("#/") || resolve(r) === undefined)).toEqual([]);
+    const ids = Object.values(spec.paths).flatMap((ops) => Object.values(ops).map((op) => (op as { operationId?: string }).operationId));
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
   test("what the spec calls authenticated refuses a request without credentials; what it calls public does not ask for any", async () => {
     const id = "00000000-0000-4000-8000-000000000000";
     for (const [path, ops] of Object.entries(spec.paths))
