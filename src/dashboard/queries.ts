@@ -315,4 +315,31 @@ export class DashboardQueries {
       .orderBy(desc(alerts.createdAt))
       .limit(limit);
   }
+
+  /** The conversation a message belongs to, or null for an unknown id. */
+  async conversationOf(messageId: string): Promise<string | null> {
+    const [row] = await this.db.select({ c: messages.conversationId }).from(messages).where(eq(messages.id, messageId)).limit(1);
+    return row?.c ?? null;
+  }
+
+  /** A processed message's sealed text and current labels, which a label correction records; null if not processed. */
+  async labelTarget(messageId: string) {
+    const [row] = await this.db
+      .select({ text: messages.text, conversationId: messages.conversationId, intent: results.intent, sentiment: results.sentiment, urgency: results.urgency })
+      .from(messages)
+      .innerJoin(results, eq(results.messageId, messages.id))
+      .where(eq(messages.id, messageId))
+      .limit(1);
+    return row ?? null;
+  }
+
+  /** Records an agent's label correction (the text already sealed under the corrections column). */
+  async addCorrection(c: typeof labelCorrections.$inferInsert): Promise<void> {
+    await this.db.insert(labelCorrections).values(c);
+  }
+
+  /** Every label correction in the order they were made (the training export). */
+  async allCorrections() {
+    return this.db.select().from(labelCorrections).orderBy(labelCorrections.id);
+  }
 }

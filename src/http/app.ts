@@ -1,6 +1,7 @@
-import { Elysia } from "elysia";
+import { type AnyElysia, Elysia, t } from "elysia";
 import { AppError } from "../errors.ts";
 import { requireApiKey } from "./auth.ts";
+import { apiDocsRoutes, doc } from "./openapi.ts";
 import { RateLimited } from "../ratelimit/guard.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
@@ -21,6 +22,8 @@ export interface AppDeps {
   /** Feature plugins (chat, dashboard, channels...), each an Elysia instance with its own name and prefix. */
   features: Elysia<any, any, any, any, any, any, any>[];
 }
+
+const ReadyBody = t.Object({ status: t.Union([t.Literal("ready"), t.Literal("not_ready")]), checks: t.Record(t.String(), t.Boolean()) });
 
 /** Builds the HTTP app: error mapping, health/readiness/metrics, then every feature plugin. */
 export function buildApp(d: AppDeps) {
@@ -50,18 +53,32 @@ export function buildApp(d: AppDeps) {
       set.status = 500;
       return { error: { code: "internal", message: "internal error" } };
     })
-    .get("/health", () => ({ status: "ok" }))
-    .get("/ready", async ({ set }) => {
-      const results = await Promise.all(d.checks.map(async (c) => [c.name, await c.check().catch(() => false)] as const));
-      const ready = results.every(([, ok]) => ok);
-      set.status = ready ? 200 : 503;
-      return { status: ready ? "ready" : "not_ready", checks: Object.fromEntries(results) };
+    .get("/health", () => ({ status: "ok" as const }), {
+      detail: doc({ summary: "Liveness: the process answers", tag: "ops", auth: "public" }),
+      response: { 200: t.Object({ status: t.Literal("ok") }) },
     })
-    .get("/metrics", async ({ set, request }) => {
-      if (d.metricsToken) requireApiKey([d.metricsToken], request.headers);
-      set.headers["content-type"] = d.metrics.registry.contentType;
-      return d.metrics.registry.metrics();
-    });
+    .get(
+      "/ready",
+      async ({ set }) => {
+        const results = await Promise.all(d.checks.map(async (c) => [c.name, await c.check().catch(() => false)] as const));
+        const ready = results.every(([, ok]) => ok);
+        set.status = ready ? 200 : 503;
+        return { status: ready ? ("ready" as const) : ("not_ready" as const), checks: Object.fromEntries(results) };
+      },
+      {
+        detail: doc({ summary: "Readiness: every dependency (bus, database, Redis...) answers", tag: "ops", auth: "public" }),
+        response: { 200: ReadyBody, 503: ReadyBody },
+      },
+    )
+    .get(
+      "/metrics",
+      async ({ set, request }) => {
+        if (d.metricsToken) requireApiKey([d.metricsToken], request.headers);
+        set.headers["content-type"] = d.metrics.registry.contentType;
+        return d.metrics.registry.metrics();
+      },
+      { detail: doc({ summary: "Prometheus metrics (text exposition format)", tag: "ops", auth: "metrics", produces: { type: "text/plain", description: "Prometheus text format." } }) },
+    );
   for (const f of d.features) app = app.use(f) as unknown as typeof app;
-  return app;
+  return app.use(apiDocsRoutes(() => app as unknown as AnyElysia));
 }

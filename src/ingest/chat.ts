@@ -10,8 +10,10 @@ import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import type { ResultHub } from "../realtime/hub.ts";
 import { identify, messageIdFor, type ChatIdentity, type IdentityOptions } from "../widget/identity.ts";
-import { conversationIdOf, SOURCES } from "../schema/message.ts";
+import { conversationIdOf, customerMessageSchema, SOURCES } from "../schema/message.ts";
+import { doc } from "../http/openapi.ts";
 import { decodeUtf8Strict } from "../schema/text.ts";
+import { ClientMessage, type ServerFrame } from "../schema/widget-socket.ts";
 import type { MessagePublisher } from "./publisher.ts";
 
 /** Dependencies of the chat producer. */
@@ -43,7 +45,7 @@ type StreamEvent =
  * Filters a conversation's reply stream down to what its customer may see: deltas of drafts that are expected to
  * be sent without review, and a retraction if the final check held the draft back after all.
  */
-export function customerStream(send: (frame: Record<string, unknown>) => void): (ev: StreamEvent) => void {
+export function customerStream(send: (frame: ServerFrame) => void): (ev: StreamEvent) => void {
   const visible = new Set<string>();
   return (ev) => {
     if (ev.type === "reply.start") {
@@ -57,7 +59,7 @@ export function customerStream(send: (frame: Record<string, unknown>) => void): 
 }
 
 /** The part of a result a customer may see: never the internal analysis (intent, sentiment, entities). */
-export function customerView(ev: ResultEvent): Record<string, unknown> {
+export function customerView(ev: ResultEvent): ServerFrame {
   if ((ev as { type: string }).type === "reply.sent") {
     // A reply sent later by the reply service (src/channels/replies): shown like a result's reply, once per message.
     const r = ev as unknown as { message_id: string | null; reply_id: string; text: string; sent_at: string };
@@ -81,18 +83,14 @@ interface SocketState {
   opened: boolean;
 }
 
-const wsIncoming = t.Object({
-  type: t.Literal("message"),
-  text: t.String({ maxLength: 100_000 }),
-  client_id: t.Optional(t.String({ maxLength: 64 })),
-  name: t.Optional(t.String({ maxLength: 256 })),
-});
+/** One server frame as socket text: typed against the published protocol (src/schema/widget-socket.ts). */
+const frame = (f: ServerFrame): string => JSON.stringify(f);
 
 /**
  * Validates one socket frame here rather than through Elysia's `body` option, so a bad frame (binary, invalid UTF-8,
  * not JSON, too deep, wrong shape) gets the same `{type:"error", code, message}` frame as every other refusal.
  */
-export function parseFrame(raw: unknown): Result<typeof wsIncoming.static, AppError> {
+export function parseFrame(raw: unknown): Result<ClientMessage, AppError> {
   let v = raw;
   if (raw instanceof Uint8Array) {
     const text = decodeUtf8Strict(raw);
@@ -106,12 +104,23 @@ export function parseFrame(raw: unknown): Result<typeof wsIncoming.static, AppEr
       return err(new AppError("invalid_frame", e instanceof RangeError ? "frame is nested too deeply" : "frame is not JSON", { status: 400 }));
     }
   }
-  if (!Value.Check(wsIncoming, v)) {
-    const details = [...Value.Errors(wsIncoming, v)].slice(0, 5).map((e) => ({ path: e.path || "/", message: e.message }));
+  if (!Value.Check(ClientMessage, v)) {
+    const details = [...Value.Errors(ClientMessage, v)].slice(0, 5).map((e) => ({ path: e.path || "/", message: e.message }));
     return err(new AppError("invalid_frame", "frame failed validation", { status: 422, details }));
   }
   return ok(v);
 }
+
+const published = customerMessageSchema().properties;
+/** The body of POST /api/messages as documented: the topic contract minus what the server fills in. */
+const MessageInput = t.Object({
+  id: t.Optional(t.String({ ...published.id, description: "A stable id makes a retry idempotent; generated when absent." })),
+  source: t.Optional(t.Union(SOURCES.map((s) => t.Literal(s)), { default: "chat" })),
+  user: published.user,
+  message: t.Object({ text: published.message.properties.text, attachments: t.Optional(published.message.properties.attachments) }),
+  metadata: t.Optional(t.Record(t.String(), t.Unknown(), { description: "Free-form, at most 16 KiB; `conversation_id` groups messages into a thread." })),
+});
+const Accepted = t.Object({ id: t.String(), conversation_id: t.String(), status: t.Literal("accepted") });
 
 /**
  * ChatProducer: `POST /api/messages` for servers and integrations (API key), and the customer chat WebSocket
@@ -127,7 +136,7 @@ export function chatRoutes(d: ChatDeps) {
   /** A refused frame; a socket that keeps sending into refusals is closed as abusive (1008, policy violation). */
   const refuse = (ws: { data: unknown; send(s: string): unknown; close(code?: number, reason?: string): unknown }, clientId: string | undefined, e: RateLimited | AppError) => {
     const st = state(ws);
-    ws.send(JSON.stringify({ type: "error", client_id: clientId, ...e.toJSON().error, retriable: true }));
+    ws.send(frame({ type: "error", client_id: clientId, ...e.toJSON().error, retriable: true }));
     if (++st.refusals >= caps.abusiveRefusals) {
       d.log.warn({ component: "chat", conversation: who(ws)?.conversationId, rule: e instanceof RateLimited ? e.rule : e.code }, "chat socket closed for abuse");
       ws.close(1008, "rate limit exceeded");
@@ -159,12 +168,31 @@ export function chatRoutes(d: ChatDeps) {
         });
         if (!res.ok) throw res.error;
         set.status = 202;
-        return { id: res.value.id, conversation_id: conversationIdOf(res.value), status: "accepted" };
+        return { id: res.value.id, conversation_id: conversationIdOf(res.value), status: "accepted" as const };
       },
-      { parse: "none" },
+      {
+        parse: "none",
+        detail: doc({
+          summary: "Publish a customer message",
+          description: "Validated at the edge (strict UTF-8, size limits, text checks) and published to customer-messages keyed by conversation; results arrive on the dashboards and, for chat, on the customer's socket.",
+          tag: "ingest",
+          auth: "ingest",
+          errors: [400, 413, 422, 429, 503],
+          body: { schema: MessageInput },
+        }),
+        response: { 202: Accepted },
+      },
     )
     .ws("/chat/ws", {
       query: t.Object({ visitor: t.Optional(t.String({ maxLength: 128 })), token: t.Optional(t.String({ maxLength: 4096 })) }),
+      detail: doc({
+        summary: "Customer chat socket (WebSocket upgrade)",
+        description:
+          "Scoped to one conversation by `visitor` (anonymous id) or `token` (signed identity); JSON text frames as in /schemas/widget-socket.json. Refused with 401 when the identity is refused, 429 over the connection limits.",
+        tag: "widget",
+        auth: "public",
+        errors: [401, 429],
+      }),
       idleTimeout: 120,
       maxPayloadLength: d.maxFrameBytes ?? 256 * 1024,
       async beforeHandle(ctx) {
@@ -189,24 +217,24 @@ export function chatRoutes(d: ChatDeps) {
         if (!id.ok) return ws.close(4401, id.error.code);
         (ws.data as unknown as { identity: ChatIdentity }).identity = id.value;
         const conversationId = id.value.conversationId;
-        const offResults = d.hub.onConversation(conversationId, (ev) => ws.send(JSON.stringify(customerView(ev))));
-        const offStream = d.replyStream?.onConversation(conversationId, customerStream((f) => ws.send(JSON.stringify(f))));
+        const offResults = d.hub.onConversation(conversationId, (ev) => ws.send(frame(customerView(ev))));
+        const offStream = d.replyStream?.onConversation(conversationId, customerStream((f) => ws.send(frame(f))));
         (ws.data as unknown as { off?: () => void }).off = () => {
           offResults();
           offStream?.();
         };
         d.metrics.wsClients.inc({ kind: "chat" });
-        ws.send(JSON.stringify({ type: "ready", conversation_id: conversationId }));
+        ws.send(frame({ type: "ready", conversation_id: conversationId }));
       },
       async message(ws, raw) {
         const id = who(ws);
         if (!id) return;
-        const frame = parseFrame(raw);
-        if (!frame.ok) {
-          ws.send(JSON.stringify({ type: "error", ...frame.error.toJSON().error }));
+        const parsed = parseFrame(raw);
+        if (!parsed.ok) {
+          ws.send(frame({ type: "error", ...parsed.error.toJSON().error }));
           return;
         }
-        const body = frame.value;
+        const body = parsed.value;
         const st = state(ws);
         if (st.inFlight >= caps.inFlightPerSocket) {
           d.metrics.rateLimited.inc({ rule: "in_flight_per_socket" });
@@ -225,14 +253,14 @@ export function chatRoutes(d: ChatDeps) {
             metadata: { conversation_id: id.conversationId, ...(body.client_id ? { client_id: body.client_id } : {}), ...(id.verified ? { identity: "verified" } : {}) },
           });
           if (!res.ok) {
-            ws.send(JSON.stringify({ type: "error", client_id: body.client_id, ...res.error.toJSON().error }));
+            ws.send(frame({ type: "error", client_id: body.client_id, ...res.error.toJSON().error }));
             return;
           }
-          ws.send(JSON.stringify({ type: "ack", id: res.value.id, client_id: body.client_id }));
+          ws.send(frame({ type: "ack", id: res.value.id, client_id: body.client_id }));
         } catch (e) {
           const retriable = e instanceof AppError ? e.retriable : true;
           d.log.error({ component: "chat", err: (e as Error).message }, "chat message could not be published");
-          ws.send(JSON.stringify({ type: "error", client_id: body.client_id, code: "unavailable", message: "message not accepted, please retry", retriable }));
+          ws.send(frame({ type: "error", client_id: body.client_id, code: "unavailable", message: "message not accepted, please retry", retriable }));
         } finally {
           st.inFlight--;
         }

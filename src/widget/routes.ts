@@ -1,11 +1,12 @@
 import { desc, eq, sql } from "drizzle-orm";
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import { DemoPage } from "../../views/demo.tsx";
 import { htmlResponse } from "../dashboard/http.ts";
 import type { Db } from "../db/store.ts";
 import { messages, replyDecisions, results } from "../db/schema.ts";
 import { cipherOf, FIELDS } from "../privacy/index.ts";
 import { AppError } from "../errors.ts";
+import { doc } from "../http/openapi.ts";
 import type { Logger } from "../obs/log.ts";
 import { defaultGuard, rateLimitedResponse, type AbuseGuard } from "../ratelimit/guard.ts";
 import { identify, type IdentityOptions } from "./identity.ts";
@@ -36,6 +37,9 @@ export function buildWidget(): Promise<{ code: string; etag: string }> {
   return bundle;
 }
 
+/** The body of POST /widget/history: the same identity the chat socket takes. */
+const HistoryRequest = t.Object({ visitor: t.Optional(t.String({ maxLength: 128 })), token: t.Optional(t.String({ maxLength: 4096 })) });
+
 const CORS = { "access-control-allow-origin": "*", "access-control-allow-methods": "POST, OPTIONS", "access-control-allow-headers": "content-type", "access-control-max-age": "600" };
 
 /**
@@ -46,15 +50,23 @@ const CORS = { "access-control-allow-origin": "*", "access-control-allow-methods
 export function widgetRoutes(d: WidgetDeps) {
   const guard = d.guard ?? defaultGuard();
   return new Elysia({ name: "widget", prefix: "/widget" })
-    .get("/widget.js", async ({ request }) => {
-      const b = await buildWidget();
-      if (request.headers.get("if-none-match") === b.etag) return new Response(null, { status: 304, headers: { etag: b.etag } });
-      return new Response(b.code, {
-        headers: { "content-type": "text/javascript; charset=utf-8", etag: b.etag, "cache-control": "public, max-age=300", "access-control-allow-origin": "*" },
-      });
+    .get(
+      "/widget.js",
+      async ({ request }) => {
+        const b = await buildWidget();
+        if (request.headers.get("if-none-match") === b.etag) return new Response(null, { status: 304, headers: { etag: b.etag } });
+        return new Response(b.code, {
+          headers: { "content-type": "text/javascript; charset=utf-8", etag: b.etag, "cache-control": "public, max-age=300", "access-control-allow-origin": "*" },
+        });
+      },
+      { detail: doc({ summary: "The widget script (one <script> tag embeds the chat)", tag: "widget", auth: "public", produces: { type: "text/javascript", description: "Minified bundle; ETag / 304." } }) },
+    )
+    .get("/demo", () => htmlResponse(DemoPage()), {
+      detail: doc({ summary: "A demo bank site with the widget embedded", tag: "widget", auth: "public", produces: { type: "text/html", description: "The demo page." } }),
     })
-    .get("/demo", () => htmlResponse(DemoPage()))
-    .options("/history", () => new Response(null, { status: 204, headers: CORS }))
+    .options("/history", () => new Response(null, { status: 204, headers: CORS }), {
+      detail: doc({ summary: "CORS preflight of the widget history", tag: "widget", auth: "public", produces: { status: 204, type: "none", description: "CORS headers." } }),
+    })
     .post(
       "/history",
       async ({ body, request, server }) => {
@@ -93,6 +105,17 @@ export function widgetRoutes(d: WidgetDeps) {
         }));
         return Response.json({ conversation_id: id.value.conversationId, messages: list }, { headers: { ...CORS, "cache-control": "no-store" } });
       },
-      { parse: "json" },
+      {
+        parse: "json",
+        detail: doc({
+          summary: "The caller's own conversation history (the widget catches up after a reconnect)",
+          description: "Scoped by `visitor` or signed `token` exactly like the chat socket: it only ever returns the caller's conversation (last 100 messages).",
+          tag: "widget",
+          auth: "public",
+          errors: [401, 429],
+          body: { schema: HistoryRequest },
+          produces: { description: "{ conversation_id, messages: [{ id, client_id, text, at, reply }] }" },
+        }),
+      },
     );
 }

@@ -1,6 +1,7 @@
-import { Elysia, t } from "elysia";
+import { Elysia, t, type TSchema } from "elysia";
 import { AppError } from "../../errors.ts";
 import { authorize, callerName, type KeyList } from "../../http/auth.ts";
+import { doc, ErrorBody } from "../../http/openapi.ts";
 import { defaultGuard, type AbuseGuard } from "../../ratelimit/guard.ts";
 import type { ChannelStore, ReplyRow } from "../store.ts";
 import type { ReplyService } from "./service.ts";
@@ -25,6 +26,23 @@ export function replyView(r: ReplyRow) {
 
 const UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 
+const Nullable = <S extends TSchema>(s: S) => t.Union([s, t.Null()]);
+/** The API view of a reply record, as a schema (replyView). */
+const ReplyRecord = t.Object({
+  id: t.String(),
+  idempotency_key: t.String(),
+  message_id: Nullable(t.String()),
+  conversation_id: t.String(),
+  channel: t.String(),
+  status: t.String({ description: "pending, sent or failed" }),
+  attempts: t.Number(),
+  approved_by: t.String(),
+  approved_at: t.String(),
+  sent_at: Nullable(t.String()),
+  external_id: Nullable(t.String()),
+  last_error: Nullable(t.String()),
+});
+
 /**
  * `POST /api/channels/replies` sends an approved reply on the message's channel (idempotent by key);
  * `GET /api/channels/replies/:id` and `GET /api/channels/conversations/:id/replies` read the record. An API key with
@@ -33,7 +51,7 @@ const UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 export function replyRoutes(d: { replies: ReplyService; store: ChannelStore; apiKeys: KeyList; guard?: AbuseGuard }) {
   const guard = d.guard ?? defaultGuard();
   return new Elysia({ name: "channels-replies", prefix: "/api/channels" })
-    .resolve(async ({ request }) => {
+    .derive(async ({ request }) => {
       const key = authorize(d.apiKeys, request.headers, "reply");
       if (key) await guard.check(["review_key", key.name]);
       return { caller: callerName(key) };
@@ -56,6 +74,14 @@ export function replyRoutes(d: { replies: ReplyService; store: ChannelStore; api
           text: t.String({ minLength: 1, maxLength: 20_000 }),
           idempotency_key: t.Optional(t.String({ minLength: 1, maxLength: 256 })),
         }),
+        detail: doc({
+          summary: "Send an approved reply on the message's channel",
+          description: "Idempotent by `idempotency_key`: 201 sent, 202 queued for retry, 422 failed for good.",
+          tag: "replies",
+          auth: "reply",
+          errors: [404, 409, 422, 429, 503],
+        }),
+        response: { 201: ReplyRecord, 202: ReplyRecord, 422: t.Union([ReplyRecord, ErrorBody]) },
       },
     )
     .get("/replies/:id", async ({ params }) => {
@@ -63,6 +89,9 @@ export function replyRoutes(d: { replies: ReplyService; store: ChannelStore; api
       const r = await d.store.replyById(params.id);
       if (!r) throw new AppError("not_found", "no such reply", { status: 404 });
       return replyView(r);
-    })
-    .get("/conversations/:id/replies", async ({ params }) => ({ replies: (await d.store.repliesOf(params.id)).map(replyView) }));
+    }, { detail: doc({ summary: "Read a reply record", tag: "replies", auth: "reply", errors: [404, 429] }), response: { 200: ReplyRecord } })
+    .get("/conversations/:id/replies", async ({ params }) => ({ replies: (await d.store.repliesOf(params.id)).map(replyView) }), {
+      detail: doc({ summary: "List the reply records of a conversation", tag: "replies", auth: "reply", errors: [429] }),
+      response: { 200: t.Object({ replies: t.Array(ReplyRecord) }) },
+    });
 }

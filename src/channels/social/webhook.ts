@@ -3,6 +3,7 @@ import { Value } from "@sinclair/typebox/value";
 import { Elysia, t } from "elysia";
 import { AppError } from "../../errors.ts";
 import { DEFAULT_MAX_BODY_BYTES, tooLarge } from "../../http/body.ts";
+import { doc } from "../../http/openapi.ts";
 import type { MessagePublisher } from "../../ingest/publisher.ts";
 import type { Logger } from "../../obs/log.ts";
 import type { MessageLimits } from "../../schema/message.ts";
@@ -112,7 +113,7 @@ export function webhookRoutes(d: WebhookDeps) {
       const deliveryKey = `${source}:${network}:${ev.id}`;
       if (!(await d.store.firstDelivery(deliveryKey, d.toleranceSeconds * 2000))) {
         set.status = 200;
-        return { status: "duplicate", id: ev.id };
+        return { status: "duplicate" as const, id: ev.id };
       }
       const input = postToIncoming(
         {
@@ -145,9 +146,24 @@ export function webhookRoutes(d: WebhookDeps) {
         throw res.error;
       }
       set.status = 202;
-      return { status: "accepted", id: res.value.id, conversation_id: socialConversationId(network, ev.thread_id ?? ev.id) };
+      return { status: "accepted" as const, id: res.value.id, conversation_id: socialConversationId(network, ev.thread_id ?? ev.id) };
     },
-    { parse: "none" },
+    {
+      parse: "none",
+      detail: doc({
+        summary: "Receive one social item (mention, comment, DM) from a signed webhook source",
+        description:
+          "Send X-Copilot-Timestamp (unix seconds) and X-Copilot-Signature. A delivery id seen within the tolerance window is acknowledged (200 duplicate) and not published again.",
+        tag: "webhooks",
+        auth: "signature",
+        errors: [400, 404, 413, 422, 429, 503],
+        body: { schema: webhookEvent },
+      }),
+      response: {
+        200: t.Object({ status: t.Literal("duplicate"), id: t.String() }),
+        202: t.Object({ status: t.Literal("accepted"), id: t.String(), conversation_id: t.String() }),
+      },
+    },
   );
 }
 
