@@ -224,7 +224,8 @@ export async function openKnowledge(o: KnowledgeOptions): Promise<Knowledge> {
     const kbAll = all.filter((p) => !isInternal(p));
     const kbRanked = kbAll.slice(0, Math.max(k, 5));
     const passages = kbRanked.filter((p) => so.all || p.score >= params.threshold).slice(0, k);
-    const guidance = all.filter((p) => isInternal(p) && (so.all || p.score >= params.threshold)).slice(0, GUIDANCE_K);
+    // Guidance is looked for in the same window as before the list was deepened for the features.
+    const guidance = all.slice(0, Math.max(k, 5) + GUIDANCE_K + 10).filter((p) => isInternal(p) && (so.all || p.score >= params.threshold)).slice(0, GUIDANCE_K);
     const similar = ranked(tickets, so.tickets ?? 2).filter((p) => so.all || p.score >= params.threshold);
     const t2 = performance.now();
     const best = Math.max(-1, ...passages.map((p) => p.score), ...similar.map((p) => p.score));
