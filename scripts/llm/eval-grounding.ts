@@ -38,7 +38,7 @@ import { loadAnswerabilityHead, openKnowledge } from "../../src/rag/index.ts";
 import { readJsonl } from "../../src/rag/sources.ts";
 import type { CustomerMessage } from "../../src/schema/message.ts";
 import { emptySession } from "../../src/session/interface.ts";
-import { bestTokenF1, groundingFigures, percentile, sample, thresholdWhatIf, type DraftObservation, type QueryObservation } from "./grounding-metrics.ts";
+import { bestCutoff, bestTokenF1, cutoffWhatIf, groundingFigures, percentile, sample, thresholdWhatIf, type DraftObservation, type QueryObservation } from "./grounding-metrics.ts";
 import { tempDir } from "../rag/util.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -190,6 +190,7 @@ async function draftFor(q: Query, pass: string): Promise<Run> {
       knowledgeMs,
       workerFailures: failures,
       ...(pass === "present" && d ? answerF1(q, d.text) : {}),
+      ...(k?.answerability ? { answerabilityP: k.answerability.p } : {}),
     },
   };
 }
@@ -282,6 +283,19 @@ const whatIf = thresholdWhatIf(rows, [0.62, 0.66, 0.7, 0.74, 0.78, 0.82]);
 console.log(`\nDiagnostic, not the product's figures: abstain rate if the threshold on the best cosine were t (product: ${config.rag.threshold})`);
 console.log(table(["t", "abstain, gold present", "abstain, gold removed"], whatIf.map((w) => [w.t.toFixed(2), pct(w.abstain_gold_present), pct(w.abstain_gold_removed)])));
 
+let ceiling: ReturnType<typeof cutoffWhatIf>[number] | null = null;
+if (head) {
+  const cuts = Array.from({ length: 99 }, (_, i) => (i + 1) / 100);
+  const w = cutoffWhatIf(rows, config.rag.threshold, cuts);
+  // Present-abstention alone: "gold cited" is capped by the composer's rank-1 accuracy whatever the cut-off.
+  ceiling = bestCutoff(w, 0, 0.05);
+  console.log(`\nDiagnostic, not the product's figures (cut-off chosen with hindsight on these queries): abstain if P(answerable) were below c (product: ${head.threshold})`);
+  console.log(table(["c", "gold cited", "abstain, gold present", "abstain, gold removed"], w.filter((x) => Math.round(x.cut * 100) % 10 === 0).map((x) => [x.cut.toFixed(2), pct(x.gold_cited), pct(x.abstain_gold_present), pct(x.abstain_gold_removed)])));
+  const both = bestCutoff(w);
+  console.log(ceiling ? `best hindsight cut-off keeping abstain present ≤ 5 %: c = ${ceiling.cut} → abstain with gold removed ${pct(ceiling.abstain_gold_removed)} (gold cited ${pct(ceiling.gold_cited)}, present ${pct(ceiling.abstain_gold_present)})` : "no cut-off keeps abstain present ≤ 5 %");
+  console.log(both ? `best keeping gold cited ≥ 95 % as well: c = ${both.cut} → abstain with gold removed ${pct(both.abstain_gold_removed)}` : "no cut-off keeps gold cited ≥ 95 % (with no abstention at all it is the composer's rank-1 accuracy)");
+}
+
 const nEx = Number(a.examples);
 if (nEx > 0) {
   console.log("\nExamples (gold present, then removed):");
@@ -312,6 +326,7 @@ console.log(
     ...flat,
     modes_gold_present: Object.fromEntries(Object.entries(modes_gold_present).map(([k, v]) => [k, v.n])),
     modes_gold_removed: Object.fromEntries(Object.entries(modes_gold_removed).map(([k, v]) => [k, v.n])),
+    hindsight_cutoff_ceiling: ceiling,
     seconds: Math.round((tPresent + tRemoved) / 1000),
     load_avg_1m: [load0, load1],
   }),

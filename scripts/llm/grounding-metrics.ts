@@ -19,6 +19,8 @@ export interface DraftObservation {
   workerFailures: string[];
   /** Token-F1 of the draft against the gold answer (best over the gold thread's answers); absent when none is known. */
   answerF1?: number;
+  /** P(answerable) from the answerability head, when one is loaded (for the cut-off what-if). */
+  answerabilityP?: number;
 }
 
 /** One sampled dev query: its draft with the full KB and with its gold thread removed. */
@@ -157,6 +159,29 @@ export function thresholdWhatIf(rows: QueryObservation[], ts: number[]): { t: nu
     abstain_gold_present: r3(rows.filter((r) => r.present.topScore < t).length / n),
     abstain_gold_removed: r3(rows.filter((r) => r.removed.topScore < t).length / n),
   }));
+}
+
+/**
+ * What-if on the answerability head's cut-off (diagnostic only, chosen with hindsight on the very queries it is
+ * measured on, so it is a ceiling for this head, not a figure): abstain when the best cosine is below `threshold` or
+ * P(answerable) is below c. A gold-present draft that cites the gold thread stops doing so when it would abstain; a
+ * draft that abstained cites nothing, so below the product's own cut-off "gold cited" is a lower bound.
+ */
+export function cutoffWhatIf(rows: QueryObservation[], threshold: number, cuts: number[]): { cut: number; gold_cited: number; abstain_gold_present: number; abstain_gold_removed: number }[] {
+  const n = rows.length || 1;
+  const abstains = (o: DraftObservation, c: number) => o.topScore < threshold || (o.answerabilityP ?? 1) < c;
+  return cuts.map((cut) => ({
+    cut,
+    gold_cited: r3(rows.filter((r) => !abstains(r.present, cut) && r.present.citedThreads.includes(r.gold)).length / n),
+    abstain_gold_present: r3(rows.filter((r) => abstains(r.present, cut)).length / n),
+    abstain_gold_removed: r3(rows.filter((r) => abstains(r.removed, cut)).length / n),
+  }));
+}
+
+/** The what-if row with the most abstention with the gold removed among those meeting both gold-present targets. */
+export function bestCutoff<T extends { gold_cited: number; abstain_gold_present: number; abstain_gold_removed: number }>(whatIf: T[], minCited = 0.95, maxPresent = 0.05): T | null {
+  const ok = whatIf.filter((w) => w.gold_cited >= minCited && w.abstain_gold_present <= maxPresent);
+  return ok.sort((x, y) => y.abstain_gold_removed - x.abstain_gold_removed)[0] ?? null;
 }
 
 /** Deterministic sample: a seeded Fisher–Yates shuffle (mulberry32), the first `limit` items. */

@@ -2,7 +2,7 @@
  * train:answerability — fits the DEFAULT answerability head (models/answerability/default.json), the one the product
  * loads when nothing is configured, on several knowledge bases so that it transfers to a KB it has never seen.
  *
- *   bun run train:answerability [--max-present-abstain 0.04] [--out models/answerability/default.json] [--dry-run]
+ *   bun run train:answerability [--max-present-abstain 0.04] [--out models/answerability/default.json] [--dry-run] [--rows FILE] [--features a,b | --select]
  *
  * Training KBs (StackFAQ is deliberately NOT used: it stays the out-of-domain check of eval:grounding):
  *  - northwind: kb/northwind (the bank's help). Queries: Banking77 training utterances of the intents the KB covers
@@ -18,7 +18,7 @@
  * its cut-off are fitted on the other KBs and applied to the held-out one; the shipped head is fitted on all three,
  * with the cut-off chosen on the training rows (the highest whose abstention on answerable queries, averaged over the
  * training KBs, is at most --max-present-abstain). --rows FILE caches the feature rows (re-fitting skips the
- * encoder). The last line is JSON.
+ * encoder); --select chooses the features by greedy forward selection on leave-one-KB-out AUC. The last line is JSON.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -26,7 +26,7 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../../src/config.ts";
 import { stableHash } from "../../src/ml/data.ts";
 import { loadEmbedder } from "../../src/ml/index.ts";
-import { ANSWERABILITY_FEATURES, answerabilityScore, featureVector, fitAnswerability, type AnswerabilityHead } from "../../src/rag/answerability.ts";
+import { ANSWERABILITY_FEATURES, DEEP_K, answerabilityScore, featureVector, fitAnswerability, type AnswerabilityHead } from "../../src/rag/answerability.ts";
 import { openKnowledge, type Knowledge } from "../../src/rag/index.ts";
 import { loadPath } from "../../src/rag/sources.ts";
 import { tempDir } from "./util.ts";
@@ -40,6 +40,7 @@ const { values: a } = parseArgs({
     "dry-run": { type: "boolean", default: false },
     rows: { type: "string" },
     features: { type: "string" },
+    select: { type: "boolean", default: false },
   },
 });
 const maxPresent = Number(a["max-present-abstain"]);
@@ -141,9 +142,9 @@ for (const [name, path] of rows.length ? [] : Object.entries(kbs)) {
   const k: Knowledge = await openKnowledge({ embedder, dataDir: join(tmp.dir, `index-${name}`), kbDir: null, answerability: null, params: { threshold } });
   await k.ingest(path);
   const add = async (q: string, gold: string | null, origin: string, kind: string) => {
-    const r = await k.search(q, { all: true, k: 12 });
+    const r = await k.search(q, { all: true, k: DEEP_K + 1 });
     const isGold = (docId: string) => gold !== null && (docId === gold || docId.endsWith(`/${gold}`));
-    const lists: [typeof r.passages, 0 | 1][] = gold !== null ? [[r.passages.slice(0, 5), 1], [r.passages.filter((p) => !isGold(p.doc_id)).slice(0, 5), 0]] : [[r.passages.slice(0, 5), 0]];
+    const lists: [typeof r.passages, 0 | 1][] = gold !== null ? [[r.passages.slice(0, DEEP_K), 1], [r.passages.filter((p) => !isGold(p.doc_id)).slice(0, DEEP_K), 0]] : [[r.passages.slice(0, DEEP_K), 0]];
     if (gold !== null && !r.passages.some((p) => isGold(p.doc_id))) lists.splice(0, 1); // gold not retrieved: no "answerable" row
     for (const [list, y] of lists) {
       const f = await k.answerabilityFeatures(r.query, list);
@@ -168,8 +169,38 @@ for (const kb of Object.keys(kbs)) {
 }
 
 // --- fitting and leave-one-KB-out ---------------------------------------------------------------------------------
-// --features a,b,c: fit on a subset (the rows keep every feature; the head stores the names it uses).
-const use = a.features ? a.features.split(",") : names;
+// --features a,b,c: fit on a subset; --select: the subset chosen on leave-one-KB-out AUC (the rows keep every feature; the head stores the names it uses).
+/**
+ * Mean held-out ROC AUC of a logistic head on `feats` over the leave-one-KB-out folds: the criterion --select uses,
+ * so the features are chosen for how they transfer to a KB left out, not for how they fit the KBs seen.
+ */
+function lokoAuc(feats: string[]): number {
+  const ix = feats.map((f) => names.indexOf(f as never));
+  const proj = (r: Row) => ix.map((i) => r.x[i]!);
+  let sum = 0;
+  for (const kb of Object.keys(kbs)) {
+    const train = rows.filter((r) => r.kb !== kb && r.origin !== kb);
+    const h: AnswerabilityHead = { ...fitAnswerability(train.map(proj), train.map((r) => r.y), feats, { l2: 1e-2 }), format: "answerability/v1", threshold: 0.5, embedder: embedder.id, trained: {} };
+    sum += auc(rows.filter((r) => r.kb === kb).map((r) => ({ y: r.y, s: answerabilityScore(h, Object.fromEntries(feats.map((n, i) => [n, proj(r)[i]!])) as never) })));
+  }
+  return sum / Object.keys(kbs).length;
+}
+/** Greedy forward selection on leave-one-KB-out AUC; stops when the next feature adds less than 0.002. */
+function selectFeatures(): string[] {
+  const chosen: string[] = [];
+  let best = 0;
+  for (;;) {
+    const scored = names.filter((f) => !chosen.includes(f)).map((f) => ({ f, auc: lokoAuc([...chosen, f]) }));
+    const top = scored.sort((x, y) => y.auc - x.auc)[0];
+    if (!top || top.auc < best + 0.002) break;
+    chosen.push(top.f);
+    best = top.auc;
+    console.log(`  select +${top.f}: leave-one-KB-out AUC ${top.auc.toFixed(4)}`);
+  }
+  return chosen;
+}
+if (a.select) console.log("\nFeature selection (greedy, leave-one-KB-out ROC AUC):");
+const use = a.select ? selectFeatures() : a.features ? a.features.split(",") : names;
 for (const f of use) if (!names.includes(f as never)) throw new Error(`unknown feature ${f}`);
 const idx = use.map((f) => names.indexOf(f as never));
 for (const r of rows) r.x = idx.map((i) => r.x[i]!);

@@ -22,7 +22,7 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../../src/config.ts";
 import { loadEmbedder } from "../../src/ml/index.ts";
-import { ANSWERABILITY_FEATURES, answerabilityScore, featureVector, fitAnswerability, type AnswerabilityHead } from "../../src/rag/answerability.ts";
+import { ANSWERABILITY_FEATURES, DEEP_K, answerabilityScore, featureVector, fitAnswerability, type AnswerabilityHead } from "../../src/rag/answerability.ts";
 import { openKnowledge } from "../../src/rag/index.ts";
 import { readJsonl } from "../../src/rag/sources.ts";
 import { stableHash } from "../../src/ml/data.ts";
@@ -74,10 +74,10 @@ interface Row {
 const names = [...ANSWERABILITY_FEATURES];
 const rows: Row[] = [];
 for (const q of queries) {
-  const r = await knowledge.search(q.query, { all: true, k: 12 });
+  const r = await knowledge.search(q.query, { all: true, k: DEEP_K + 1 });
   const fold = stableHash(q.gold) % folds;
-  const present = r.passages.slice(0, 5);
-  const removed = r.passages.filter((p) => (threadOfDoc.get(p.doc_id) ?? p.doc_id) !== q.gold).slice(0, 5);
+  const present = r.passages.slice(0, DEEP_K);
+  const removed = r.passages.filter((p) => (threadOfDoc.get(p.doc_id) ?? p.doc_id) !== q.gold).slice(0, DEEP_K);
   for (const [list, y] of [[present, 1], [removed, 0]] as const) {
     const f = await knowledge.answerabilityFeatures(r.query, list);
     rows.push({ x: featureVector(f, names), y, topCos: f.top_cos, fold });

@@ -31,7 +31,16 @@ export const ANSWERABILITY_FEATURES = [
   "title_coverage", // share of the query's content words found in the first passage's title and section
   "bm25_gap", // (first - second highest keyword score in the list) / highest
   "agree", // 1 when the closest passage by cosine is also the best by keyword score
+  // Query-normalised signals: the best cosine against this query's own background (documents ranked 6th and below),
+  // so a KB whose unrelated documents all score high (one narrow domain) and one of many topics read alike.
+  "z_deep", // (best cosine - mean of the background) / its deviation
+  "margin_deep", // (best - second best cosine) / the background's deviation
+  "rare_coverage", // share of the query's two rarest content words (highest IDF) found in the first passage
+  "title_idf_coverage", // share of the query's IDF mass found in the first passage's title and section
 ] as const;
+
+/** How many documents of the ranked list the features look at: the first five, and the rest as the query's background. */
+export const DEEP_K = 30;
 
 export type AnswerabilityFeatures = Record<(typeof ANSWERABILITY_FEATURES)[number], number>;
 
@@ -74,6 +83,13 @@ export function answerabilityFeatures(query: string, ranked: readonly Passage[],
   const restSd = rest.length ? Math.sqrt(rest.reduce((a, b) => a + (b - restMean) ** 2, 0) / rest.length) : 0;
   const bm = top.map((p) => p.bm25 ?? 0).sort((x, y) => y - x);
   const closest = top.findIndex((p) => p.score >= best);
+  // Background: cosines of the documents below the first five (callers pass up to DEEP_K documents).
+  const deep = ranked.slice(5, DEEP_K).map((p) => p.score);
+  const deepMean = deep.length ? deep.reduce((a, b) => a + b, 0) / deep.length : 0;
+  const deepSd = deep.length ? Math.sqrt(deep.reduce((a, b) => a + (b - deepMean) ** 2, 0) / deep.length) : 0;
+  const rare = [...qterms].sort((x, y) => y[1] - x[1]).slice(0, 2);
+  const firstWords = first ? new Set(tokenize(embedText(first))) : new Set<string>();
+  const titleWords = first ? new Set(tokenize(`${first.title} ${first.section}`)) : new Set<string>();
   const keyword = top.findIndex((p) => (p.bm25 ?? 0) >= bestBm25 && bestBm25 > 0);
   return {
     gap_ratio: rest.length && best > 0 ? (best - rest[0]!) / best : 1,
@@ -83,6 +99,10 @@ export function answerabilityFeatures(query: string, ranked: readonly Passage[],
     bm25_gap: bm[0]! > 0 ? (bm[0]! - (bm[1] ?? 0)) / bm[0]! : 0,
     agree: closest >= 0 && closest === keyword ? 1 : 0,
     top_cos: best,
+    z_deep: deep.length ? Math.min(15, (best - deepMean) / (deepSd + 0.01)) : 15,
+    margin_deep: deep.length && rest.length ? Math.min(10, (best - rest[0]!) / (deepSd + 0.01)) : 10,
+    rare_coverage: rare.length ? rare.filter(([t]) => firstWords.has(t)).length / rare.length : 0,
+    title_idf_coverage: total > 0 ? [...qterms].reduce((a, [t, w]) => a + (titleWords.has(t) ? w : 0), 0) / total : 0,
     gap_cos: rest.length ? best - rest[0]! : best,
     gap_mean_cos: rest.length ? best - rest.reduce((a, b) => a + b, 0) / rest.length : best,
     coverage_top: first ? coverage(qterms, total, first) : 0,

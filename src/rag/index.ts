@@ -5,7 +5,7 @@ import type { Agent } from "../agents/types.ts";
 import { createKnowledgeAgent, type KnowledgeOutput } from "../agents/knowledge/index.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Turn } from "../session/interface.ts";
-import { answerabilityFeatures, answerabilityScore, type AnswerabilityFeatures, type AnswerabilityHead } from "./answerability.ts";
+import { answerabilityFeatures, answerabilityScore, DEEP_K, type AnswerabilityFeatures, type AnswerabilityHead } from "./answerability.ts";
 import { Collection, type Progress, type SyncStats } from "./collection.ts";
 import { contextualQuery } from "./rewrite.ts";
 import { isInternal, loadPath } from "./sources.ts";
@@ -219,14 +219,17 @@ export async function openKnowledge(o: KnowledgeOptions): Promise<Knowledge> {
     };
     const k = so.k ?? params.topK;
     // Customer-facing and internal documents are ranked separately: guidance never takes a citable slot.
-    const all = ranked(kb, Math.max(k, 5) + GUIDANCE_K + 10);
-    const kbRanked = all.filter((p) => !isInternal(p)).slice(0, Math.max(k, 5));
+    // Deep enough for the answerability features' background (documents below the first five).
+    const all = ranked(kb, Math.max(k, DEEP_K) + GUIDANCE_K + 10);
+    const kbAll = all.filter((p) => !isInternal(p));
+    const kbRanked = kbAll.slice(0, Math.max(k, 5));
     const passages = kbRanked.filter((p) => so.all || p.score >= params.threshold).slice(0, k);
-    const guidance = all.filter((p) => isInternal(p) && (so.all || p.score >= params.threshold)).slice(0, GUIDANCE_K);
+    // Guidance is looked for in the same window as before the list was deepened for the features.
+    const guidance = all.slice(0, Math.max(k, 5) + GUIDANCE_K + 10).filter((p) => isInternal(p) && (so.all || p.score >= params.threshold)).slice(0, GUIDANCE_K);
     const similar = ranked(tickets, so.tickets ?? 2).filter((p) => so.all || p.score >= params.threshold);
     const t2 = performance.now();
     const best = Math.max(-1, ...passages.map((p) => p.score), ...similar.map((p) => p.score));
-    const answerability = head && kbRanked.length ? { p: round(answerabilityScore(head, await features(cq.query, kbRanked, qvec!))), threshold: head.threshold } : null;
+    const answerability = head && kbRanked.length ? { p: round(answerabilityScore(head, await features(cq.query, kbAll.slice(0, DEEP_K), qvec!))), threshold: head.threshold } : null;
     let reason: string | null = null;
     if (best < params.threshold) {
       const bestAny = Math.max(-1, ...kbRanked.map((p) => p.score));

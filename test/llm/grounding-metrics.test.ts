@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { bestTokenF1, groundingFigures, percentile, tokenF1, sample, thresholdWhatIf, type DraftObservation, type QueryObservation } from "../../scripts/llm/grounding-metrics.ts";
+import { bestCutoff, bestTokenF1, cutoffWhatIf, groundingFigures, percentile, tokenF1, sample, thresholdWhatIf, type DraftObservation, type QueryObservation } from "../../scripts/llm/grounding-metrics.ts";
 
 const obs = (o: Partial<DraftObservation>): DraftObservation => ({ mode: "generated", abstained: false, citedThreads: [], promptThreads: [], topScore: 0.8, draftMs: 100, knowledgeMs: 5, workerFailures: [], ...o });
 
@@ -60,5 +60,16 @@ describe("eval:grounding figures", () => {
     expect(f.answer_f1).toBe(0.3);
     expect(f.answer_f1_n).toBe(2);
   });
-});
 
+  test("the cut-off what-if abstains below the cosine threshold or below the cut-off, and the ceiling meets both targets", () => {
+    const q = (gold: string, pIn: number, pOut: number, cited: string[]): QueryObservation => ({ query_id: gold, gold, present: obs({ citedThreads: cited, answerabilityP: pIn }), removed: obs({ citedThreads: ["x"], answerabilityP: pOut }) });
+    const rs = [q("a", 0.9, 0.2, ["a"]), q("b", 0.8, 0.6, ["b"]), q("c", 0.7, 0.75, ["c"]), { ...q("d", 0.95, 0.1, ["d"]), removed: obs({ topScore: 0.5, answerabilityP: 0.99 }) }];
+    const w = cutoffWhatIf(rs, 0.62, [0.5, 0.65, 0.72, 0.85]);
+    expect(w.map((x) => x.abstain_gold_removed)).toEqual([0.5, 0.75, 0.75, 1]);
+    expect(w.map((x) => x.abstain_gold_present)).toEqual([0, 0, 0.25, 0.5]);
+    expect(w.map((x) => x.gold_cited)).toEqual([1, 1, 0.75, 0.5]);
+    expect(bestCutoff(w, 0.95, 0.05)!.cut).toBe(0.65);
+    expect(bestCutoff(w, 0.5, 0.5)!.cut).toBe(0.85);
+    expect(bestCutoff(w, 1.01, 1)).toBeNull();
+  });
+});

@@ -45,6 +45,21 @@ describe("answerability features", () => {
     expect(half.agree).toBe(f.agree);
   });
 
+  test("query-normalised features read the best cosine against the documents below the first five", () => {
+    const deep = [0.7, 0.6, 0.58, 0.56, 0.55, 0.5, 0.52, 0.48, 0.5].map((s, i) => passage(`d${i}`, s, i ? "Other text." : "A refund takes five days.", i ? 1 : 4));
+    const f = answerabilityFeatures("refund time", deep, idf, [0.9]);
+    // Background = ranks 6..9: 0.5, 0.52, 0.48, 0.5 (mean 0.5, sd ~0.0141).
+    const sd = Math.sqrt((0 + 0.02 ** 2 + 0.02 ** 2 + 0) / 4);
+    expect(f.z_deep).toBeCloseTo((0.7 - 0.5) / (sd + 0.01));
+    expect(f.margin_deep).toBeCloseTo((0.7 - 0.6) / (sd + 0.01));
+    expect(f.rare_coverage).toBe(0.5); // of the two rarest words {refund, time}, "refund" is in the first passage
+    expect(f.title_idf_coverage).toBe(0); // the title "d0" has neither
+    const titled = answerabilityFeatures("refund time", [{ ...deep[0]!, title: "Refund times" }, ...deep.slice(1)], idf, [0.9]);
+    expect(titled.title_idf_coverage).toBeCloseTo(1); // "refund" (3) and "time" (1) of 4
+    // A list of five or fewer has no background: the query-normalised features saturate instead of dividing by zero.
+    expect(answerabilityFeatures("refund time", deep.slice(0, 5), idf, [0.9]).z_deep).toBe(15);
+  });
+
   test("the shipped default head is valid, on by default, and not trained on StackFAQ", async () => {
     const { loadConfig } = await import("../../src/config.ts");
     const path = loadConfig({}).rag.answerabilityHead!;
