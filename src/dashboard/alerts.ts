@@ -1,6 +1,6 @@
 import { createHmac } from "node:crypto";
 import { and, asc, count, eq, gte, inArray, isNull, lt, sql } from "drizzle-orm";
-import type { ResultEvent } from "../agents/types.ts";
+import type { ResultEvent } from "../schema/events.ts";
 import type { Db } from "../db/store.ts";
 import { alertRules, alerts, results } from "../db/schema.ts";
 import { AppError } from "../errors.ts";

@@ -8,19 +8,19 @@ import { AgentsPage, AlertRow, AlertsPage, AnalyticsPage, UsersPage } from "../.
 import { BASE, Layout, LoginPage } from "../../views/layout.tsx";
 import type { EventBus } from "../bus/interface.ts";
 import type { Config } from "../config.ts";
-import { labelCorrections, messages, replyDecisions, results } from "../db/schema.ts";
+import { labelCorrections, messages, results } from "../db/schema.ts";
 import type { Store } from "../db/store.ts";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { cipherOf, FIELDS, UNREADABLE } from "../privacy/index.ts";
+import { REVIEW_ACTIONS, reviewOf, type ReplyStreamEvent, type ResultEvent, type ReviewAction } from "../schema/events.ts";
 import type { ResultHub } from "../realtime/hub.ts";
 import { AlertEngine, parseRule } from "./alerts.ts";
 import { Accounts, cookieNames, hasRole, randomToken, readCookie, ROLES, safeEqual, setCookie, type Principal, type Role } from "./auth.ts";
 import { filtersToQuery, parseFilters, RANGES, type Range } from "./filters.ts";
 import { htmlResponse, PAGE_HEADERS, redirect, safeNext } from "./http.ts";
-import { decisionOf, LiveDashboards, type DecisionEvent } from "./live.ts";
-import { replyOf } from "./outputs.ts";
+import { LiveDashboards } from "./live.ts";
 import { DashboardQueries } from "./queries.ts";
 import { defaultGuard, type AbuseGuard } from "../ratelimit/guard.ts";
 
@@ -37,14 +37,10 @@ export interface DashboardDeps {
   metrics: Metrics;
   /** The master agent when this process consumes (agent activity shows its workers, lag and state). */
   consumer?: { workers: string[]; lag(): Promise<number>; busy: boolean } | null;
-  /**
-   * The response agent's approval flow (src/agents/response ReplyApprovals): when given, dashboard decisions go
-   * through it, so approved replies are handed to the reply-back service of their channel; otherwise the dashboard
-   * records the decision and re-publishes the result itself (chat replies still reach the widget).
-   */
-  approvals?: { decide(messageId: string, action: "approve" | "edit" | "reject", by: { label: string; userId?: string }, body: { text?: string; reason?: string }): Promise<unknown> };
+  /** The one decision service (src/agents/response ReplyApprovals): every approve/edit/reject goes through it. */
+  approvals: { decide(messageId: string, action: ReviewAction, by: { label: string; userId?: string }, body: { text?: string; reason?: string }): Promise<Pick<ResultEvent, "conversation_id">> };
   /** Streamed draft tokens (the response agent's ReplyStreamHub), shown live on the conversation page. */
-  replyStream?: { onAny(l: (ev: { type: string; conversation_id: string; message_id: string }) => void): () => void };
+  replyStream?: { onAny(l: (ev: ReplyStreamEvent) => void): () => void };
   /** Abuse limits: sign-in attempts per client address and per account, alert webhooks; a per-process default when omitted. */
   guard?: AbuseGuard;
   /** How often open dashboard sockets are re-checked against their sessions (default 5 s). */
@@ -109,7 +105,7 @@ export function createDashboard(d: DashboardDeps): Dashboard {
   const pending = new Set<Promise<unknown>>();
   d.hub.onAny((ev) => {
     live.onEvent(ev);
-    if ((ev as { type?: string }).type !== "message.result" || decisionOf(ev)) return;
+    if (ev.type !== "message.result" || reviewOf(ev.outputs)) return;
     const p = alerts.evaluate(ev).catch((e) => d.log.warn({ component: "alerts", err: (e as Error).message }, "alert evaluation failed"));
     pending.add(p);
     void p.finally(() => pending.delete(p));
@@ -316,51 +312,22 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
         "/messages/:id/decision",
         async ({ principal, params, body, request }) => {
           const form = body as Record<string, string | undefined>;
-          const action = form.action === "approve" ? "approved" : form.action === "edit" ? "edited" : form.action === "reject" ? "rejected" : null;
+          const action = REVIEW_ACTIONS.find((a) => a === form.action);
           if (!action) throw new AppError("invalid_decision", "action must be approve, edit or reject", { status: 422 });
           if (!UUID.test(params.id)) throw new AppError("not_found", "no processed message with this id", { status: 404 });
-          const events = await d.store.loadEvents([params.id]);
-          const ev = events.get(params.id);
-          if (!ev) throw new AppError("not_found", "no processed message with this id", { status: 404 });
-          const reply = replyOf(ev.outputs);
-          if (!reply) throw new AppError("no_draft", "this message has no drafted reply", { status: 409 });
-          if (reply.status === "auto_sent") throw new AppError("already_sent", "this reply was sent automatically", { status: 409 });
-          const finalText = action === "edited" ? (form.text ?? "").trim().slice(0, 20_000) : action === "approved" ? reply.text : null;
-          if (action === "edited" && !finalText) throw new AppError("invalid_decision", "the edited reply is empty", { status: 422 });
-          const reason = action === "rejected" ? (form.reason ?? "").trim().slice(0, 500) : null;
-          if (action === "rejected" && !reason) throw new AppError("invalid_decision", "a rejection needs a reason", { status: 422 });
-          if (d.approvals) {
-            const verb = action === "approved" ? "approve" : action === "edited" ? "edit" : "reject";
-            let status = 200;
-            try {
-              await d.approvals.decide(ev.message_id, verb, { label: principal!.user.email, userId: principal!.user.id }, { text: finalText ?? undefined, reason: reason ?? undefined });
-            } catch (e) {
-              if (!(e instanceof AppError) || e.status !== 409) throw e;
-              status = 409;
-            }
-            if (!isHtmx(request.headers)) return redirect(`${BASE}/conversations/${encodeURIComponent(ev.conversation_id)}?m=${ev.message_id}`);
-            return htmlResponse(Draft({ e: (await entryOf(ev.message_id))! }), { status });
+          // The one decision service (src/agents/response ReplyApprovals) validates, records, publishes and hands off.
+          let status = 200;
+          let conversationId: string;
+          try {
+            conversationId = (await d.approvals.decide(params.id, action, { label: principal!.user.email, userId: principal!.user.id }, { text: form.text, reason: form.reason })).conversation_id;
+          } catch (e) {
+            if (!(e instanceof AppError) || e.status !== 409) throw e;
+            status = 409;
+            const [row] = await db.select({ c: messages.conversationId }).from(messages).where(eq(messages.id, params.id)).limit(1);
+            conversationId = row!.c;
           }
-          const inserted = await db
-            .insert(replyDecisions)
-            .values({ messageId: ev.message_id, conversationId: ev.conversation_id, action, draftText: reply.text, finalText, reason, userId: principal!.user.id })
-            .onConflictDoNothing()
-            .returning({ at: replyDecisions.createdAt });
-          if (inserted[0]) {
-            const decided: DecisionEvent = {
-              ...ev,
-              outputs: {
-                ...ev.outputs,
-                reply: { ...(ev.outputs.reply as object), text: finalText ?? reply.text, status: action === "rejected" ? "rejected" : "approved", edited: action === "edited", decided_by: principal!.user.id },
-              },
-              decision: { action, at: inserted[0].at.toISOString(), by: principal!.user.id, reason },
-            };
-            await d.bus.publish(d.responsesTopic, [{ key: ev.conversation_id, value: JSON.stringify(decided), headers: { "message-id": ev.message_id, kind: "decision" } }]);
-            d.log.info({ component: "dashboard", msg_id: ev.message_id, action, user: principal!.user.id }, "draft decided");
-          }
-          if (!isHtmx(request.headers)) return redirect(`${BASE}/conversations/${encodeURIComponent(ev.conversation_id)}?m=${ev.message_id}`);
-          const entry = await entryOf(ev.message_id);
-          return htmlResponse(Draft({ e: entry! }), { status: inserted[0] ? 200 : 409 });
+          if (!isHtmx(request.headers)) return redirect(`${BASE}/conversations/${encodeURIComponent(conversationId)}?m=${params.id}`);
+          return htmlResponse(Draft({ e: (await entryOf(params.id))! }), { status });
         },
         { parse: "urlencoded" },
       )

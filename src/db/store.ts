@@ -1,9 +1,9 @@
 import { fileURLToPath } from "node:url";
 import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { PgDatabase } from "drizzle-orm/pg-core";
-import type { ResultEvent, WorkerFailure } from "../agents/types.ts";
 import { AppError } from "../errors.ts";
 import { bindCipher, cipherOf, ephemeralCipher, FIELDS, maskPans, maskPansDeep, sealMetadata, type FieldCipher } from "../privacy/index.ts";
+import { checkContract, checks, outputOf, urgencyLevelOf, type ResultEvent, type WorkerFailure } from "../schema/events.ts";
 import type { CustomerMessage } from "../schema/message.ts";
 import { toWellFormed } from "../schema/text.ts";
 import * as schema from "./schema.ts";
@@ -34,14 +34,12 @@ export interface DeadLetter {
 
 /** Typed columns pulled out of worker outputs for analytics (workers that do not exist yet leave them null). */
 function typedColumns(r: ResultEvent) {
-  const intent = r.outputs.intent as { label?: string; top?: { label: string; score: number }[]; confidence?: number } | undefined;
-  const sentiment = r.outputs.sentiment as { label?: string; urgency?: { level?: string } | string } | undefined;
-  const urgency = typeof sentiment?.urgency === "string" ? sentiment.urgency : sentiment?.urgency?.level;
+  const intent = outputOf(r.outputs, "intent");
   return {
     intent: intent?.label ?? null,
     intentConfidence: intent?.confidence ?? intent?.top?.[0]?.score ?? null,
-    sentiment: sentiment?.label ?? null,
-    urgency: urgency ?? null,
+    sentiment: outputOf(r.outputs, "sentiment")?.label ?? null,
+    urgency: urgencyLevelOf(r.outputs),
   };
 }
 
@@ -53,6 +51,9 @@ function typedColumnsSnake(r: ResultEvent) {
 
 /** Persistence of the pipeline over drizzle; the same code runs on postgres.js and PGlite. */
 export class Store {
+  /** Stored results left out of `loadEvents` because they break the result contract (src/schema/events.ts). */
+  invalidEvents = 0;
+
   constructor(
     readonly db: Db,
     readonly kind: "postgres" | "pglite",
@@ -86,20 +87,23 @@ export class Store {
       .where(inArray(schema.results.messageId, ids));
     const map = new Map<string, ResultEvent>();
     for (const { results: r, messages: m } of rows) {
-      map.set(r.messageId, {
+      const ev = checkContract(checks.resultEvent, {
         type: "message.result",
         message_id: r.messageId,
         conversation_id: r.conversationId,
-        source: m.source as ResultEvent["source"],
+        source: m.source,
         user: { id: m.customerId, ...(m.customerName ? { name: this.cipher.open(m.customerName, FIELDS.messageName) } : {}) },
         text: this.cipher.open(m.text, FIELDS.messageText),
         received_at: m.receivedAt.toISOString(),
         processed_at: r.createdAt.toISOString(),
-        outputs: r.outputs as Record<string, unknown>,
-        failures: r.failures as ResultEvent["failures"],
+        outputs: r.outputs,
+        failures: r.failures,
         degraded: r.degraded === 1,
-        timings: r.timings as ResultEvent["timings"],
-      });
+        timings: r.timings,
+      }, "stored result");
+      // A row that breaks the contract (written by an older or broken version) is counted and left out, not cast.
+      if (ev.ok) map.set(r.messageId, ev.value);
+      else this.invalidEvents++;
     }
     return map;
   }

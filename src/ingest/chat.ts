@@ -1,6 +1,5 @@
 import { Value } from "@sinclair/typebox/value";
 import { Elysia, t } from "elysia";
-import type { ResultEvent } from "../agents/types.ts";
 import { AppError, err, ok, type Result } from "../errors.ts";
 import { authorize, type KeyList } from "../http/auth.ts";
 import { DEFAULT_MAX_BODY_BYTES, readJsonBody } from "../http/body.ts";
@@ -12,6 +11,7 @@ import type { ResultHub } from "../realtime/hub.ts";
 import { identify, messageIdFor, type ChatIdentity, type IdentityOptions } from "../widget/identity.ts";
 import { conversationIdOf, SOURCES } from "../schema/message.ts";
 import { decodeUtf8Strict } from "../schema/text.ts";
+import { outputOf, type ConversationEvent } from "../schema/events.ts";
 import type { MessagePublisher } from "./publisher.ts";
 
 /** Dependencies of the chat producer. */
@@ -57,13 +57,12 @@ export function customerStream(send: (frame: Record<string, unknown>) => void): 
 }
 
 /** The part of a result a customer may see: never the internal analysis (intent, sentiment, entities). */
-export function customerView(ev: ResultEvent): Record<string, unknown> {
-  if ((ev as { type: string }).type === "reply.sent") {
+export function customerView(ev: ConversationEvent): Record<string, unknown> {
+  if (ev.type === "reply.sent") {
     // A reply sent later by the reply service (src/channels/replies): shown like a result's reply, once per message.
-    const r = ev as unknown as { message_id: string | null; reply_id: string; text: string; sent_at: string };
-    return { type: "result", message_id: r.message_id ?? r.reply_id, processed_at: r.sent_at, reply: r.text };
+    return { type: "result", message_id: ev.message_id ?? ev.reply_id, processed_at: ev.sent_at, reply: ev.text };
   }
-  const reply = ev.outputs.reply as { text?: string; status?: string } | undefined;
+  const reply = outputOf(ev.outputs, "reply");
   return {
     type: "result",
     message_id: ev.message_id,

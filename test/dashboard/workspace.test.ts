@@ -150,8 +150,9 @@ describe("conversation workspace", () => {
     const { conversation_id } = await ingest(h, { source: "chat", user: { id: "visitor-gina-1", name: "Gina" }, message: { text: "hello" }, metadata: { conversation_id: "chat:visitor-gina-1" } });
     const s = await socket(wsUrl(`/dashboard/ws?page=conversation&conversation=${encodeURIComponent(conversation_id)}`), { cookie: agent.cookie });
     const mid = crypto.randomUUID();
-    const delta = (d: string) => ({ key: conversation_id, value: JSON.stringify({ type: "reply.delta", conversation_id, message_id: mid, delta: d }) });
-    await h.parts.bus.publish(h.parts.config.topics.responses, [delta("Hello <b>Gina</b>"), delta(", one moment")]);
+    // Draft tokens travel on the reply-stream topic (src/schema/events.ts ReplyStreamEvent), relayed by the production wiring.
+    const delta = (text: string, seq: number) => ({ key: conversation_id, value: JSON.stringify({ type: "reply.delta", conversation_id, message_id: mid, seq, text }) });
+    await h.parts.bus.publish(h.parts.config.topics.stream, [delta("Hello <b>Gina</b>", 0), delta(", one moment", 1)]);
     const first = await s.next((f) => f.includes("drafting a reply"));
     expect(first).toContain("Hello &lt;b&gt;Gina&lt;/b&gt;");
     expect(await s.next((f) => f.includes(`beforeend:#draft-text-${mid}`))).toContain(", one moment");
