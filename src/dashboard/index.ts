@@ -14,7 +14,7 @@ import { AppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { cipherOf, FIELDS, UNREADABLE } from "../privacy/index.ts";
-import { REVIEW_ACTIONS, reviewOf, type ReplyStreamEvent, type ResultEvent, type ReviewAction } from "../schema/events.ts";
+import { failuresOf, outputsOf, REVIEW_ACTIONS, reviewOf, type ReplyStreamEvent, type ResultEvent, type ReviewAction } from "../schema/events.ts";
 import type { ResultHub } from "../realtime/hub.ts";
 import { AlertEngine, parseRule } from "./alerts.ts";
 import { Accounts, cookieNames, hasRole, randomToken, readCookie, ROLES, safeEqual, setCookie, type Principal, type Role } from "./auth.ts";
@@ -163,8 +163,8 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
       customerName: cipher.openOr(m.customerName, FIELDS.messageName, UNREADABLE),
       text: cipher.openOr(m.text, FIELDS.messageText, UNREADABLE)!,
       receivedAt: m.receivedAt,
-      outputs: r ? (r.outputs as Record<string, unknown>) : null,
-      failures: r ? (r.failures as ThreadEntry["failures"]) : [],
+      outputs: r ? outputsOf(r.outputs) : null,
+      failures: r ? failuresOf(r.failures) : [],
       degraded: r?.degraded === 1,
       decision: dec ? { action: dec.action, finalText: dec.finalText, reason: dec.reason, at: dec.createdAt } : null,
     }));

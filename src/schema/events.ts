@@ -1,4 +1,5 @@
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
+import { Value } from "@sinclair/typebox/value";
 import { t, type Static, type TSchema } from "elysia";
 import { AppError, err, ok, type Result } from "../errors.ts";
 
@@ -68,6 +69,9 @@ export type WorkerOutput<K extends KnownWorker> = Static<(typeof WORKER_OUTPUTS)
 /** Why a worker's output is missing from a result. */
 export const WorkerFailureSchema = t.Object({ worker: t.String(), code: t.String(), message: t.String(), attempts: t.Number() });
 
+/** Per-worker outputs keyed by worker name (the known workers' outputs are read through `outputOf`). */
+const OutputsSchema = t.Record(t.String(), t.Unknown());
+
 /** The master's combined result for one message (persisted, and published on response-events; re-published on a revision or a decision). */
 export const ResultEventSchema = t.Object(
   {
@@ -80,7 +84,7 @@ export const ResultEventSchema = t.Object(
     text: t.String(),
     received_at: t.String(),
     processed_at: t.String(),
-    outputs: t.Record(t.String(), t.Unknown()),
+    outputs: OutputsSchema,
     failures: t.Array(WorkerFailureSchema),
     degraded: t.Boolean(),
     revision: t.Optional(t.Integer({ minimum: 0 })),
@@ -187,6 +191,16 @@ export function parseContract<T extends TSchema>(check: TypeCheck<T>, raw: strin
 export function outputOf<K extends KnownWorker>(outputs: Readonly<Record<string, unknown>> | null | undefined, worker: K): WorkerOutput<K> | null {
   const v = outputs?.[worker];
   return v !== undefined && outputChecks[worker].Check(v) ? (v as WorkerOutput<K>) : null;
+}
+
+/** A stored `results.outputs` JSON column as a record (anything else reads as no outputs). */
+export function outputsOf(v: unknown): Record<string, unknown> {
+  return Value.Check(OutputsSchema, v) ? v : {};
+}
+
+/** A stored `results.failures` JSON column: the entries that match the failure contract. */
+export function failuresOf(v: unknown): WorkerFailure[] {
+  return Array.isArray(v) ? v.filter((f): f is WorkerFailure => Value.Check(WorkerFailureSchema, f)) : [];
 }
 
 /** The urgency level of a sentiment output, whichever shape it has. */

@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { REASON_MAX_CHARS } from "../../src/schema/events.ts";
 import { eq } from "drizzle-orm";
 import { alerts, labelCorrections, replyDecisions } from "../../src/db/schema.ts";
 import { ingest, signIn, socket, startHarness, until, type Client, type Harness } from "./harness.ts";
@@ -135,6 +136,9 @@ describe("conversation workspace", () => {
     expect(got.reply).toBe("Edited: your parcel ships today.");
     const noReason = await agent.post(`/dashboard/messages/${a2.id}/decision`, { action: "reject" }, { "x-csrf-token": agent.csrf });
     expect(noReason.status).toBe(422);
+    // One limit for reasons, the same as the review API's.
+    const tooLong = await agent.post(`/dashboard/messages/${a2.id}/decision`, { action: "reject", reason: "x".repeat(REASON_MAX_CHARS + 1) }, { "x-csrf-token": agent.csrf });
+    expect(tooLong.status).toBe(422);
     const rejected = await agent.post(`/dashboard/messages/${a2.id}/decision`, { action: "reject", reason: "wrong policy cited" }, { "x-csrf-token": agent.csrf, "hx-request": "true" });
     expect(await rejected.text()).toContain("wrong policy cited");
     const [row] = await h.parts.store.db.select().from(replyDecisions).where(eq(replyDecisions.messageId, a2.id));
