@@ -3,8 +3,9 @@ import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { PgDatabase } from "drizzle-orm/pg-core";
 import { AppError } from "../errors.ts";
 import { bindCipher, cipherOf, ephemeralCipher, FIELDS, maskPans, maskPansDeep, sealMetadata, type FieldCipher } from "../privacy/index.ts";
-import { checkContract, checks, outputOf, urgencyLevelOf, type ResultEvent, type WorkerFailure } from "../schema/events.ts";
-import type { CustomerMessage } from "../schema/message.ts";
+import { Value } from "@sinclair/typebox/value";
+import { checkContract, checks, objectOf, outputOf, urgencyLevelOf, type ResultEvent, type WorkerFailure } from "../schema/events.ts";
+import { customerMessageSchema, type CustomerMessage } from "../schema/message.ts";
 import { toWellFormed } from "../schema/text.ts";
 import * as schema from "./schema.ts";
 
@@ -32,6 +33,9 @@ export interface DeadLetter {
   raw: string;
 }
 
+/** The customer-message contract as stored messages are checked against it (the size limits were applied on the way in). */
+const STORED_MESSAGE = customerMessageSchema({ maxTextChars: Number.MAX_SAFE_INTEGER, maxAttachments: 100_000 });
+
 /** Typed columns pulled out of worker outputs for analytics (workers that do not exist yet leave them null). */
 function typedColumns(r: ResultEvent) {
   const intent = outputOf(r.outputs, "intent");
@@ -51,8 +55,8 @@ function typedColumnsSnake(r: ResultEvent) {
 
 /** Persistence of the pipeline over drizzle; the same code runs on postgres.js and PGlite. */
 export class Store {
-  /** Stored results left out of `loadEvents` because they break the result contract (src/schema/events.ts). */
-  invalidEvents = 0;
+  /** Stored rows left out of `loadEvents` / `loadMessages` because they break their contract (src/schema/). */
+  invalidRows = 0;
 
   constructor(
     readonly db: Db,
@@ -103,7 +107,7 @@ export class Store {
       }, "stored result");
       // A row that breaks the contract (written by an older or broken version) is counted and left out, not cast.
       if (ev.ok) map.set(r.messageId, ev.value);
-      else this.invalidEvents++;
+      else this.invalidRows++;
     }
     return map;
   }
@@ -175,22 +179,24 @@ export class Store {
   async loadMessages(ids: string[]): Promise<Map<string, CustomerMessage>> {
     if (ids.length === 0) return new Map();
     const rows = await this.wrap(() => this.db.select().from(schema.messages).where(inArray(schema.messages.id, ids)));
-    return new Map(
-      rows.map((m) => [
-        m.id,
-        {
-          id: m.id,
-          source: m.source as CustomerMessage["source"],
-          user: {
-            id: m.customerId,
-            ...(m.customerName ? { name: this.cipher.open(m.customerName, FIELDS.messageName) } : {}),
-            ...(m.customerEmail ? { email: this.cipher.open(m.customerEmail, FIELDS.messageEmail) } : {}),
-          },
-          message: { text: this.cipher.open(m.text, FIELDS.messageText), attachments: m.attachments as CustomerMessage["message"]["attachments"] },
-          metadata: sealMetadata(this.cipher, m.metadata as Record<string, unknown>, "open") as CustomerMessage["metadata"],
+    const map = new Map<string, CustomerMessage>();
+    for (const m of rows) {
+      const stored = {
+        id: m.id,
+        source: m.source,
+        user: {
+          id: m.customerId,
+          ...(m.customerName ? { name: this.cipher.open(m.customerName, FIELDS.messageName) } : {}),
+          ...(m.customerEmail ? { email: this.cipher.open(m.customerEmail, FIELDS.messageEmail) } : {}),
         },
-      ]),
-    );
+        message: { text: this.cipher.open(m.text, FIELDS.messageText), attachments: m.attachments },
+        metadata: sealMetadata(this.cipher, objectOf(m.metadata), "open"),
+      };
+      // Checked against the message contract (without this deployment's size limits: the master applied them).
+      if (Value.Check(STORED_MESSAGE, stored)) map.set(m.id, stored);
+      else this.invalidRows++;
+    }
+    return map;
   }
 
   /**

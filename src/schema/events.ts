@@ -193,9 +193,17 @@ export function outputOf<K extends KnownWorker>(outputs: Readonly<Record<string,
   return v !== undefined && outputChecks[worker].Check(v) ? (v as WorkerOutput<K>) : null;
 }
 
-/** A stored `results.outputs` JSON column as a record (anything else reads as no outputs). */
-export function outputsOf(v: unknown): Record<string, unknown> {
+/** A stored JSON object column (outputs, metadata, headers) as a record; anything else reads as empty. */
+export function objectOf(v: unknown): Record<string, unknown> {
   return Value.Check(OutputsSchema, v) ? v : {};
+}
+
+/** A stored `results.outputs` JSON column as a record (anything else reads as no outputs). */
+export const outputsOf = objectOf;
+
+/** The channel of a stored message when it is one of the message schema's. */
+export function sourceOf(v: string): ResultEvent["source"] | null {
+  return v === "email" || v === "chat" || v === "social" ? v : null;
 }
 
 /** A stored `results.failures` JSON column: the entries that match the failure contract. */

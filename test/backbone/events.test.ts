@@ -5,6 +5,8 @@ import type { Logger } from "../../src/obs/log.ts";
 import { ResultHub } from "../../src/realtime/hub.ts";
 import { checkContract, checks, failuresOf, outputOf, outputsOf, ResultEventSchema, reviewOf, type ResultEvent } from "../../src/schema/events.ts";
 import { SOURCES } from "../../src/schema/message.ts";
+import { parseTurn } from "../../src/session/interface.ts";
+import { replyMemoryOf } from "../../src/agents/response/memory.ts";
 
 const SECRET = "my card is 4111 1111 1111 1111 and my name is Zed Secret";
 
@@ -106,5 +108,13 @@ describe("event contracts (src/schema/events.ts)", () => {
     expect(seen).toEqual(["message.result", "reply.sent"]);
     expect(hub.invalid).toBe(1);
     await hub.stop();
+  });
+
+  test("session data read back from Redis is checked: malformed turns and memory keys read as absent", () => {
+    expect(parseTurn(JSON.stringify({ role: "customer", text: "hi", at: "2026-01-01T00:00:00Z" }))?.text).toBe("hi");
+    expect(parseTurn(JSON.stringify({ role: "robot", text: "hi", at: "x" }))).toBeNull();
+    expect(parseTurn("{oops")).toBeNull();
+    const log = [{ message_id: "m", text: "t", status: "approved", at: "now" }];
+    expect(replyMemoryOf({ reply_log: log, reply_language: 7, reply_summary: { text: "s" } })).toEqual({ reply_log: log });
   });
 });

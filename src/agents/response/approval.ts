@@ -7,7 +7,7 @@ import type { Logger } from "../../obs/log.ts";
 import { Outbox } from "../../outbox/outbox.ts";
 import type { SessionStore } from "../../session/interface.ts";
 import { DECISION_OF, outputOf, REASON_MAX_CHARS, REVIEW_ACTIONS, type ReplyReview, type ResultEvent, type ReviewAction } from "../../schema/events.ts";
-import { logReply, type ReplyMemoryState } from "./memory.ts";
+import { logReply, replyMemoryOf } from "./memory.ts";
 
 /**
  * The reply-back service as the approval flow needs it (src/channels/replies ReplyService satisfies it): record and
@@ -141,7 +141,7 @@ export class ReplyApprovals {
     if (!this.d.sessions) return;
     try {
       const s = await this.d.sessions.get(conversationId);
-      const log = logReply((s.state as ReplyMemoryState).reply_log, { message_id: messageId, text, status: "approved", at });
+      const log = logReply(replyMemoryOf(s.state).reply_log, { message_id: messageId, text, status: "approved", at });
       await this.d.sessions.setState(conversationId, { reply_log: log });
     } catch (e) {
       this.d.log.warn({ component: "approval", code: toAppError(e).code }, "approved reply not added to session memory");

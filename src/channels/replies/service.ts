@@ -1,6 +1,6 @@
 import { AppError } from "../../errors.ts";
 import type { Logger } from "../../obs/log.ts";
-import { outputOf, reviewOf, type ConversationEvent } from "../../schema/events.ts";
+import { objectOf, outputOf, reviewOf, sourceOf, type ConversationEvent } from "../../schema/events.ts";
 import { backoffMs } from "../ids.ts";
 import type { ChannelStore, ReplyRow } from "../store.ts";
 import { DeliveryError, type OriginalMessage, type ReplyDeliverer } from "./types.ts";
@@ -60,7 +60,7 @@ export class ReplyService {
     const deliverer = this.deliverers.get(original.source);
     let recipient: Record<string, unknown> = {};
     let problem: string | null = deliverer ? null : `no ${original.source} reply channel is configured`;
-    if (req.approvedBy === "auto" && (original.metadata.email as { auto_submitted?: boolean } | undefined)?.auto_submitted) {
+    if (req.approvedBy === "auto" && objectOf(original.metadata.email).auto_submitted === true) {
       problem = "not sent automatically: the customer's mail was itself automatic (mail loop protection)";
     }
     if (deliverer) {
@@ -199,9 +199,11 @@ export class ReplyService {
   private async loadOriginal(messageId: string): Promise<OriginalMessage> {
     const m = await this.store.loadMessage(messageId);
     if (!m) throw new AppError("unknown_message", `no customer message ${messageId} (it is persisted once the pipeline has processed it)`, { status: 404 });
+    const source = sourceOf(m.source);
+    if (!source) throw new AppError("unknown_channel", `message ${messageId} has a channel this version cannot answer on`, { status: 422 });
     return {
       id: m.id,
-      source: m.source as OriginalMessage["source"],
+      source,
       conversationId: m.conversationId,
       user: { id: m.customerId, name: m.customerName, email: m.customerEmail },
       metadata: m.metadata,
