@@ -42,7 +42,7 @@ const bus = new MemoryBus();
 const hub = new ResultHub(bus, "response-events", "bench", log);
 const metrics = new Metrics(false);
 const approvals = new ReplyApprovals({ store, bus, responsesTopic: "response-events", log });
-const dashboard = createDashboard({ store, hub, bus, responsesTopic: "response-events", settings: config.dashboard, role: "api", log, metrics, approvals });
+const dashboard = createDashboard({ store, hub, settings: config.dashboard, role: "api", log, metrics, approvals });
 await dashboard.ready;
 const app = buildApp({ log, metrics, checks: [], features: [dashboard.routes] });
 await dashboard.accounts.createUser({ email: "bench@example.com", name: "Bench", role: "admin", password: "benchmark passphrase" });

@@ -167,8 +167,6 @@ export async function startService(
       ? createDashboard({
           store,
           hub,
-          bus,
-          responsesTopic: config.topics.responses,
           settings: config.dashboard,
           role: config.role,
           log,

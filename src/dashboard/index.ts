@@ -6,7 +6,6 @@ import { FeedPage } from "../../views/feed.tsx";
 import { ModelsPage, type CalibrationReport } from "../../views/models.tsx";
 import { AgentsPage, AlertRow, AlertsPage, AnalyticsPage, UsersPage } from "../../views/insights.tsx";
 import { BASE, Layout, LoginPage } from "../../views/layout.tsx";
-import type { EventBus } from "../bus/interface.ts";
 import type { Config } from "../config.ts";
 import { labelCorrections, messages, results } from "../db/schema.ts";
 import type { Store } from "../db/store.ts";
@@ -14,7 +13,7 @@ import { AppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { cipherOf, FIELDS, UNREADABLE } from "../privacy/index.ts";
-import { failuresOf, outputsOf, REVIEW_ACTIONS, reviewOf, type ReplyStreamEvent, type ResultEvent, type ReviewAction } from "../schema/events.ts";
+import { failuresOf, outputsOf, REVIEW_ACTIONS, reviewOf, type ReplyStreamEvent, type ReviewAction } from "../schema/events.ts";
 import type { ResultHub } from "../realtime/hub.ts";
 import { AlertEngine, parseRule } from "./alerts.ts";
 import { Accounts, cookieNames, hasRole, randomToken, readCookie, ROLES, safeEqual, setCookie, type Principal, type Role } from "./auth.ts";
@@ -28,9 +27,6 @@ import { defaultGuard, type AbuseGuard } from "../ratelimit/guard.ts";
 export interface DashboardDeps {
   store: Store;
   hub: ResultHub;
-  bus: EventBus;
-  /** response-events: decisions are re-published there so every replica's dashboards and chat sockets see them. */
-  responsesTopic: string;
   settings: Config["dashboard"];
   role: Config["role"];
   log: Logger;
@@ -38,7 +34,7 @@ export interface DashboardDeps {
   /** The master agent when this process consumes (agent activity shows its workers, lag and state). */
   consumer?: { workers: string[]; lag(): Promise<number>; busy: boolean } | null;
   /** The one decision service (src/agents/response ReplyApprovals): every approve/edit/reject goes through it. */
-  approvals: { decide(messageId: string, action: ReviewAction, by: { label: string; userId?: string }, body: { text?: string; reason?: string }): Promise<Pick<ResultEvent, "conversation_id">> };
+  approvals: { decide(messageId: string, action: ReviewAction, by: { label: string; userId?: string }, body: { text?: string; reason?: string }): Promise<unknown> };
   /** Streamed draft tokens (the response agent's ReplyStreamHub), shown live on the conversation page. */
   replyStream?: { onAny(l: (ev: ReplyStreamEvent) => void): () => void };
   /** Abuse limits: sign-in attempts per client address and per account, alert webhooks; a per-process default when omitted. */
@@ -317,17 +313,15 @@ export function dashboardRoutes(d: DashboardDeps, p: Parts) {
           if (!UUID.test(params.id)) throw new AppError("not_found", "no processed message with this id", { status: 404 });
           // The one decision service (src/agents/response ReplyApprovals) validates, records, publishes and hands off.
           let status = 200;
-          let conversationId: string;
           try {
-            conversationId = (await d.approvals.decide(params.id, action, { label: principal!.user.email, userId: principal!.user.id }, { text: form.text, reason: form.reason })).conversation_id;
+            await d.approvals.decide(params.id, action, { label: principal!.user.email, userId: principal!.user.id }, { text: form.text, reason: form.reason });
           } catch (e) {
             if (!(e instanceof AppError) || e.status !== 409) throw e;
             status = 409;
-            const [row] = await db.select({ c: messages.conversationId }).from(messages).where(eq(messages.id, params.id)).limit(1);
-            conversationId = row!.c;
           }
-          if (!isHtmx(request.headers)) return redirect(`${BASE}/conversations/${encodeURIComponent(conversationId)}?m=${params.id}`);
-          return htmlResponse(Draft({ e: (await entryOf(params.id))! }), { status });
+          const entry = (await entryOf(params.id))!;
+          if (!isHtmx(request.headers)) return redirect(`${BASE}/conversations/${encodeURIComponent(entry.conversationId)}?m=${params.id}`);
+          return htmlResponse(Draft({ e: entry }), { status });
         },
         { parse: "urlencoded" },
       )
