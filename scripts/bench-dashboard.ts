@@ -4,6 +4,7 @@
  * figure is the server's own time (routing, auth, SQL, rendering), without network.
  * Last line: {"feed_ms":…, "analytics_ms":…} (p95).
  */
+import { ReplyApprovals } from "../src/agents/response/index.ts";
 import { loadConfig } from "../src/config.ts";
 import { MemoryBus } from "../src/bus/memory.ts";
 import { createDashboard } from "../src/dashboard/index.ts";
@@ -40,7 +41,8 @@ if (store.kind === "postgres") {
 const bus = new MemoryBus();
 const hub = new ResultHub(bus, "response-events", "bench", log);
 const metrics = new Metrics(false);
-const dashboard = createDashboard({ store, hub, bus, responsesTopic: "response-events", settings: config.dashboard, role: "api", log, metrics });
+const approvals = new ReplyApprovals({ store, bus, responsesTopic: "response-events", log });
+const dashboard = createDashboard({ store, hub, settings: config.dashboard, role: "api", log, metrics, approvals });
 await dashboard.ready;
 const app = buildApp({ log, metrics, checks: [], features: [dashboard.routes] });
 await dashboard.accounts.createUser({ email: "bench@example.com", name: "Bench", role: "admin", password: "benchmark passphrase" });

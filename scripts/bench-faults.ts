@@ -205,7 +205,7 @@ await hubBus.start([hubConfig.topics.responses]);
 const hub = new ResultHub(hubBus, hubConfig.topics.responses, `bench-faults-hub-${id}`, createLogger("silent"));
 await hub.start();
 const dispatched = new Map<string, number>();
-hub.onAny((ev: ResultEvent) => {
+hub.onAny((ev) => {
   const k = eventIdentity(ev);
   if (k) dispatched.set(k, (dispatched.get(k) ?? 0) + 1);
 });

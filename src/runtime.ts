@@ -9,7 +9,7 @@ import { consumerGroups, type Config } from "./config.ts";
 import { openPglite, openPostgres, type Store } from "./db/store.ts";
 import { cipherFromConfig, PrivacyService } from "./privacy/index.ts";
 import { buildApp, type ReadinessCheck } from "./http/app.ts";
-import { createDashboard } from "./dashboard/index.ts";
+import { createDashboard, type Dashboard, type DashboardDeps } from "./dashboard/index.ts";
 import { startChannels } from "./channels/index.ts";
 import { chatRoutes } from "./ingest/chat.ts";
 import { MessagePublisher } from "./ingest/publisher.ts";
@@ -89,13 +89,23 @@ export interface Service {
   app: ReturnType<typeof buildApp> | null;
   master: MasterAgent | null;
   hub: ResultHub | null;
+  /** The dashboard's long-lived parts (accounts, alerts, live sockets) when this role serves HTTP. */
+  dashboard: Dashboard | null;
   publisher: MessagePublisher;
   /** `drainUntil` (epoch ms): keep consuming until the master has nothing left or that moment passes. */
   stop(opts?: { drainUntil?: number }): Promise<void>;
 }
 
 /** Wires producers, the master agent with the given workers, the result hub and the HTTP app. */
-export async function startService(parts: Parts, agents: Agent[], opts: { afterConsumersStopped?: () => Promise<void> } = {}): Promise<Service> {
+export async function startService(
+  parts: Parts,
+  agents: Agent[],
+  opts: {
+    afterConsumersStopped?: () => Promise<void>;
+    /** Test overrides of the dashboard (cheap password hashing, timers, a fake webhook fetch, the models report). */
+    dashboard?: Pick<DashboardDeps, "passwordCost" | "spikeCheckMs" | "fetch" | "sessionRecheckMs" | "models">;
+  } = {},
+): Promise<Service> {
   const { config, log, metrics, bus, store, sessions } = parts;
   const publisher = new MessagePublisher(bus, config.topics.messages, config.limits, metrics);
   parts.outbox?.start();
@@ -154,13 +164,32 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
   const channels = hub ? startChannels({ config, store, bus, publisher, hub, log, guard, outbox: parts.outbox }) : null;
   // Approved drafts (dashboard or review API) are handed to the reply-back service of their channel.
   const approvals = channels ? new ReplyApprovals({ store, bus, responsesTopic: config.topics.responses, sessions, handoff: channels.replies, log, maxTextChars: config.limits.maxTextChars, outbox: parts.outbox }) : null;
+  const dashboard =
+    hub && approvals && replyStream
+      ? createDashboard({
+          store,
+          hub,
+          settings: config.dashboard,
+          role: config.role,
+          log,
+          metrics,
+          consumer: master,
+          approvals,
+          replyStream,
+          guard,
+          sessionRecheckMs: config.dashboard.sessionRecheckSeconds * 1000,
+          privacy,
+          models: { calibrationReport: join(config.models.dir, "intent", "calibration.json") },
+          ...opts.dashboard,
+        })
+      : null;
   const features =
-    hub && channels && approvals && replyStream
+    hub && channels && approvals && replyStream && dashboard
       ? [
           chatRoutes({ publisher, hub, apiKeys: config.apiKeys, metrics, log, identity, replyStream, guard, maxBodyBytes: config.resilience.httpMaxBodyBytes, maxFrameBytes: config.resilience.wsMaxPayloadBytes }),
           ...channels.routes,
           draftReviewRoutes({ approvals, apiKeys: config.apiKeys, guard }),
-          createDashboard({ store, hub, bus, responsesTopic: config.topics.responses, settings: config.dashboard, role: config.role, log, metrics, consumer: master, approvals, replyStream, guard, sessionRecheckMs: config.dashboard.sessionRecheckSeconds * 1000, privacy, models: { calibrationReport: join(config.models.dir, "intent", "calibration.json") } }).routes,
+          dashboard.routes,
           widgetRoutes({ db: store.db, identity, log, guard }),
         ]
       : [];
@@ -175,6 +204,7 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
     app,
     master,
     hub,
+    dashboard,
     publisher,
     /**
      * Graceful order: producers stop taking mail and posts (in-flight IMAP batches finish), the master drains what is

@@ -5,6 +5,7 @@ import { draftPriority } from "../llm/queue.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { Outbox } from "../outbox/outbox.ts";
+import { checks, outputOf, parseContract, reviewOf, urgencyLevelOf as urgencyLevel } from "../schema/events.ts";
 import type { CustomerMessage } from "../schema/message.ts";
 import { emptySession, type Session, type SessionStore } from "../session/interface.ts";
 import { groupBy, runWorker } from "./master.ts";
@@ -12,10 +13,7 @@ import type { Agent, ResultEvent, WorkerFailure } from "./types.ts";
 
 /** The generation queue priority of a result, from its sentiment worker's urgency and label. */
 export function urgencyOf(ev: ResultEvent): number {
-  const s = ev.outputs.sentiment as { label?: unknown; urgency?: unknown } | undefined;
-  const u = s?.urgency;
-  const level = typeof u === "string" ? u : typeof (u as { level?: unknown } | undefined)?.level === "string" ? (u as { level: string }).level : null;
-  return draftPriority(level, typeof s?.label === "string" ? s.label : null);
+  return draftPriority(urgencyLevel(ev.outputs), outputOf(ev.outputs, "sentiment")?.label ?? null);
 }
 
 /** Options of the drafting stage. */
@@ -65,14 +63,13 @@ export class DraftingStage {
   private pending(records: InRecord[]): ResultEvent[] {
     const out: ResultEvent[] = [];
     for (const r of records) {
-      let ev: ResultEvent;
-      try {
-        ev = JSON.parse(r.value) as ResultEvent;
-      } catch {
+      const parsed = parseContract(checks.responseEvent, r.value, "response event");
+      if (!parsed.ok) {
+        this.o.log.warn({ component: "drafting", offset: r.offset, code: parsed.error.code, err: parsed.error.message }, "record breaking its contract skipped");
         continue;
       }
-      if (ev?.type !== "message.result" || !ev.outputs) continue;
-      if ((ev.outputs.reply as { review?: unknown } | undefined)?.review) continue;
+      const ev = parsed.value;
+      if (ev.type !== "message.result" || reviewOf(ev.outputs)) continue;
       if (this.missing(ev)) out.push(ev);
     }
     return out;
@@ -150,7 +147,7 @@ export class DraftingStage {
       }
       if (!changed) return [];
       const done: ResultEvent = { ...ev, revision: (ev.revision ?? 0) + 1, outputs, failures, degraded: failures.length > 0, timings: { ...ev.timings, workers } };
-      const autoSent = (outputs.reply as { status?: string } | undefined)?.status === "auto_sent";
+      const autoSent = outputOf(outputs, "reply")?.status === "auto_sent";
       return this.outbox.enqueue(tx, [
         {
           topic: this.o.responsesTopic,

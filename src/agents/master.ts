@@ -6,6 +6,7 @@ import type { Metrics } from "../obs/metrics.ts";
 import { reportError } from "../obs/sentry.ts";
 import { maskPans, maskPansDeep } from "../privacy/index.ts";
 import { contextFromHeaders, SpanStatusCode, withSpan } from "../obs/tracing.ts";
+import { outputOf } from "../schema/events.ts";
 import { conversationIdOf, parseCustomerMessage, type CustomerMessage, type MessageLimits } from "../schema/message.ts";
 import { emptySession, type Session, type SessionStore, type Turn } from "../session/interface.ts";
 import type { Agent, PrepareItem, ResultEvent, WorkerFailure } from "./types.ts";
@@ -210,7 +211,7 @@ export class MasterAgent {
       const now = Date.now();
       for (const e of events) {
         metrics.processed.inc({ source: e.source, status: e.degraded ? "degraded" : "ok" });
-        metrics.observeClassification((e.outputs.intent as { label?: string } | undefined)?.label, (e.outputs.sentiment as { label?: string } | undefined)?.label);
+        metrics.observeClassification(outputOf(e.outputs, "intent")?.label, outputOf(e.outputs, "sentiment")?.label);
         metrics.endToEnd.observe(Math.max(0, now - Date.parse(e.received_at)) / 1000);
       }
     } catch (e) {
@@ -419,8 +420,8 @@ export class MasterAgent {
 /** The session turn recorded for a customer message: text plus the small facts later messages need. */
 function customerTurn(msg: CustomerMessage, r: ResultEvent): Turn {
   const meta: Record<string, unknown> = {};
-  const intent = r.outputs.intent as { label?: string } | undefined;
-  const sentiment = r.outputs.sentiment as { label?: string } | undefined;
+  const intent = outputOf(r.outputs, "intent");
+  const sentiment = outputOf(r.outputs, "sentiment");
   if (intent?.label) meta.intent = intent.label;
   if (sentiment?.label) meta.sentiment = sentiment.label;
   return { role: "customer", text: msg.message.text, at: msg.metadata.received_at, message_id: msg.id, ...(Object.keys(meta).length ? { meta } : {}) };

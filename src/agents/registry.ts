@@ -7,9 +7,10 @@ import { extractEntities, loadTriage, redact, type Triage } from "../ml/index.ts
 import { loadAnswerabilityHead, openKnowledge, type AnswerabilityHead, type Knowledge, type PastTicket } from "../rag/index.ts";
 import { privacyEvent } from "../privacy/index.ts";
 import type { Parts } from "../runtime.ts";
+import { checks, outputOf, parseContract } from "../schema/events.ts";
 import { BusReplyStream, responseAgentFromConfig, SupersedeRegistry, watchNewMessages } from "./response/index.ts";
 import { DraftingStage } from "./drafting.ts";
-import type { Agent, ResultEvent } from "./types.ts";
+import type { Agent } from "./types.ts";
 
 /** The worker agents of a consuming process and the long-lived parts behind them (what its ROLE runs). */
 export interface Workers {
@@ -146,17 +147,14 @@ export function pastTicketsHandler(knowledge: Pick<Knowledge, "addPastTicket" | 
 
 /** A past ticket from a result event whose reply a person approved (or edited then approved); null otherwise. */
 export function approvedTicket(raw: string): PastTicket | null {
-  let ev: ResultEvent;
-  try {
-    ev = JSON.parse(raw) as ResultEvent;
-  } catch {
-    return null;
-  }
-  const reply = ev?.outputs?.reply as { status?: string; text?: string; review?: { at?: string } } | undefined;
-  if (ev.type !== "message.result" || reply?.status !== "approved" || !reply.review || typeof reply.text !== "string") return null;
+  const parsed = parseContract(checks.resultEvent, raw, "result event");
+  if (!parsed.ok) return null;
+  const ev = parsed.value;
+  const reply = outputOf(ev.outputs, "reply");
+  if (reply?.status !== "approved" || !reply.review) return null;
   // Another customer may be shown this ticket: their card numbers, IBANs, emails and phones never enter the index.
   const scrub = (text: string) => redact(text, extractEntities(text)).text;
-  return { id: ev.message_id, question: scrub(ev.text), answer: scrub(reply.text), conversation_id: ev.conversation_id, resolved_at: reply.review.at ?? ev.processed_at };
+  return { id: ev.message_id, question: scrub(ev.text), answer: scrub(reply.text), conversation_id: ev.conversation_id, resolved_at: reply.review.at };
 }
 
 /** A configured answerability head must exist: a typo in RAG_ANSWERABILITY_HEAD must not silently disable it. */

@@ -37,29 +37,5 @@ export interface PrepareItem {
   session: Session;
 }
 
-/** Why a worker's output is missing from a result. */
-export interface WorkerFailure {
-  worker: string;
-  code: string;
-  message: string;
-  attempts: number;
-}
-
-/** The combined output of the master agent for one message, as persisted and published on response-events. */
-export interface ResultEvent {
-  type: "message.result";
-  message_id: string;
-  conversation_id: string;
-  source: CustomerMessage["source"];
-  user: { id: string; name?: string };
-  text: string;
-  received_at: string;
-  processed_at: string;
-  /** Per-worker outputs keyed by worker name. */
-  outputs: Record<string, unknown>;
-  failures: WorkerFailure[];
-  degraded: boolean;
-  /** Absent on the master's event; incremented when a later stage (drafting) re-publishes it: replace, don't add. */
-  revision?: number;
-  timings: { total_ms: number; workers: Record<string, number> };
-}
+/** The result contract lives in src/schema/events.ts; agents keep importing it from here. */
+export type { ResultEvent, WorkerFailure } from "../schema/events.ts";

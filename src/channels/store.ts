@@ -1,8 +1,11 @@
+import type { Static, TSchema } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
 import { and, eq, inArray, isNotNull, lt, or, sql } from "drizzle-orm";
 import type { Db } from "../db/store.ts";
 import { channelCheckpoints, emailMessages, messages, outboundReplies, webhookDeliveries } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
 import { cipherOf, FIELDS, sealMetadata } from "../privacy/index.ts";
+import { objectOf } from "../schema/events.ts";
 
 /** One email known to the copilot, inbound or outbound. */
 export interface EmailRow {
@@ -54,11 +57,11 @@ export class ChannelStore {
     );
   }
 
-  /** Reads a checkpoint value (null when none was saved). */
-  async readCheckpoint<T>(key: string): Promise<T | null> {
+  /** Reads a checkpoint value checked against its shape (null when none was saved, or one of another shape: start over). */
+  async readCheckpoint<T extends TSchema>(key: string, schema: T): Promise<Static<T> | null> {
     const rows = await this.wrap(() => this.db.select({ value: channelCheckpoints.value }).from(channelCheckpoints).where(eq(channelCheckpoints.key, key)));
-    const v = rows[0]?.value as T | undefined;
-    return v && typeof v === "object" && Object.keys(v as object).length ? v : null;
+    const v: unknown = rows[0]?.value;
+    return Value.Check(schema, v) ? v : null;
   }
 
   /** Saves a checkpoint without a lease (sources that run in one place only, and tests). */
@@ -257,7 +260,7 @@ export class ChannelStore {
       customerName: c.open(r.customerName, FIELDS.messageName),
       customerEmail: c.open(r.customerEmail, FIELDS.messageEmail),
       text: c.open(r.text, FIELDS.messageText),
-      metadata: sealMetadata(c, r.metadata as Record<string, unknown>, "open"),
+      metadata: sealMetadata(c, objectOf(r.metadata), "open"),
     };
   }
 

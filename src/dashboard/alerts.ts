@@ -1,8 +1,10 @@
 import { createHmac } from "node:crypto";
 import { and, asc, count, eq, gte, inArray, isNull, lt, sql } from "drizzle-orm";
-import type { ResultEvent } from "../agents/types.ts";
+import type { ResultEvent } from "../schema/events.ts";
 import type { Db } from "../db/store.ts";
 import { alertRules, alerts, results } from "../db/schema.ts";
+import { Value } from "@sinclair/typebox/value";
+import { t } from "elysia";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 import { extractEntities, redact } from "../ml/entities.ts";
@@ -31,6 +33,11 @@ export interface RuleParams {
   minCount?: number;
 }
 
+const strings = t.Optional(t.Array(t.String()));
+/** The stored shape of RuleParams: rules are read back from the database through it, not cast. */
+const RuleParamsSchema = t.Object({ levels: strings, labels: strings, customers: strings, keywords: strings, intent: t.Optional(t.String()), windowMinutes: t.Optional(t.Number()), factor: t.Optional(t.Number()), minCount: t.Optional(t.Number()) });
+const isRuleKind = (k: string): k is RuleKind => (RULE_KINDS as readonly string[]).includes(k);
+
 /** A rule as stored. */
 export interface Rule {
   id: number;
@@ -45,7 +52,8 @@ export interface Rule {
 export interface FiredAlert {
   id: number;
   ruleId: number;
-  kind: RuleKind;
+  /** The firing rule's kind (a RuleKind when written by this version). */
+  kind: string;
   title: string;
   detail: string;
   messageId: string | null;
@@ -143,7 +151,16 @@ export class AlertEngine {
   async rules(): Promise<Rule[]> {
     if (this.cache) return this.cache;
     const rows = await this.o.db.select().from(alertRules).orderBy(asc(alertRules.id));
-    this.cache = rows.map((r) => ({ id: r.id, name: r.name, kind: r.kind as RuleKind, params: r.params as RuleParams, webhook: r.webhook === 1, enabled: r.enabled === 1 }));
+    // A row this version cannot read (unknown kind, params of another shape) is left out rather than misread.
+    this.cache = rows.flatMap((r) => {
+      const kind = r.kind;
+      const params: unknown = r.params;
+      if (!isRuleKind(kind) || !Value.Check(RuleParamsSchema, params)) {
+        this.o.log.warn({ component: "alerts", rule: r.id }, "alert rule with an unknown kind or malformed params skipped");
+        return [];
+      }
+      return [{ id: r.id, name: r.name, kind, params, webhook: r.webhook === 1, enabled: r.enabled === 1 }];
+    });
     return this.cache;
   }
 
@@ -298,7 +315,7 @@ function toFired(r: typeof alerts.$inferSelect): FiredAlert {
   return {
     id: r.id,
     ruleId: r.ruleId,
-    kind: r.kind as RuleKind,
+    kind: r.kind,
     title: r.title,
     detail: r.detail,
     messageId: r.messageId,

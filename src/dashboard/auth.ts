@@ -8,6 +8,11 @@ import { AppError } from "../errors.ts";
 export const ROLES = ["agent", "lead", "admin"] as const;
 export type Role = (typeof ROLES)[number];
 
+/** A stored role; one this version does not know grants the least (a row is never trusted beyond what it says). */
+export function roleOf(v: string): Role {
+  return ROLES.find((r) => r === v) ?? "agent";
+}
+
 const RANK: Record<Role, number> = { agent: 1, lead: 2, admin: 3 };
 
 /** True when `role` grants at least what `needed` grants. */
@@ -103,7 +108,7 @@ export class Accounts {
       return null;
     }
     const ok = await Bun.password.verify(password, row.passwordHash).catch(() => false);
-    return ok ? { id: row.id, email: row.email, name: row.name, role: row.role as Role } : null;
+    return ok ? { id: row.id, email: row.email, name: row.name, role: roleOf(row.role) } : null;
   }
 
   /** Opens a session; the raw token goes into the cookie, only its hash into the database. */
@@ -127,7 +132,7 @@ export class Accounts {
       .where(and(eq(authSessions.tokenHash, tokenHash), gt(authSessions.expiresAt, new Date())))
       .limit(1);
     if (!row || row.disabled) return null;
-    return { user: { id: row.id, email: row.email, name: row.name, role: row.role as Role }, csrf: row.csrf, tokenHash };
+    return { user: { id: row.id, email: row.email, name: row.name, role: roleOf(row.role) }, csrf: row.csrf, tokenHash };
   }
 
   /** Which of these session token hashes still belong to an unexpired session of an enabled user. */
@@ -160,7 +165,7 @@ export class Accounts {
   /** Every user, for the admin page. */
   async list(): Promise<(User & { disabled: boolean; createdAt: Date })[]> {
     const rows = await this.db.select().from(users).orderBy(asc(users.email));
-    return rows.map((r) => ({ id: r.id, email: r.email, name: r.name, role: r.role as Role, disabled: r.disabled === 1, createdAt: r.createdAt }));
+    return rows.map((r) => ({ id: r.id, email: r.email, name: r.name, role: roleOf(r.role), disabled: r.disabled === 1, createdAt: r.createdAt }));
   }
 
   /** Enables or disables a user; disabling also ends their sessions. */

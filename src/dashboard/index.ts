@@ -1,14 +1,14 @@
 import { Elysia } from "elysia";
-import type { EventBus } from "../bus/interface.ts";
 import type { Config } from "../config.ts";
 import type { Store } from "../db/store.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { type AbuseGuard, defaultGuard } from "../ratelimit/guard.ts";
 import type { ResultHub } from "../realtime/hub.ts";
+import { reviewOf, type ReplyStreamEvent, type ReviewAction } from "../schema/events.ts";
 import { AlertEngine } from "./alerts.ts";
 import { Accounts } from "./auth.ts";
-import { decisionOf, LiveDashboards } from "./live.ts";
+import { LiveDashboards } from "./live.ts";
 import { DashboardQueries } from "./queries.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { alertRoutes } from "./routes/alerts.ts";
@@ -22,23 +22,16 @@ import { socketRoutes } from "./routes/socket.ts";
 export interface DashboardDeps {
   store: Store;
   hub: ResultHub;
-  bus: EventBus;
-  /** response-events: decisions are re-published there so every replica's dashboards and chat sockets see them. */
-  responsesTopic: string;
   settings: Config["dashboard"];
   role: Config["role"];
   log: Logger;
   metrics: Metrics;
   /** The master agent when this process consumes (agent activity shows its workers, lag and state). */
   consumer?: { workers: string[]; lag(): Promise<number>; busy: boolean } | null;
-  /**
-   * The response agent's approval flow (src/agents/response ReplyApprovals): when given, dashboard decisions go
-   * through it, so approved replies are handed to the reply-back service of their channel; otherwise the dashboard
-   * records the decision and re-publishes the result itself (chat replies still reach the widget).
-   */
-  approvals?: { decide(messageId: string, action: "approve" | "edit" | "reject", by: { label: string; userId?: string }, body: { text?: string; reason?: string }): Promise<unknown> };
+  /** The one decision service (src/agents/response ReplyApprovals): every approve/edit/reject goes through it. */
+  approvals: { decide(messageId: string, action: ReviewAction, by: { label: string; userId?: string }, body: { text?: string; reason?: string }): Promise<unknown> };
   /** Streamed draft tokens (the response agent's ReplyStreamHub), shown live on the conversation page. */
-  replyStream?: { onAny(l: (ev: { type: string; conversation_id: string; message_id: string }) => void): () => void };
+  replyStream?: { onAny(l: (ev: ReplyStreamEvent) => void): () => void };
   /** Abuse limits: sign-in attempts per client address and per account, alert webhooks; a per-process default when omitted. */
   guard?: AbuseGuard;
   /** How often open dashboard sockets are re-checked against their sessions (default 5 s). */
@@ -93,7 +86,7 @@ export function createDashboard(d: DashboardDeps): Dashboard {
   const pending = new Set<Promise<unknown>>();
   d.hub.onAny((ev) => {
     live.onEvent(ev);
-    if ((ev as { type?: string }).type !== "message.result" || decisionOf(ev)) return;
+    if (ev.type !== "message.result" || reviewOf(ev.outputs)) return;
     const p = alerts.evaluate(ev).catch((e) => d.log.warn({ component: "alerts", err: (e as Error).message }, "alert evaluation failed"));
     pending.add(p);
     void p.finally(() => pending.delete(p));

@@ -1,41 +1,23 @@
-import type { ResultEvent } from "../agents/types.ts";
 import { AlertToast } from "../../views/insights.tsx";
 import { Bubble, Details, Draft, type ThreadEntry } from "../../views/conversation.tsx";
 import { FeedPrepend, FeedReplace } from "../../views/feed.tsx";
 import type { Logger } from "../obs/log.ts";
+import { outputOf, reviewOf, type ReplyReview, type ConversationEvent, type ReplyStreamEvent, type ResultEvent } from "../schema/events.ts";
 import type { FiredAlert } from "./alerts.ts";
 import type { User } from "./auth.ts";
 import { matches, type FeedFilters } from "./filters.ts";
 import { feedItemFromEvent } from "./queries.ts";
 
-/** A decision re-published on response-events: the original result with the reply's new status and who decided. */
-export type DecisionEvent = ResultEvent & { decision: { action: "approved" | "edited" | "rejected"; at: string; by: string; reason?: string | null } };
-
 /**
  * A streamed piece of a drafted reply: the response agent (in the drafting stage, after the result was persisted and
- * published) sends `{ type: "reply.delta", conversation_id, message_id, seq, text }` on the reply-stream topic, and
- * each API replica relays it here (src/agents/response/stream.ts). The dashboard appends it to the draft on screen.
+ * published) sends it on the reply-stream topic, and each API replica relays it here (src/agents/response/stream.ts).
+ * The dashboard appends it to the draft on screen.
  */
-export interface ReplyDelta {
-  type: "reply.delta";
-  conversation_id: string;
-  message_id: string;
-  /** The token text; the response agent's stream calls it `text`. */
-  delta?: string;
-  text?: string;
-}
+type ReplyDelta = Extract<ReplyStreamEvent, { type: "reply.delta" }>;
 
-/**
- * The decision carried by a re-published result, in either shape: the dashboard's own (`decision`) or the response
- * agent's approval flow (`outputs.reply.review`). Null for a fresh result.
- */
-export function decisionOf(ev: ResultEvent): DecisionEvent["decision"] | null {
-  if ("decision" in ev && ev.decision) return (ev as DecisionEvent).decision;
-  const review = (ev.outputs?.reply as { review?: { action?: string; at?: string; by?: string; reason?: string } } | undefined)?.review;
-  if (review && (review.action === "approved" || review.action === "edited" || review.action === "rejected")) {
-    return { action: review.action, at: review.at ?? new Date().toISOString(), by: review.by ?? "", reason: review.reason ?? null };
-  }
-  return null;
+/** The decision carried by a re-published result (`outputs.reply.review`, its one shape); null for a fresh result. */
+export function decisionOf(ev: ResultEvent): ReplyReview | null {
+  return reviewOf(ev.outputs);
 }
 
 /** One open dashboard socket: who, and what its page shows (the feed with filters, or one conversation). */
@@ -117,13 +99,12 @@ export class LiveDashboards {
   }
 
   /** Anything that arrives on response-events or the reply stream: results, re-published decisions, reply deltas. */
-  onEvent(raw: ResultEvent | DecisionEvent | ReplyDelta | { type: string; conversation_id: string }): void {
-    if ((raw as { type?: string }).type === "reply.delta") {
-      this.onDelta(raw as ReplyDelta);
+  onEvent(ev: ConversationEvent | ReplyStreamEvent): void {
+    if (ev.type === "reply.delta") {
+      this.onDelta(ev);
       return;
     }
-    if ((raw as { type?: string }).type !== "message.result") return;
-    const ev = raw as ResultEvent | DecisionEvent;
+    if (ev.type !== "message.result") return;
     const decision = decisionOf(ev);
     const item = feedItemFromEvent(ev, decision?.action ?? null);
     const filterable = { ...item, at: item.processedAt };
@@ -155,8 +136,8 @@ export class LiveDashboards {
    * "drafting" placeholder in the thread and the following ones append to it; the final result replaces it.
    */
   private onDelta(d: ReplyDelta): void {
-    const piece = typeof d.delta === "string" ? d.delta : d.text;
-    if (typeof piece !== "string" || !piece || typeof d.message_id !== "string") return;
+    const piece = d.text;
+    if (!piece) return;
     const id = escapeId(d.message_id);
     const text = Bun.escapeHTML(piece);
     const first = !this.streaming.has(id);
@@ -170,7 +151,7 @@ export class LiveDashboards {
     for (const c of this.clients) if (c.conversationId === d.conversation_id) c.send(html);
   }
 
-  private conversationFragment(ev: ResultEvent, decision: DecisionEvent["decision"] | null): string {
+  private conversationFragment(ev: ResultEvent, decision: ReplyReview | null): string {
     const entry: ThreadEntry = {
       id: ev.message_id,
       conversationId: ev.conversation_id,
@@ -182,7 +163,7 @@ export class LiveDashboards {
       outputs: ev.outputs,
       failures: ev.failures,
       degraded: ev.degraded,
-      decision: decision ? { action: decision.action, finalText: (ev.outputs.reply as { text?: string } | undefined)?.text ?? null, reason: decision.reason ?? null, at: new Date(decision.at) } : null,
+      decision: decision ? { action: decision.action, finalText: outputOf(ev.outputs, "reply")?.text ?? null, reason: decision.reason ?? null, at: new Date(decision.at) } : null,
     };
     const id = escapeId(ev.message_id);
     if (!decision && ev.revision) {

@@ -1,6 +1,6 @@
 import { and, desc, eq, gte, inArray, isNotNull, or, sql, type SQL } from "drizzle-orm";
 import type { AnyPgColumn } from "drizzle-orm/pg-core";
-import type { ResultEvent } from "../agents/types.ts";
+import type { ResultEvent } from "../schema/events.ts";
 import type { Db } from "../db/store.ts";
 import { alerts, labelCorrections, messages, replyDecisions, results, users } from "../db/schema.ts";
 import { since, type FeedFilters, type Range } from "./filters.ts";

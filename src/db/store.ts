@@ -1,10 +1,11 @@
 import { fileURLToPath } from "node:url";
 import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { PgDatabase } from "drizzle-orm/pg-core";
-import type { ResultEvent, WorkerFailure } from "../agents/types.ts";
 import { AppError } from "../errors.ts";
 import { bindCipher, cipherOf, ephemeralCipher, FIELDS, maskPans, maskPansDeep, sealMetadata, type FieldCipher } from "../privacy/index.ts";
-import type { CustomerMessage } from "../schema/message.ts";
+import { Value } from "@sinclair/typebox/value";
+import { checkContract, checks, objectOf, outputOf, urgencyLevelOf, type ResultEvent, type WorkerFailure } from "../schema/events.ts";
+import { customerMessageSchema, type CustomerMessage } from "../schema/message.ts";
 import { toWellFormed } from "../schema/text.ts";
 import * as schema from "./schema.ts";
 
@@ -32,16 +33,17 @@ export interface DeadLetter {
   raw: string;
 }
 
+/** The customer-message contract as stored messages are checked against it (the size limits were applied on the way in). */
+const STORED_MESSAGE = customerMessageSchema({ maxTextChars: Number.MAX_SAFE_INTEGER, maxAttachments: 100_000 });
+
 /** Typed columns pulled out of worker outputs for analytics (workers that do not exist yet leave them null). */
 function typedColumns(r: ResultEvent) {
-  const intent = r.outputs.intent as { label?: string; top?: { label: string; score: number }[]; confidence?: number } | undefined;
-  const sentiment = r.outputs.sentiment as { label?: string; urgency?: { level?: string } | string } | undefined;
-  const urgency = typeof sentiment?.urgency === "string" ? sentiment.urgency : sentiment?.urgency?.level;
+  const intent = outputOf(r.outputs, "intent");
   return {
     intent: intent?.label ?? null,
     intentConfidence: intent?.confidence ?? intent?.top?.[0]?.score ?? null,
-    sentiment: sentiment?.label ?? null,
-    urgency: urgency ?? null,
+    sentiment: outputOf(r.outputs, "sentiment")?.label ?? null,
+    urgency: urgencyLevelOf(r.outputs),
   };
 }
 
@@ -53,6 +55,9 @@ function typedColumnsSnake(r: ResultEvent) {
 
 /** Persistence of the pipeline over drizzle; the same code runs on postgres.js and PGlite. */
 export class Store {
+  /** Stored rows left out of `loadEvents` / `loadMessages` because they break their contract (src/schema/). */
+  invalidRows = 0;
+
   constructor(
     readonly db: Db,
     readonly kind: "postgres" | "pglite",
@@ -86,20 +91,23 @@ export class Store {
       .where(inArray(schema.results.messageId, ids));
     const map = new Map<string, ResultEvent>();
     for (const { results: r, messages: m } of rows) {
-      map.set(r.messageId, {
+      const ev = checkContract(checks.resultEvent, {
         type: "message.result",
         message_id: r.messageId,
         conversation_id: r.conversationId,
-        source: m.source as ResultEvent["source"],
+        source: m.source,
         user: { id: m.customerId, ...(m.customerName ? { name: this.cipher.open(m.customerName, FIELDS.messageName) } : {}) },
         text: this.cipher.open(m.text, FIELDS.messageText),
         received_at: m.receivedAt.toISOString(),
         processed_at: r.createdAt.toISOString(),
-        outputs: r.outputs as Record<string, unknown>,
-        failures: r.failures as ResultEvent["failures"],
+        outputs: r.outputs,
+        failures: r.failures,
         degraded: r.degraded === 1,
-        timings: r.timings as ResultEvent["timings"],
-      });
+        timings: r.timings,
+      }, "stored result");
+      // A row that breaks the contract (written by an older or broken version) is counted and left out, not cast.
+      if (ev.ok) map.set(r.messageId, ev.value);
+      else this.invalidRows++;
     }
     return map;
   }
@@ -171,22 +179,24 @@ export class Store {
   async loadMessages(ids: string[]): Promise<Map<string, CustomerMessage>> {
     if (ids.length === 0) return new Map();
     const rows = await this.wrap(() => this.db.select().from(schema.messages).where(inArray(schema.messages.id, ids)));
-    return new Map(
-      rows.map((m) => [
-        m.id,
-        {
-          id: m.id,
-          source: m.source as CustomerMessage["source"],
-          user: {
-            id: m.customerId,
-            ...(m.customerName ? { name: this.cipher.open(m.customerName, FIELDS.messageName) } : {}),
-            ...(m.customerEmail ? { email: this.cipher.open(m.customerEmail, FIELDS.messageEmail) } : {}),
-          },
-          message: { text: this.cipher.open(m.text, FIELDS.messageText), attachments: m.attachments as CustomerMessage["message"]["attachments"] },
-          metadata: sealMetadata(this.cipher, m.metadata as Record<string, unknown>, "open") as CustomerMessage["metadata"],
+    const map = new Map<string, CustomerMessage>();
+    for (const m of rows) {
+      const stored = {
+        id: m.id,
+        source: m.source,
+        user: {
+          id: m.customerId,
+          ...(m.customerName ? { name: this.cipher.open(m.customerName, FIELDS.messageName) } : {}),
+          ...(m.customerEmail ? { email: this.cipher.open(m.customerEmail, FIELDS.messageEmail) } : {}),
         },
-      ]),
-    );
+        message: { text: this.cipher.open(m.text, FIELDS.messageText), attachments: m.attachments },
+        metadata: sealMetadata(this.cipher, objectOf(m.metadata), "open"),
+      };
+      // Checked against the message contract (without this deployment's size limits: the master applied them).
+      if (Value.Check(STORED_MESSAGE, stored)) map.set(m.id, stored);
+      else this.invalidRows++;
+    }
+    return map;
   }
 
   /**

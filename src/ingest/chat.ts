@@ -1,6 +1,5 @@
 import { Value } from "@sinclair/typebox/value";
 import { Elysia, t } from "elysia";
-import type { ResultEvent } from "../agents/types.ts";
 import { AppError, err, ok, type Result } from "../errors.ts";
 import { authorize, type KeyList } from "../http/auth.ts";
 import { DEFAULT_MAX_BODY_BYTES, readJsonBody } from "../http/body.ts";
@@ -14,6 +13,7 @@ import { conversationIdOf, customerMessageSchema, SOURCES } from "../schema/mess
 import { doc } from "../http/openapi.ts";
 import { decodeUtf8Strict } from "../schema/text.ts";
 import { ClientMessage, type ServerFrame } from "../schema/widget-socket.ts";
+import { outputOf, type ConversationEvent } from "../schema/events.ts";
 import type { MessagePublisher } from "./publisher.ts";
 
 /** Dependencies of the chat producer. */
@@ -59,13 +59,12 @@ export function customerStream(send: (frame: ServerFrame) => void): (ev: StreamE
 }
 
 /** The part of a result a customer may see: never the internal analysis (intent, sentiment, entities). */
-export function customerView(ev: ResultEvent): ServerFrame {
-  if ((ev as { type: string }).type === "reply.sent") {
+export function customerView(ev: ConversationEvent): ServerFrame {
+  if (ev.type === "reply.sent") {
     // A reply sent later by the reply service (src/channels/replies): shown like a result's reply, once per message.
-    const r = ev as unknown as { message_id: string | null; reply_id: string; text: string; sent_at: string };
-    return { type: "result", message_id: r.message_id ?? r.reply_id, processed_at: r.sent_at, reply: r.text };
+    return { type: "result", message_id: ev.message_id ?? ev.reply_id, processed_at: ev.sent_at, reply: ev.text };
   }
-  const reply = ev.outputs.reply as { text?: string; status?: string } | undefined;
+  const reply = outputOf(ev.outputs, "reply");
   return {
     type: "result",
     message_id: ev.message_id,

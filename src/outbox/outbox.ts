@@ -4,6 +4,7 @@ import type { Db } from "../db/store.ts";
 import { outbox } from "../db/schema.ts";
 import { AppError, toAppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
+import { objectOf } from "../schema/events.ts";
 
 /** One event to publish after the transaction that wrote its state commits. */
 export interface OutboxEntry {
@@ -90,7 +91,7 @@ export class Outbox {
       let lastError: unknown = null;
       for (const [topic, rows] of byTopic) {
         try {
-          await this.bus.publish(topic, rows.map((r) => ({ key: r.key ?? "", value: r.value, headers: r.headers as Record<string, string> }) satisfies OutRecord));
+          await this.bus.publish(topic, rows.map((r) => ({ key: r.key ?? "", value: r.value, headers: headersOf(r.headers) }) satisfies OutRecord));
           published.push(...rows.map((r) => r.id));
         } catch (e) {
           failed.push(...rows.map((r) => r.id));
@@ -239,4 +240,11 @@ export class Outbox {
       throw new AppError("db_error", `database: ${(e as Error).message}`, { status: 503, retriable: true, cause: e });
     }
   }
+}
+
+/** Stored record headers (a JSON object of strings); anything else is dropped rather than cast. */
+function headersOf(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, x] of Object.entries(objectOf(v))) if (typeof x === "string") out[k] = x;
+  return out;
 }

@@ -17,10 +17,11 @@ import type { Db } from "../db/store.ts";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 import type { SessionStore } from "../session/interface.ts";
+import { checks, parseContract, type PrivacyEvent } from "../schema/events.ts";
 import { cipherOf, FIELDS } from "./fields.ts";
 
 /** Event on response-events telling every past-ticket index to drop entries (no PII: message ids or a date only). */
-export type PrivacyEvent = { type: "privacy.erase"; ticket_ids: string[]; at: string } | { type: "privacy.purge"; before: string; at: string };
+export type { PrivacyEvent };
 
 /** Rows removed per table (and session conversations), as written to the audit record. */
 export type Counts = Record<string, number>;
@@ -156,16 +157,9 @@ export class PrivacyService {
   }
 }
 
-/** Parses a privacy event from a response-events record; null for any other record. */
+/** Parses a privacy event from a response-events record; null for any other record (or one breaking the contract). */
 export function privacyEvent(raw: string): PrivacyEvent | null {
-  let v: { type?: unknown; ticket_ids?: unknown; before?: unknown; at?: unknown };
-  try {
-    v = JSON.parse(raw);
-  } catch {
-    return null;
-  }
-  if (v?.type === "privacy.erase" && Array.isArray(v.ticket_ids) && v.ticket_ids.every((t) => typeof t === "string")) return { type: "privacy.erase", ticket_ids: v.ticket_ids as string[], at: String(v.at ?? "") };
-  if (v?.type === "privacy.purge" && typeof v.before === "string" && !Number.isNaN(Date.parse(v.before))) return { type: "privacy.purge", before: v.before, at: String(v.at ?? "") };
-  return null;
+  const ev = parseContract(checks.privacyEvent, raw, "privacy event");
+  if (!ev.ok || (ev.value.type === "privacy.purge" && Number.isNaN(Date.parse(ev.value.before)))) return null;
+  return ev.value;
 }
-

@@ -146,6 +146,6 @@ export function parseCustomerMessage(raw: unknown, limits: MessageLimits = DEFAU
 }
 
 /** The conversation a message belongs to: explicit metadata first, else one conversation per channel user. */
-export function conversationIdOf(m: CustomerMessage): string {
+export function conversationIdOf(m: { source: string; user: { id: string }; metadata: { conversation_id?: string } }): string {
   return m.metadata.conversation_id ?? `${m.source}:${m.user.id}`;
 }

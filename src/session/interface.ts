@@ -1,3 +1,6 @@
+import { Type } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+
 /** One turn of a conversation as kept in session memory. */
 export interface Turn {
   role: "customer" | "agent" | "system";
@@ -6,6 +9,24 @@ export interface Turn {
   message_id?: string;
   /** Small per-turn facts workers want to remember (intent, sentiment, ...). */
   meta?: Record<string, unknown>;
+}
+
+const TurnSchema = Type.Object({
+  role: Type.Union([Type.Literal("customer"), Type.Literal("agent"), Type.Literal("system")]),
+  text: Type.String(),
+  at: Type.String(),
+  message_id: Type.Optional(Type.String()),
+  meta: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+});
+
+/** A stored turn (JSON from Redis) when it has the turn's shape; null for anything else (skipped, not cast). */
+export function parseTurn(raw: string): Turn | null {
+  try {
+    const v: unknown = JSON.parse(raw);
+    return Value.Check(TurnSchema, v) ? v : null;
+  } catch {
+    return null;
+  }
 }
 
 /** A conversation's memory: bounded recent history plus small key/value state. */

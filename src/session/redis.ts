@@ -1,6 +1,6 @@
 import Redis from "ioredis";
 import { AppError } from "../errors.ts";
-import { emptySession, type Session, type SessionOptions, type SessionStore, type Turn } from "./interface.ts";
+import { emptySession, parseTurn, type Session, type SessionOptions, type SessionStore, type Turn } from "./interface.ts";
 
 /**
  * Redis session store: turns in a capped list, state in a hash, both under one TTL per conversation.
@@ -32,7 +32,7 @@ export class RedisSessionStore implements SessionStore {
       if (!res) return emptySession(conversationId);
       const [turnsRes, stateRes, metaRes] = res;
       for (const r of res) if (r[0]) throw r[0];
-      const turns = (turnsRes![1] as string[]).map((s) => JSON.parse(s) as Turn);
+      const turns = (turnsRes![1] as string[]).flatMap((s) => parseTurn(s) ?? []);
       const state: Record<string, unknown> = {};
       for (const [key, v] of Object.entries(stateRes![1] as Record<string, string>)) state[key] = JSON.parse(v);
       return { conversationId, turns, state, updatedAt: (metaRes![1] as string | null) ?? null };

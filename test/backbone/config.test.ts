@@ -60,4 +60,29 @@ describe("config", () => {
     expect(() => loadConfig({ APP_ENV: "production" })).toThrow(/API_KEYS/);
     expect(() => loadConfig({ API_KEYS: "short" })).toThrow(/at least 16/);
   });
+
+  test("an unreadable *_FILE secret is a collected config problem, not a raw file error (KAFKA_SASL_*_FILE included)", () => {
+    const missing = join(mkdtempSync(join(tmpdir(), "cfg-")), "no-such-secret");
+    let error: unknown;
+    try {
+      loadConfig({ KAFKA_BROKERS: "127.0.0.1:9092", KAFKA_SASL_MECHANISM: "plain", KAFKA_SASL_USERNAME: "copilot", KAFKA_SASL_PASSWORD_FILE: missing, IMAP_HOST: "mail", IMAP_USER: "u", IMAP_PASSWORD_FILE: missing, PORT: "http" });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems.some((p) => p.startsWith("KAFKA_SASL_PASSWORD_FILE cannot be read"))).toBe(true);
+    expect(problems.some((p) => p.startsWith("IMAP_PASSWORD_FILE cannot be read"))).toBe(true);
+    // Collected with the others, not thrown at the first.
+    expect(problems.some((p) => p.startsWith("PORT="))).toBe(true);
+  });
+
+  test("NAME_FILE wins over NAME and is trimmed; the broker settings carry no topic list of their own", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cfg-"));
+    const f = join(dir, "pw");
+    writeFileSync(f, "from-the-file\n");
+    const c = loadConfig({ KAFKA_BROKERS: "127.0.0.1:9092", KAFKA_SASL_MECHANISM: "scram-sha-256", KAFKA_SASL_USERNAME: "copilot", KAFKA_SASL_PASSWORD: "from-env", KAFKA_SASL_PASSWORD_FILE: f });
+    expect(c.kafka?.sasl).toEqual({ mechanism: "scram-sha-256", username: "copilot", password: "from-the-file" });
+    expect(c.kafka && "topics" in c.kafka).toBe(false);
+  });
 });

@@ -156,7 +156,7 @@ describeWith("kafka", "bounded failure in the master: real Kafka + PostgreSQL", 
   scenarios("real services", async () => {
     const id = rand();
     const topics = { messages: `cm-${id}`, responses: `re-${id}`, dlq: `cm-${id}.dlq` };
-    const bus = new KafkaBus({ brokers: [services.kafka!], clientId: `fail-${id}`, groupId: `g-${id}`, ssl: false, topics: { ...topics, stream: `st-${id}` }, partitions: 1, sessionTimeoutMs: 10_000 }, testLog);
+    const bus = new KafkaBus({ brokers: [services.kafka!], clientId: `fail-${id}`, groupId: `g-${id}`, ssl: false, partitions: 1, sessionTimeoutMs: 10_000 }, testLog);
     await bus.start(Object.values(topics));
     const store = await openPostgres(services.postgres!);
     return { bus, store, topics, close: async () => (await bus.stop(), await store.close()) };

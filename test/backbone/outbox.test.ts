@@ -283,16 +283,17 @@ describeWith("kafka", "outbox and reply sweeper (PostgreSQL + Kafka)", () => {
 describe("result hub (consumers of an at-least-once topic)", () => {
   test("a repeated event is dispatched once; a new revision or a decision on the same revision still is", async () => {
     const { ResultHub } = await import("../../src/realtime/hub.ts");
+    const { reviewOf } = await import("../../src/schema/events.ts");
     const hub = new ResultHub(new MemoryBus(), "out", "hub", testLog);
     const got: string[] = [];
-    hub.onAny((e) => got.push(`${e.revision ?? 0}:${(e.outputs.reply as { review?: { action: string } } | undefined)?.review?.action ?? ""}`));
+    hub.onAny((e) => got.push(e.type === "message.result" ? `${e.revision ?? 0}:${reviewOf(e.outputs)?.action ?? ""}` : e.type));
     const ev = { type: "message.result", message_id: crypto.randomUUID(), conversation_id: "c", outputs: {}, failures: [], timings: { total_ms: 1, workers: {} } } as unknown as ResultEvent;
     hub.dispatch(ev);
     hub.dispatch({ ...ev });
     const drafted = { ...ev, revision: 1, outputs: { reply: { text: "x", status: "draft" } } };
     hub.dispatch(drafted);
     hub.dispatch({ ...drafted });
-    hub.dispatch({ ...drafted, outputs: { reply: { text: "x", status: "approved", review: { action: "approved" } } } });
+    hub.dispatch({ ...drafted, outputs: { reply: { text: "x", status: "approved", review: { action: "approved", by: "ada@example.com", at: new Date().toISOString() } } } });
     expect(got).toEqual(["0:", "1:", "1:approved"]);
   });
 });

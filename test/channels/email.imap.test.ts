@@ -1,3 +1,4 @@
+import { Type } from "@sinclair/typebox";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { EmailProducer, type ImapMailboxOptions } from "../../src/channels/email/imap.ts";
 import { stableId } from "../../src/channels/ids.ts";
@@ -228,7 +229,7 @@ describeImap("EmailProducer against Dovecot", () => {
       await first.stop();
       const afterFirst = bus.records.length;
       expect(afterFirst).toBeLessThan(total);
-      const checkpoint = await store.readCheckpoint<{ lastUid: number }>(first.key);
+      const checkpoint = await store.readCheckpoint(first.key, Type.Object({ lastUid: Type.Number() }));
       expect(checkpoint!.lastUid).toBeGreaterThanOrEqual(8);
 
       const second = new EmailProducer(opts, { publisher: bus.publisher, store, limits: DEFAULT_LIMITS, log, owner: "second" });

@@ -210,7 +210,7 @@ describe("reply service", () => {
     }
   });
 
-  test("approved results on response-events trigger the send; the original is loaded from the messages table", async () => {
+  test("a draft on response-events is not sent; an approved edit (outputs.reply.review) is, with the original loaded from the messages table", async () => {
     const tag = rand();
     const svc = new ReplyService(store, [email], opts, log);
     const id = crypto.randomUUID();
@@ -246,7 +246,13 @@ describe("reply service", () => {
     svc.onResultEvent(result);
     await Bun.sleep(20);
     expect(await store.replyByKey(`${id}:reply`)).toBeNull();
-    svc.onResultEvent({ ...result, outputs: { reply: { text: "Edited answer", status: "approved" } }, decision: { action: "edited", at: new Date().toISOString(), by: "lead@example.test" } });
+    const decided: ResultEvent = { ...result, outputs: { reply: { text: "Edited answer", status: "approved", edited: true, review: { action: "edited", at: new Date().toISOString(), by: "lead@example.test" } } } };
+    // A decided result on response-events is handed over by the decision service itself, not by the listener...
+    svc.onResultEvent(decided);
+    await Bun.sleep(20);
+    expect(await store.replyByKey(`${id}:reply`)).toBeNull();
+    // ...and by the reply sweeper when that hand-off did not happen: the one decision shape is what it reads.
+    await svc.sendApproved(decided, { autoSend: false });
     for (let i = 0; i < 200 && (await store.replyByKey(`${id}:reply`))?.status !== "sent"; i++) await Bun.sleep(10);
     const row = (await store.replyByKey(`${id}:reply`))!;
     expect(row.status).toBe("sent");

@@ -1,3 +1,4 @@
+import { Type } from "@sinclair/typebox";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SocialPoller } from "../../src/channels/social/poller.ts";
 import { RateLimited } from "../../src/channels/social/types.ts";
@@ -87,7 +88,7 @@ describe("X API v2 adapter (against a local server implementing the documented e
       const err = await poller.pollOnce(source).catch((e) => e);
       expect(err).toBeInstanceOf(RateLimited);
       expect((err as RateLimited).resetAt).toBe(fake.quota.resetAt * 1000);
-      expect(await store.readCheckpoint<{ cursor: string | null }>(SocialPoller.key(source))).toEqual({ cursor: seed.cursor });
+      expect(await store.readCheckpoint(SocialPoller.key(source), Type.Object({ cursor: Type.Union([Type.String(), Type.Null()]) }))).toEqual({ cursor: seed.cursor });
       expect(bus.records.length).toBe(1);
 
       // Quota spent exactly on the last call: a success that tells the poller to wait for the reset.

@@ -1,16 +1,9 @@
-import { PrivacyService } from "../../src/privacy/index.ts";
 import type { Agent } from "../../src/agents/types.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Role } from "../../src/dashboard/auth.ts";
-import { createDashboard, type Dashboard, type DashboardDeps } from "../../src/dashboard/index.ts";
-import { AbuseGuard } from "../../src/ratelimit/guard.ts";
-import { MemoryRateLimiter } from "../../src/ratelimit/memory.ts";
+import type { Dashboard, DashboardDeps } from "../../src/dashboard/index.ts";
 import { AppError, err, ok } from "../../src/errors.ts";
-import { buildApp } from "../../src/http/app.ts";
-import { chatRoutes } from "../../src/ingest/chat.ts";
 import { openParts, startService, type Parts, type Service } from "../../src/runtime.ts";
-import { ResultHub } from "../../src/realtime/hub.ts";
-import { widgetRoutes } from "../../src/widget/routes.ts";
 
 /**
  * Stand-ins for the worker agents, used only by tests: deterministic outputs in the shapes the real workers publish,
@@ -64,49 +57,30 @@ export interface Harness {
   parts: Parts;
   service: Service;
   dashboard: Dashboard;
-  app: ReturnType<typeof buildApp>;
+  app: NonNullable<Service["app"]>;
   /** Base URL when `listen` was requested. */
   url: string;
   stop(): Promise<void>;
 }
 
-/** Starts the embedded product (memory bus, in-memory PGlite) with the dashboard and widget wired as in runtime.ts. */
+/**
+ * Starts the embedded product (memory bus, in-memory PGlite) with the production assembly: `startService` wires the
+ * master, the hub, the decision service, the channels, the dashboard and the routes exactly as runtime.ts does for
+ * `ROLE=all`; the test only overrides what would make it slow or reach out (password hashing cost, timers, fetch).
+ */
 export async function startHarness(o: { listen?: boolean; env?: Record<string, string>; spikeCheckMs?: number; fetch?: typeof fetch; agents?: Agent[]; sessionRecheckMs?: number; models?: DashboardDeps["models"] } = {}): Promise<Harness> {
-  // ROLE=worker: startService runs only the master here; the hub, dashboard and routes are built below so the
-  // test can reach the dashboard's objects (the wiring mirrors runtime.ts).
   // Every in-process request comes from the same "unknown" address: sign-ins per address are relaxed unless a test sets them.
-  const config = loadConfig({ APP_ENV: "test", LOG_LEVEL: "silent", ROLE: "worker", RATE_LIMIT_SIGNIN_IP: "1000/15m", ...o.env });
+  const config = loadConfig({ APP_ENV: "test", LOG_LEVEL: "silent", ROLE: "all", RATE_LIMIT_SIGNIN_IP: "1000/15m", ...o.env });
   const parts = await openParts(config);
-  const service = await startService(parts, o.agents ?? testAgents());
-  const hub = new ResultHub(parts.bus, config.topics.responses, `test-hub-${crypto.randomUUID()}`, parts.log);
-  await hub.start();
-  const identity = { secret: config.dashboard.widgetIdentitySecret, required: config.dashboard.widgetRequireIdentity, visitorKey: config.visitorIdKey };
-  const guard = new AbuseGuard(new MemoryRateLimiter(), config.abuse, parts.metrics);
-  const dashboard = createDashboard({
-    store: parts.store,
-    hub,
-    bus: parts.bus,
-    responsesTopic: config.topics.responses,
-    settings: config.dashboard,
-    role: config.role,
-    log: parts.log,
-    metrics: parts.metrics,
-    consumer: service.master,
-    guard,
-    sessionRecheckMs: o.sessionRecheckMs,
-    passwordCost: { memoryCost: 1024, timeCost: 1 },
-    spikeCheckMs: o.spikeCheckMs ?? 0,
-    fetch: o.fetch,
-    privacy: new PrivacyService({ db: parts.store.db, sessions: parts.sessions, bus: parts.bus, responsesTopic: config.topics.responses, log: parts.log }),
-    models: o.models,
-  });
+  const overrides: NonNullable<Parameters<typeof startService>[2]>["dashboard"] = { passwordCost: { memoryCost: 1024, timeCost: 1 }, spikeCheckMs: o.spikeCheckMs ?? 0 };
+  if (o.fetch) overrides.fetch = o.fetch;
+  if (o.sessionRecheckMs !== undefined) overrides.sessionRecheckMs = o.sessionRecheckMs;
+  if (o.models) overrides.models = o.models;
+  const service = await startService(parts, o.agents ?? testAgents(), { dashboard: overrides });
+  const dashboard = service.dashboard;
+  const app = service.app;
+  if (!dashboard || !app) throw new Error("ROLE=all serves the dashboard");
   await dashboard.ready;
-  const app = buildApp({
-    log: parts.log,
-    metrics: parts.metrics,
-    checks: [],
-    features: [chatRoutes({ publisher: service.publisher, hub, apiKeys: [], metrics: parts.metrics, log: parts.log, identity, guard }), dashboard.routes, widgetRoutes({ db: parts.store.db, identity, log: parts.log, guard })],
-  });
   let url = "http://127.0.0.1";
   if (o.listen) {
     app.listen({ hostname: "127.0.0.1", port: 0 });
@@ -121,7 +95,6 @@ export async function startHarness(o: { listen?: boolean; env?: Record<string, s
     async stop() {
       if (app.server) await app.stop(true);
       await dashboard.settle();
-      await hub.stop();
       await service.stop();
     },
   };

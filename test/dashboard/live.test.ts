@@ -40,11 +40,11 @@ test("a fresh result is prepended to feeds; a decision from the approval flow (o
   expect(decisionOf(base)).toBeNull();
 });
 
-test("draft tokens from the response agent's stream (`text`) and from response-events (`delta`) both stream into the conversation, escaped", () => {
+test("draft tokens from the response agent's stream go into their conversation only, escaped", () => {
   const { live, conv, feed } = harness();
-  live.onEvent({ type: "reply.delta", conversation_id: base.conversation_id, message_id: base.message_id, text: "Hello <i>" } as never);
-  live.onEvent({ type: "reply.delta", conversation_id: base.conversation_id, message_id: base.message_id, delta: "there" } as never);
-  live.onEvent({ type: "reply.delta", conversation_id: "chat:someone-else", message_id: base.message_id, text: "not yours" } as never);
+  live.onEvent({ type: "reply.delta", conversation_id: base.conversation_id, message_id: base.message_id, seq: 0, text: "Hello <i>" });
+  live.onEvent({ type: "reply.delta", conversation_id: base.conversation_id, message_id: base.message_id, seq: 1, text: "there" });
+  live.onEvent({ type: "reply.delta", conversation_id: "chat:someone-else", message_id: base.message_id, seq: 0, text: "not yours" });
   expect(conv).toHaveLength(2);
   expect(conv[0]).toContain("Hello &lt;i&gt;");
   expect(conv[1]).toContain(`beforeend:#draft-text-${base.message_id}`);

@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { REASON_MAX_CHARS } from "../../src/schema/events.ts";
 import { eq } from "drizzle-orm";
 import { alerts, labelCorrections, replyDecisions } from "../../src/db/schema.ts";
 import { ingest, signIn, socket, startHarness, until, type Client, type Harness } from "./harness.ts";
@@ -135,6 +136,9 @@ describe("conversation workspace", () => {
     expect(got.reply).toBe("Edited: your parcel ships today.");
     const noReason = await agent.post(`/dashboard/messages/${a2.id}/decision`, { action: "reject" }, { "x-csrf-token": agent.csrf });
     expect(noReason.status).toBe(422);
+    // One limit for reasons, the same as the review API's.
+    const tooLong = await agent.post(`/dashboard/messages/${a2.id}/decision`, { action: "reject", reason: "x".repeat(REASON_MAX_CHARS + 1) }, { "x-csrf-token": agent.csrf });
+    expect(tooLong.status).toBe(422);
     const rejected = await agent.post(`/dashboard/messages/${a2.id}/decision`, { action: "reject", reason: "wrong policy cited" }, { "x-csrf-token": agent.csrf, "hx-request": "true" });
     expect(await rejected.text()).toContain("wrong policy cited");
     const [row] = await h.parts.store.db.select().from(replyDecisions).where(eq(replyDecisions.messageId, a2.id));
@@ -150,8 +154,9 @@ describe("conversation workspace", () => {
     const { conversation_id } = await ingest(h, { source: "chat", user: { id: "visitor-gina-1", name: "Gina" }, message: { text: "hello" }, metadata: { conversation_id: "chat:visitor-gina-1" } });
     const s = await socket(wsUrl(`/dashboard/ws?page=conversation&conversation=${encodeURIComponent(conversation_id)}`), { cookie: agent.cookie });
     const mid = crypto.randomUUID();
-    const delta = (d: string) => ({ key: conversation_id, value: JSON.stringify({ type: "reply.delta", conversation_id, message_id: mid, delta: d }) });
-    await h.parts.bus.publish(h.parts.config.topics.responses, [delta("Hello <b>Gina</b>"), delta(", one moment")]);
+    // Draft tokens travel on the reply-stream topic (src/schema/events.ts ReplyStreamEvent), relayed by the production wiring.
+    const delta = (text: string, seq: number) => ({ key: conversation_id, value: JSON.stringify({ type: "reply.delta", conversation_id, message_id: mid, seq, text }) });
+    await h.parts.bus.publish(h.parts.config.topics.stream, [delta("Hello <b>Gina</b>", 0), delta(", one moment", 1)]);
     const first = await s.next((f) => f.includes("drafting a reply"));
     expect(first).toContain("Hello &lt;b&gt;Gina&lt;/b&gt;");
     expect(await s.next((f) => f.includes(`beforeend:#draft-text-${mid}`))).toContain(", one moment");

@@ -89,7 +89,7 @@ describe("metrics", () => {
       const parts = await openParts(config, { log: createLogger("silent"), metrics: new Metrics(false) });
       const svc = await startService(parts, agents);
       try {
-        const got = new Promise<ResultEvent>((resolve) => svc.hub!.onAny(resolve));
+        const got = new Promise<ResultEvent>((resolve) => svc.hub!.onAny((e) => e.type === "message.result" && resolve(e)));
         await svc.publisher.submit({ source: "email", user: { id: `u-${id}` }, message: { text: "invoice question" } });
         await Promise.race([got, Bun.sleep(20_000).then(() => Promise.reject(new Error("no result")))]);
         // The master counts after it marked the result published, which can be just after the hub saw the event.

@@ -28,7 +28,7 @@ async function traceOneMessage(env: Record<string, string>): Promise<{ spans: Re
   try {
     const parts = await openParts(config, { log: createLogger("silent"), metrics: new Metrics(false) });
     svc = await startService(parts, agents);
-    const got = new Promise<ResultEvent>((resolve) => svc!.hub!.onAny(resolve));
+    const got = new Promise<ResultEvent>((resolve) => svc!.hub!.onAny((e) => e.type === "message.result" && resolve(e)));
     const res = await svc.publisher.submit({ source: "chat", user: { id: `u-${rand()}`, email: "ann@example.com" }, message: { text: SECRET_TEXT } });
     expect(res.ok).toBe(true);
     const event = await Promise.race([got, Bun.sleep(20_000).then(() => Promise.reject(new Error("no result event")))]);

@@ -7,7 +7,7 @@ import type { SessionStore } from "../../session/interface.ts";
 import type { Agent } from "../types.ts";
 import { checkCitations, type Citation, type LabelledPassage } from "./citations.ts";
 import { focusPassage } from "./focus.ts";
-import { detectLanguage, logReply, NO_HISTORY, NO_SUMMARY, prepareMemory, type MemoryOptions, type ReplyMemoryState } from "./memory.ts";
+import { detectLanguage, logReply, NO_HISTORY, NO_SUMMARY, prepareMemory, replyMemoryOf, type MemoryOptions, type ReplyMemoryState } from "./memory.ts";
 import { DEFAULT_POLICY, decide, looksLikeInjection, type AutoSendPolicy, type PolicyDecision } from "./policy.ts";
 import { Redactor, restore, spansFromEntities, StreamRestorer } from "./redact.ts";
 import type { ReplyStream } from "./stream.ts";
@@ -234,7 +234,7 @@ export function createResponseAgent(deps: ResponseAgentDeps): Agent<ReplyDraft> 
       const started = performance.now();
       const receivedAt = Date.parse(input.metadata.received_at);
       const sig = readSignals(ctx.previous);
-      const state = ctx.session.state as ReplyMemoryState;
+      const state = replyMemoryOf(ctx.session.state);
       const language = detectLanguage(input.message.text) ?? state.reply_language ?? o.defaultLanguage;
       const phrases = templates.phrases[language] ?? templates.phrases.en!;
 

@@ -6,8 +6,8 @@ import { AppError, toAppError } from "../../errors.ts";
 import type { Logger } from "../../obs/log.ts";
 import { Outbox } from "../../outbox/outbox.ts";
 import type { SessionStore } from "../../session/interface.ts";
-import type { ResultEvent } from "../types.ts";
-import { logReply, type ReplyMemoryState } from "./memory.ts";
+import { DECISION_OF, outputOf, REASON_MAX_CHARS, REVIEW_ACTIONS, type ReplyReview, type ResultEvent, type ReviewAction } from "../../schema/events.ts";
+import { logReply, replyMemoryOf } from "./memory.ts";
 
 /**
  * The reply-back service as the approval flow needs it (src/channels/replies ReplyService satisfies it): record and
@@ -17,8 +17,7 @@ export interface ReplyHandoff {
   send(req: { messageId: string; text: string; approvedBy: string; approvedAt?: Date; idempotencyKey?: string }): Promise<{ id: string; status: string }>;
 }
 
-/** What a reviewer did. */
-export type ReviewAction = "approve" | "edit" | "reject";
+export type { ReviewAction };
 
 /** Who reviewed: a label for the audit (API key holder or dashboard user) and the dashboard user id when known. */
 export interface Reviewer {
@@ -40,13 +39,12 @@ export interface ApprovalDeps {
   outbox?: Outbox;
 }
 
-const DECISION_ACTION: Record<ReviewAction, string> = { approve: "approved", edit: "edited", reject: "rejected" };
-
 /**
- * Human approval of drafts: approve as is, edit then approve, or reject with a reason. Only a `draft` can be
- * decided, once (the `reply_decisions` row shared with the dashboard is the lock, so two reviewers cannot both
- * approve); the decision is recorded on the result (`outputs.reply.review`, `.delivery`); approved replies are
- * handed to the reply-back service; the updated result is re-published on response-events.
+ * The one decision service for drafts (review API and dashboard buttons alike): approve as is, edit then approve,
+ * or reject with a reason. Only a `draft` can be decided, once (the `reply_decisions` row is the lock, so two
+ * reviewers cannot both approve); the decision is recorded on the result in its one shape (`outputs.reply.review`,
+ * `.delivery`); approved replies are handed to the reply-back service; the updated result is re-published on
+ * response-events.
  */
 export class ReplyApprovals {
   private readonly outbox: Outbox;
@@ -62,38 +60,41 @@ export class ReplyApprovals {
     return ev;
   }
 
+  /** Decides on a message's draft; 404 unknown message, 409 no draft or already decided, 422 invalid text or reason. */
   async decide(messageId: string, action: ReviewAction, by: Reviewer, body: { text?: string; reason?: string } = {}): Promise<ResultEvent> {
+    if (!REVIEW_ACTIONS.includes(action)) throw new AppError("invalid_decision", "action must be approve, edit or reject", { status: 422 });
     const ev = await this.get(messageId);
-    const reply = ev.outputs.reply as Record<string, unknown> | undefined;
-    if (!reply || typeof reply.text !== "string") throw new AppError("no_draft", "this message has no drafted reply", { status: 409 });
-    if (reply.status !== "draft") throw new AppError("already_decided", `the reply is ${String(reply.status)}, only a draft can be ${DECISION_ACTION[action]}`, { status: 409 });
+    const reply = outputOf(ev.outputs, "reply");
+    if (!reply) throw new AppError("no_draft", "this message has no drafted reply", { status: 409 });
+    if (reply.status !== "draft") throw new AppError("already_decided", `the reply is ${reply.status}, only a draft can be ${DECISION_OF[action]}`, { status: 409 });
     const max = this.d.maxTextChars ?? 20_000;
     const edited = action === "edit" ? (body.text ?? "").trim() : null;
     if (action === "edit" && (!edited || edited.length > max)) throw new AppError("invalid_text", `edited text must be 1..${max} characters`, { status: 422 });
-    const reason = body.reason?.trim().slice(0, 2000) || null;
+    const reason = body.reason?.trim() || null;
     if (action === "reject" && !reason) throw new AppError("reason_required", "a reason is required to reject a draft", { status: 422 });
+    if (reason && reason.length > REASON_MAX_CHARS) throw new AppError("invalid_reason", `a reason is at most ${REASON_MAX_CHARS} characters`, { status: 422 });
 
     const at = new Date().toISOString();
-    const finalText = edited ?? (reply.text as string);
+    const finalText = edited ?? reply.text;
     const db = this.d.store.db;
     const next: Record<string, unknown> = {
       ...reply,
       status: action === "reject" ? "rejected" : "approved",
       edited: action === "edit",
       ...(edited ? { text: edited, annotated: edited, draft_text: reply.text } : {}),
-      review: { action: DECISION_ACTION[action], by: by.label, at, ...(reason ? { reason } : {}) },
+      review: { action: DECISION_OF[action], by: by.label, at, ...(reason ? { reason } : {}) } satisfies ReplyReview,
     };
     const send = action !== "reject" && !!this.d.handoff;
     if (action !== "reject") next.delivery = this.d.handoff ? { status: "queued" } : { status: "not_configured" };
     const event = (reply: Record<string, unknown>): ResultEvent => ({ ...ev, outputs: { ...ev.outputs, reply } });
-    const record = (reply: Record<string, unknown>) => ({ key: ev.conversation_id, value: JSON.stringify(event(reply)), headers: { "message-id": messageId, "reply-review": DECISION_ACTION[action] } });
+    const record = (reply: Record<string, unknown>) => ({ key: ev.conversation_id, value: JSON.stringify(event(reply)), headers: { "message-id": messageId, "reply-review": DECISION_OF[action] } });
     // The decision (the lock: one per message, whoever makes it, this API or the dashboard), the updated result
     // and its event (which also tells the reply sweeper to send it if this process dies before the hand-off) are
     // written together, so a crash or a bus outage cannot leave a decision that is never published or sent.
     const ids = await db.transaction(async (tx) => {
       const claimed = await tx
         .insert(replyDecisions)
-        .values({ messageId, conversationId: ev.conversation_id, action: DECISION_ACTION[action], draftText: reply.text as string, finalText: action === "reject" ? null : finalText, reason, userId: by.userId ?? null })
+        .values({ messageId, conversationId: ev.conversation_id, action: DECISION_OF[action], draftText: reply.text, finalText: action === "reject" ? null : finalText, reason, userId: by.userId ?? null })
         .onConflictDoNothing()
         .returning({ id: replyDecisions.messageId });
       if (claimed.length === 0) throw new AppError("already_decided", "the draft was decided by someone else meanwhile", { status: 409 });
@@ -118,7 +119,7 @@ export class ReplyApprovals {
       await this.remember(ev.conversation_id, messageId, finalText, at);
     }
     await this.outbox.flush(ids);
-    this.d.log.info({ component: "approval", msg_id: messageId, action: DECISION_ACTION[action] }, "draft decided");
+    this.d.log.info({ component: "approval", msg_id: messageId, action: DECISION_OF[action] }, "draft decided");
     return event(next);
   }
 
@@ -140,7 +141,7 @@ export class ReplyApprovals {
     if (!this.d.sessions) return;
     try {
       const s = await this.d.sessions.get(conversationId);
-      const log = logReply((s.state as ReplyMemoryState).reply_log, { message_id: messageId, text, status: "approved", at });
+      const log = logReply(replyMemoryOf(s.state).reply_log, { message_id: messageId, text, status: "approved", at });
       await this.d.sessions.setState(conversationId, { reply_log: log });
     } catch (e) {
       this.d.log.warn({ component: "approval", code: toAppError(e).code }, "approved reply not added to session memory");

@@ -1,3 +1,5 @@
+import { Type } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
 import type { Session, Turn } from "../../session/interface.ts";
 import type { Redactor } from "./redact.ts";
 
@@ -9,6 +11,24 @@ export interface ReplyMemoryState {
   reply_language?: string;
   /** Recent replies by customer message id, with their status (drafts, sent, approved). */
   reply_log?: { message_id: string; text: string; status: string; at: string }[];
+}
+
+const ReplyMemorySchema = {
+  reply_summary: Type.Object({ text: Type.String(), through: Type.Union([Type.String(), Type.Null()]), turns: Type.Number() }),
+  reply_language: Type.String(),
+  reply_log: Type.Array(Type.Object({ message_id: Type.String(), text: Type.String(), status: Type.String(), at: Type.String() })),
+};
+
+/**
+ * The response agent's part of a session's state, each key checked against its shape: the state comes back from
+ * Redis, and a key of another shape (an older version's, a corrupted write) is read as absent, not cast.
+ */
+export function replyMemoryOf(state: Readonly<Record<string, unknown>>): ReplyMemoryState {
+  const out: ReplyMemoryState = {};
+  if (Value.Check(ReplyMemorySchema.reply_summary, state.reply_summary)) out.reply_summary = state.reply_summary;
+  if (Value.Check(ReplyMemorySchema.reply_language, state.reply_language)) out.reply_language = state.reply_language;
+  if (Value.Check(ReplyMemorySchema.reply_log, state.reply_log)) out.reply_log = state.reply_log;
+  return out;
 }
 
 const STOP: Record<string, string[]> = {
@@ -67,7 +87,7 @@ export interface PreparedMemory {
  * grows past the window. The summary is extractive (no model call on the hot path) and redacted like the rest.
  */
 export function prepareMemory(session: Session, currentMessageId: string, redactor: Redactor, o: MemoryOptions): PreparedMemory {
-  const state = session.state as ReplyMemoryState;
+  const state = replyMemoryOf(session.state);
   const replies = new Map((state.reply_log ?? []).filter((r) => r.status === "approved" || r.status === "auto_sent" || r.status === "edited").map((r) => [r.message_id, r]));
   const turns: Turn[] = [];
   for (const t of session.turns) {

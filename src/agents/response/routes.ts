@@ -2,6 +2,7 @@ import { Elysia, t } from "elysia";
 import { authorize, callerName, type KeyList } from "../../http/auth.ts";
 import { doc } from "../../http/openapi.ts";
 import { defaultGuard, type AbuseGuard } from "../../ratelimit/guard.ts";
+import { REASON_MAX_CHARS } from "../../schema/events.ts";
 import type { ReplyApprovals } from "./approval.ts";
 
 const UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
@@ -42,5 +43,5 @@ export function draftReviewRoutes(d: { approvals: ReplyApprovals; apiKeys: KeyLi
     .post("/:id/reject", async ({ params: p, body, reviewer }) => {
       const ev = await d.approvals.decide(p.id, "reject", reviewer, { reason: body.reason });
       return { message_id: p.id, reply: ev.outputs.reply };
-    }, { ...decided("Reject the draft with a reason (nothing is sent)"), body: t.Object({ reason: t.String({ minLength: 1, maxLength: 2000 }) }) });
+    }, { ...decided("Reject the draft with a reason (nothing is sent)"), body: t.Object({ reason: t.String({ minLength: 1, maxLength: REASON_MAX_CHARS }) }) });
 }

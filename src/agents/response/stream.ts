@@ -1,30 +1,10 @@
 import type { EventBus, Subscription } from "../../bus/interface.ts";
 import type { Logger } from "../../obs/log.ts";
+import { checkContract, checks, type ReplyStreamEvent } from "../../schema/events.ts";
 import { ConversationFanout } from "../../realtime/fanout.ts";
 import { tailJson } from "../../bus/tail.ts";
 
-/** Streaming events of one draft, in order: start, deltas, end. Delta text is already PII-restored. */
-export type ReplyStreamEvent =
-  | {
-      type: "reply.start";
-      conversation_id: string;
-      message_id: string;
-      template: string;
-      generator: string | null;
-      /** True when the draft is expected to go out without review: the chat widget may show the deltas. */
-      customer_visible: boolean;
-    }
-  | { type: "reply.delta"; conversation_id: string; message_id: string; seq: number; text: string }
-  | {
-      type: "reply.end";
-      conversation_id: string;
-      message_id: string;
-      status: string;
-      /** The final customer text differs from the streamed one (citations removed, fallback used, or held back). */
-      replaced: boolean;
-      /** The customer must not keep what was streamed (it was not sent after all). */
-      retract: boolean;
-    };
+export type { ReplyStreamEvent };
 
 /** Receives reply stream events. */
 export type ReplyStreamListener = (ev: ReplyStreamEvent) => void;
@@ -89,5 +69,5 @@ export class BusReplyStream implements ReplyStream {
 
 /** Relays the stream topic into an in-process hub (every API replica uses its own group, from the end). */
 export function relayReplyStream(bus: EventBus, topic: string, groupId: string, hub: ReplyStreamHub, log: Logger): Promise<Subscription> {
-  return tailJson<ReplyStreamEvent>(bus, topic, groupId, (ev) => hub.publish(ev), log, "reply-stream");
+  return tailJson(bus, topic, groupId, (v) => checkContract(checks.replyStreamEvent, v, "reply stream event"), (ev) => hub.publish(ev), log, "reply-stream");
 }

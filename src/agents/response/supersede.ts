@@ -1,7 +1,8 @@
 import type { EventBus, Subscription } from "../../bus/interface.ts";
 import { tailJson } from "../../bus/tail.ts";
 import type { Logger } from "../../obs/log.ts";
-import { conversationIdOf, type CustomerMessage } from "../../schema/message.ts";
+import { checkContract, checks } from "../../schema/events.ts";
+import { conversationIdOf } from "../../schema/message.ts";
 
 /** A running draft's handle: its signal aborts when a newer message of the same conversation is seen. */
 export interface DraftTicket {
@@ -72,7 +73,7 @@ export class SupersedeRegistry {
  * is still queued behind the current draft in the master's partition already cancels that draft.
  */
 export function watchNewMessages(bus: EventBus, topic: string, groupId: string, registry: SupersedeRegistry, log: Logger): Promise<Subscription> {
-  return tailJson<CustomerMessage>(bus, topic, groupId, (m) => {
-    if (typeof m?.id === "string" && typeof m.metadata?.received_at === "string") registry.seen(conversationIdOf(m), m.id, m.metadata.received_at);
-  }, log, "supersede");
+  // Only the fields the registry reads are checked: the master validates the whole message against the configured limits.
+  const check = (v: unknown) => checkContract(checks.messageHeader, v, "customer message");
+  return tailJson(bus, topic, groupId, check, (m) => registry.seen(conversationIdOf(m), m.id, m.metadata.received_at), log, "supersede");
 }

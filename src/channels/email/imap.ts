@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { Type } from "@sinclair/typebox";
 import { ImapFlow, type MessageStructureObject } from "imapflow";
 import { AppError } from "../../errors.ts";
 import type { IncomingMessage, MessagePublisher } from "../../ingest/publisher.ts";
@@ -106,6 +107,7 @@ export interface ImapCheckpoint {
   uidValidity: string;
   lastUid: number;
 }
+const ImapCheckpointSchema = Type.Object({ uidValidity: Type.String(), lastUid: Type.Integer({ minimum: 0 }) });
 
 /** Counters a caller (tests, bench, health) can read. */
 export interface EmailProducerStats {
@@ -244,7 +246,7 @@ export class EmailProducer {
       if (!box) throw new AppError("imap_no_mailbox", `mailbox ${this.o.mailbox} could not be opened`, { retriable: true });
       const useIdle = this.o.idle && c.capabilities.has("IDLE");
       const validity = String(box.uidValidity);
-      const saved = await this.d.store.readCheckpoint<ImapCheckpoint>(this.key);
+      const saved = await this.d.store.readCheckpoint(this.key, ImapCheckpointSchema);
       let lastUid = saved?.lastUid ?? 0;
       if (saved && saved.uidValidity !== validity) {
         // The mailbox was recreated: old UIDs mean nothing now. Re-read everything; Message-ID dedupe skips mail already seen.

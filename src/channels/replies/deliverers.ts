@@ -1,3 +1,5 @@
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
 import type { Transporter } from "nodemailer";
 import type { EventBus } from "../../bus/interface.ts";
 import { AppError } from "../../errors.ts";
@@ -12,11 +14,20 @@ export interface SmtpOptions {
   messageIdDomain?: string;
 }
 
-interface EmailRecipient {
-  to: string;
-  subject: string;
-  in_reply_to: string | null;
-  references: string[];
+/** What an email reply row freezes at creation (read back through this check, not cast). */
+const EmailRecipientSchema = Type.Object({ to: Type.String(), subject: Type.String(), in_reply_to: Type.Union([Type.String(), Type.Null()]), references: Type.Array(Type.String()) });
+type EmailRecipient = Static<typeof EmailRecipientSchema>;
+/** What a social reply row freezes at creation (src/channels/social/types.ts SocialReplyTarget). */
+const SocialTargetSchema = Type.Object({ network: Type.String(), kind: Type.String(), postId: Type.String(), thread: Type.String(), authorId: Type.String() });
+/** Email threading facts the email producer stores under metadata.email. */
+const EmailMetaSchema = Type.Object({ message_id: Type.Optional(Type.String()), references: Type.Optional(Type.Array(Type.String())), subject: Type.Optional(Type.String()), message_id_synthesized: Type.Optional(Type.Boolean()) });
+/** Where a social message came from, stored by the social producers under metadata.social. */
+const SocialMetaSchema = Type.Object({ network: Type.Optional(Type.String()), kind: Type.Optional(Type.String()), post_id: Type.Optional(Type.String()), thread_id: Type.Optional(Type.String()), author_id: Type.Optional(Type.String()), webhook_source: Type.Optional(Type.String()) });
+
+/** A stored recipient that breaks its shape cannot be sent (a person must look), so it is not retried. */
+function recipientOf<T extends TSchema>(schema: T, reply: ReplyRow): Static<T> {
+  if (Value.Check(schema, reply.recipient)) return reply.recipient;
+  throw new DeliveryError("bad_recipient", `reply ${reply.id} has a malformed ${reply.channel} recipient`, { retriable: false });
 }
 
 /** `Re: <subject>` without stacking prefixes. */
@@ -39,7 +50,8 @@ export class EmailDeliverer implements ReplyDeliverer {
   }
 
   recipient(original: OriginalMessage): Record<string, unknown> {
-    const email = (original.metadata.email ?? {}) as { message_id?: string; references?: string[]; subject?: string; message_id_synthesized?: boolean };
+    const raw = original.metadata.email ?? {};
+    const email = Value.Check(EmailMetaSchema, raw) ? raw : {};
     const to = original.user.email;
     if (!to) throw new AppError("no_recipient", "the original email has no usable sender address", { status: 422 });
     const mid = email.message_id && !email.message_id_synthesized ? email.message_id : null;
@@ -53,7 +65,7 @@ export class EmailDeliverer implements ReplyDeliverer {
   }
 
   async deliver(reply: ReplyRow): Promise<{ externalId: string | null }> {
-    const r = reply.recipient as unknown as EmailRecipient;
+    const r = recipientOf(EmailRecipientSchema, reply);
     const messageId = `reply-${reply.id}@${this.domain}`;
     await this.store.recordEmails([{ messageIdHeader: messageId, conversationId: reply.conversationId, direction: "outbound", copilotMessageId: reply.messageId, status: "sent" }]);
     try {
@@ -122,7 +134,8 @@ export class SocialDeliverer implements ReplyDeliverer {
   }
 
   recipient(original: OriginalMessage): Record<string, unknown> {
-    const s = (original.metadata.social ?? {}) as { network?: string; kind?: string; post_id?: string; thread_id?: string; author_id?: string; webhook_source?: string };
+    const raw = original.metadata.social ?? {};
+    const s = Value.Check(SocialMetaSchema, raw) ? raw : {};
     if (!s.network || !s.post_id) throw new AppError("no_recipient", "the original social message names no network or post", { status: 422 });
     const network = s.webhook_source && !this.repliers.has(s.network) ? s.webhook_source : s.network;
     if (!this.repliers.has(network)) throw new AppError("channel_unavailable", `no reply adapter for network ${network}`, { status: 422 });
@@ -131,7 +144,7 @@ export class SocialDeliverer implements ReplyDeliverer {
   }
 
   async deliver(reply: ReplyRow): Promise<{ externalId: string | null }> {
-    const t = reply.recipient as unknown as SocialReplyTarget;
+    const t: SocialReplyTarget = recipientOf(SocialTargetSchema, reply);
     const r = this.repliers.get(t.network);
     if (!r) throw new DeliveryError("channel_unavailable", `no reply adapter for network ${t.network}`, { retriable: false });
     try {

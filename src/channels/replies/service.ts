@@ -1,6 +1,6 @@
-import type { ResultEvent } from "../../agents/types.ts";
 import { AppError } from "../../errors.ts";
 import type { Logger } from "../../obs/log.ts";
+import { objectOf, outputOf, reviewOf, sourceOf, type ConversationEvent } from "../../schema/events.ts";
 import { backoffMs } from "../ids.ts";
 import type { ChannelStore, ReplyRow } from "../store.ts";
 import { DeliveryError, type OriginalMessage, type ReplyDeliverer } from "./types.ts";
@@ -60,7 +60,7 @@ export class ReplyService {
     const deliverer = this.deliverers.get(original.source);
     let recipient: Record<string, unknown> = {};
     let problem: string | null = deliverer ? null : `no ${original.source} reply channel is configured`;
-    if (req.approvedBy === "auto" && (original.metadata.email as { auto_submitted?: boolean } | undefined)?.auto_submitted) {
+    if (req.approvedBy === "auto" && objectOf(original.metadata.email).auto_submitted === true) {
       problem = "not sent automatically: the customer's mail was itself automatic (mail loop protection)";
     }
     if (deliverer) {
@@ -148,31 +148,28 @@ export class ReplyService {
   }
 
   /**
-   * Sends replies the pipeline or the dashboard approved, as they pass on response-events: a result whose reply
-   * is `auto_sent`, or a decision event (approved / edited). Chat replies in those events already reach the
-   * customer's socket through the result itself, so for chat they are only recorded.
+   * Sends the replies the pipeline auto-sent, as they pass on response-events. Chat replies in those events already
+   * reach the customer's socket through the result itself, so for chat they are only recorded. Decided results
+   * (`outputs.reply.review`) are handed over by the decision service itself (and swept), not here.
    */
-  onResultEvent(raw: ResultEvent & { decision?: { action: string; at: string; by: string } }): void {
-    if (raw.type !== "message.result") return;
-    // Decisions of the approval flow (`outputs.reply.review`) are handed over by the flow itself (and swept).
-    if (!raw.decision && (raw.outputs?.reply as { review?: unknown } | undefined)?.review) return;
+  onResultEvent(raw: ConversationEvent): void {
+    if (raw.type !== "message.result" || reviewOf(raw.outputs)) return;
     this.sendApproved(raw, { autoSend: true }).catch((e) => this.log.error({ message_id: raw.message_id, err: (e as Error).message }, "approved reply could not be recorded"));
   }
 
   /**
-   * Sends (or records, for chat) the approved reply an event carries, idempotently by `<messageId>:reply`: an
-   * auto-sent result, a dashboard decision (`decision`) or an approval-flow decision (`outputs.reply.review`).
-   * Returns the reply row, or null when the event carries nothing to send (or auto-send is off).
+   * Sends (or records, for chat) the approved reply a result carries, idempotently by `<messageId>:reply`: an
+   * auto-sent result, or a reviewer's approval or edit (`outputs.reply.review`). Returns the reply row, or null when
+   * the event carries nothing to send (or auto-send is off).
    */
-  async sendApproved(raw: ResultEvent & { decision?: { action: string; at: string; by: string } }, o: { autoSend: boolean }): Promise<ReplyRow | null> {
+  async sendApproved(raw: ConversationEvent, o: { autoSend: boolean }): Promise<ReplyRow | null> {
     if (raw.type !== "message.result") return null;
-    const reply = raw.outputs?.reply as { text?: string; status?: string; review?: { action?: string; at?: string; by?: string } } | undefined;
+    const reply = outputOf(raw.outputs, "reply");
     if (!reply?.text) return null;
-    const review = !raw.decision && reply.review ? reply.review : null;
-    const decision = raw.decision ?? (review ? { action: review.action ?? "", at: review.at ?? raw.processed_at, by: review.by ?? "" } : null);
-    const approved = decision ? decision.action === "approved" || decision.action === "edited" : reply.status === "auto_sent" && o.autoSend;
+    const review = reply.review ?? null;
+    const approved = review ? review.action === "approved" || review.action === "edited" : reply.status === "auto_sent" && o.autoSend;
     if (!approved) return null;
-    const req = { messageId: raw.message_id, text: reply.text, approvedBy: decision ? decision.by || "unknown" : "auto", approvedAt: decision ? new Date(decision.at) : new Date(raw.processed_at) };
+    const req = { messageId: raw.message_id, text: reply.text, approvedBy: review ? review.by || "unknown" : "auto", approvedAt: review ? new Date(review.at) : new Date(raw.processed_at) };
     // The approval flow sends chat replies through the chat deliverer like any other channel; the other paths
     // reach the customer's socket through the result event itself.
     if (raw.source === "chat" && !review) {
@@ -202,9 +199,11 @@ export class ReplyService {
   private async loadOriginal(messageId: string): Promise<OriginalMessage> {
     const m = await this.store.loadMessage(messageId);
     if (!m) throw new AppError("unknown_message", `no customer message ${messageId} (it is persisted once the pipeline has processed it)`, { status: 404 });
+    const source = sourceOf(m.source);
+    if (!source) throw new AppError("unknown_channel", `message ${messageId} has a channel this version cannot answer on`, { status: 422 });
     return {
       id: m.id,
-      source: m.source as OriginalMessage["source"],
+      source,
       conversationId: m.conversationId,
       user: { id: m.customerId, name: m.customerName, email: m.customerEmail },
       metadata: m.metadata,

@@ -1,7 +1,7 @@
-import type { ResultEvent } from "../../agents/types.ts";
 import { toAppError } from "../../errors.ts";
 import type { Logger } from "../../obs/log.ts";
 import type { Outbox } from "../../outbox/outbox.ts";
+import { checks, parseContract } from "../../schema/events.ts";
 import type { ReplyService } from "./service.ts";
 
 /** Options of the reply sweeper. */
@@ -35,13 +35,14 @@ export class ReplySweeper {
     const done: number[] = [];
     for (const row of due) {
       try {
-        const ev = JSON.parse(row.value) as ResultEvent;
-        const r = await this.replies.sendApproved(ev, { autoSend: this.o.autoSend });
+        const ev = parseContract(checks.resultEvent, row.value, "result event");
+        if (!ev.ok) throw ev.error;
+        const r = await this.replies.sendApproved(ev.value, { autoSend: this.o.autoSend });
         if (r && r.status === "sent") this.log.debug({ msg_id: row.messageId, reply: r.id }, "swept reply handled");
         done.push(row.id);
       } catch (e) {
         const ae = toAppError(e);
-        if (e instanceof SyntaxError || !ae.retriable) {
+        if (!ae.retriable) {
           this.log.error({ msg_id: row.messageId, code: ae.code, err: ae.message }, "swept reply cannot be sent; given up");
           done.push(row.id);
         } else {

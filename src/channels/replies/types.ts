@@ -33,13 +33,5 @@ export class DeliveryError extends AppError {
   }
 }
 
-/** Event published on response-events when a chat reply is sent, so every API replica's hub reaches the customer's socket. */
-export interface ReplySentEvent {
-  type: "reply.sent";
-  reply_id: string;
-  message_id: string | null;
-  conversation_id: string;
-  channel: "chat";
-  text: string;
-  sent_at: string;
-}
+/** Event published on response-events when a chat reply is sent (its contract is in src/schema/events.ts). */
+export type { ReplySentEvent } from "../../schema/events.ts";

@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { Type } from "@sinclair/typebox";
 import { AppError } from "../../errors.ts";
 import type { MessagePublisher } from "../../ingest/publisher.ts";
 import type { Logger } from "../../obs/log.ts";
@@ -6,6 +7,9 @@ import type { MessageLimits } from "../../schema/message.ts";
 import { backoffMs } from "../ids.ts";
 import type { ChannelStore } from "../store.ts";
 import { postToIncoming, RateLimited, type PollingSource } from "./types.ts";
+
+/** The stored poll position of a source. */
+const CursorSchema = Type.Object({ cursor: Type.Union([Type.String(), Type.Null()]) });
 
 /** Dependencies of the social poller. */
 export interface SocialPollerDeps {
@@ -59,7 +63,7 @@ export class SocialPoller {
     const key = SocialPoller.key(source);
     const leaseMs = this.d.leaseMs ?? Math.max(60_000, source.intervalMs * 3);
     if (!(await this.d.store.acquireLease(key, this.owner, leaseMs))) return { published: 0, rejected: 0, cursor: null, waitUntil: null };
-    const saved = await this.d.store.readCheckpoint<{ cursor: string | null }>(key);
+    const saved = await this.d.store.readCheckpoint(key, CursorSchema);
     const page = await source.poll(saved?.cursor ?? null, this.abort.signal);
     let published = 0;
     let rejected = 0;

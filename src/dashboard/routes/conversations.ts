@@ -2,14 +2,12 @@ import { Elysia, t } from "elysia";
 import { ConversationPage, Draft, Relabel } from "../../../views/conversation.tsx";
 import { FeedPage } from "../../../views/feed.tsx";
 import { BASE } from "../../../views/layout.tsx";
-import { replyDecisions } from "../../db/schema.ts";
 import { AppError } from "../../errors.ts";
 import { doc } from "../../http/openapi.ts";
 import { cipherOf, FIELDS } from "../../privacy/index.ts";
 import { filtersToQuery, parseFilters } from "../filters.ts";
 import { htmlResponse, redirect } from "../http.ts";
-import type { DecisionEvent } from "../live.ts";
-import { replyOf } from "../outputs.ts";
+import { REASON_MAX_CHARS, REVIEW_ACTIONS } from "../../schema/events.ts";
 import { field, form, isHtmx, type RouteContext, UUID } from "./context.ts";
 
 const html = (summary: string, description = "The page.") => doc({ summary, tag: "dashboard", auth: "session", produces: { type: "text/html", description } });
@@ -56,57 +54,26 @@ export function conversationRoutes(c: RouteContext) {
       .post(
         "/messages/:id/decision",
         async ({ principal, params, body, request }) => {
-          const form = body as Record<string, string | undefined>;
-          const action = form.action === "approve" ? "approved" : form.action === "edit" ? "edited" : form.action === "reject" ? "rejected" : null;
+          const action = REVIEW_ACTIONS.find((a) => a === body.action);
           if (!action) throw new AppError("invalid_decision", "action must be approve, edit or reject", { status: 422 });
           if (!UUID.test(params.id)) throw new AppError("not_found", "no processed message with this id", { status: 404 });
-          const events = await d.store.loadEvents([params.id]);
-          const ev = events.get(params.id);
-          if (!ev) throw new AppError("not_found", "no processed message with this id", { status: 404 });
-          const reply = replyOf(ev.outputs);
-          if (!reply) throw new AppError("no_draft", "this message has no drafted reply", { status: 409 });
-          if (reply.status === "auto_sent") throw new AppError("already_sent", "this reply was sent automatically", { status: 409 });
-          const finalText = action === "edited" ? (form.text ?? "").trim().slice(0, 20_000) : action === "approved" ? reply.text : null;
-          if (action === "edited" && !finalText) throw new AppError("invalid_decision", "the edited reply is empty", { status: 422 });
-          const reason = action === "rejected" ? (form.reason ?? "").trim().slice(0, 500) : null;
-          if (action === "rejected" && !reason) throw new AppError("invalid_decision", "a rejection needs a reason", { status: 422 });
-          if (d.approvals) {
-            const verb = action === "approved" ? "approve" : action === "edited" ? "edit" : "reject";
-            let status = 200;
-            try {
-              await d.approvals.decide(ev.message_id, verb, { label: principal!.user.email, userId: principal!.user.id }, { text: finalText ?? undefined, reason: reason ?? undefined });
-            } catch (e) {
-              if (!(e instanceof AppError) || e.status !== 409) throw e;
-              status = 409;
-            }
-            if (!isHtmx(request.headers)) return redirect(`${BASE}/conversations/${encodeURIComponent(ev.conversation_id)}?m=${ev.message_id}`);
-            return htmlResponse(Draft({ e: (await entryOf(ev.message_id))! }), { status });
+          // The one decision service (src/agents/response ReplyApprovals) validates, records, publishes and hands off.
+          let status = 200;
+          try {
+            await d.approvals.decide(params.id, action, { label: principal.user.email, userId: principal.user.id }, { text: body.text, reason: body.reason });
+          } catch (e) {
+            if (!(e instanceof AppError) || e.status !== 409) throw e;
+            status = 409;
           }
-          const inserted = await db
-            .insert(replyDecisions)
-            .values({ messageId: ev.message_id, conversationId: ev.conversation_id, action, draftText: reply.text, finalText, reason, userId: principal!.user.id })
-            .onConflictDoNothing()
-            .returning({ at: replyDecisions.createdAt });
-          if (inserted[0]) {
-            const decided: DecisionEvent = {
-              ...ev,
-              outputs: {
-                ...ev.outputs,
-                reply: { ...(ev.outputs.reply as object), text: finalText ?? reply.text, status: action === "rejected" ? "rejected" : "approved", edited: action === "edited", decided_by: principal!.user.id },
-              },
-              decision: { action, at: inserted[0].at.toISOString(), by: principal!.user.id, reason },
-            };
-            await d.bus.publish(d.responsesTopic, [{ key: ev.conversation_id, value: JSON.stringify(decided), headers: { "message-id": ev.message_id, kind: "decision" } }]);
-            d.log.info({ component: "dashboard", msg_id: ev.message_id, action, user: principal!.user.id }, "draft decided");
-          }
-          if (!isHtmx(request.headers)) return redirect(`${BASE}/conversations/${encodeURIComponent(ev.conversation_id)}?m=${ev.message_id}`);
-          const entry = await entryOf(ev.message_id);
-          return htmlResponse(Draft({ e: entry! }), { status: inserted[0] ? 200 : 409 });
+          const entry = await entryOf(params.id);
+          if (!entry) throw new AppError("not_found", "no processed message with this id", { status: 404 });
+          if (!isHtmx(request.headers)) return redirect(`${BASE}/conversations/${encodeURIComponent(entry.conversationId)}?m=${params.id}`);
+          return htmlResponse(Draft({ e: entry }), { status });
         },
         {
           parse: "urlencoded",
           session: "agent",
-          body: form({ action: field(20, "approve, edit or reject"), text: field(100_000, "the edited reply (edit)"), reason: field(100_000, "why (reject)") }),
+          body: form({ action: field(20, "approve, edit or reject"), text: field(100_000, "the edited reply (edit)"), reason: field(REASON_MAX_CHARS, "why (reject)") }),
           params: t.Object({ id: t.String() }),
           detail: doc({
             summary: "Approve, edit or reject a drafted reply (HTML form; HTMX gets the updated draft fragment)",
