@@ -24,7 +24,7 @@ import { ok } from "../src/errors.ts";
 import { openParts, startService } from "../src/runtime.ts";
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: "string", default: "20" }, "flood-concurrency": { type: "string", default: "16" }, "real-models": { type: "boolean", default: false }, serve: { type: "boolean", default: false }, attack: { type: "string" }, services: { type: "boolean", default: false }, guesses: { type: "string", default: "200" } },
+  options: { seconds: { type: "string", default: "20" }, "flood-concurrency": { type: "string", default: "16" }, "real-models": { type: "boolean", default: false }, serve: { type: "boolean", default: false }, attack: { type: "string" }, services: { type: "boolean", default: false }, guesses: { type: "string", default: "200" }, profile: { type: "boolean", default: false } },
 });
 
 /** A stand-in worker: a fixed CPU cost (what a small local model costs per message) and a plausible output. */
@@ -87,6 +87,11 @@ const env: Record<string, string> = {
   DASHBOARD_ADMIN_EMAIL: ADMIN.email,
   DASHBOARD_ADMIN_PASSWORD: ADMIN.password,
 };
+if (args.profile) {
+  // Budgets that do not refill during the profile, so every measured request is a refusal (the refusal path is the
+  // same whatever the window).
+  for (const name of ["HISTORY_IP", "CHAT_CONNECT_IP", "CHAT_MESSAGE_IP", "SIGNIN_IP"]) env[`RATE_LIMIT_${name}`] = name === "SIGNIN_IP" ? "20/1h" : "30/1h";
+}
 if (args.services) {
   if (!process.env.DATABASE_URL || !process.env.REDIS_URL) throw new Error("--services needs DATABASE_URL and REDIS_URL");
   env.DATABASE_URL = process.env.DATABASE_URL;
@@ -268,6 +273,155 @@ async function run(startupS: number) {
   );
 }
 
+/** The product's own CPU time so far (process_cpu_seconds_total from /metrics), in microseconds. */
+async function serverCpuUs(): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return Number(text.match(/^process_cpu_seconds_total ([\d.e+-]+)/m)?.[1] ?? NaN) * 1e6;
+}
+
+/** Runs `n` calls of `one` from `concurrency` loops; resolves when all are done. */
+async function loops(n: number, concurrency: number, one: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < n) await one(next++);
+  }));
+}
+
+/**
+ * --profile: the product's CPU per refusal, by kind. Each kind first spends its budget from a fresh address, then
+ * sends refused requests; the product's CPU over that stretch (minus its idle CPU over the same time) divided by the
+ * refusals is the cost of one. CPU time, not latency: it barely depends on what else runs on the machine.
+ */
+async function profile() {
+  // Startup work (JIT, first queries) settles first; then the idle CPU is what timers and pollers cost.
+  await Bun.sleep(5000);
+  const idle0 = await serverCpuUs();
+  const idleT0 = performance.now();
+  await Bun.sleep(3000);
+  const idleRate = ((await serverCpuUs()) - idle0) / (performance.now() - idleT0);
+  const rows: Record<string, { n: number; refused: number; us: number }> = {};
+  const measure = async (kind: string, run: () => Promise<{ n: number; refused: number }>) => {
+    const c0 = await serverCpuUs();
+    const t0 = performance.now();
+    const r = await run();
+    const wall = performance.now() - t0;
+    const us = ((await serverCpuUs()) - c0 - idleRate * wall) / Math.max(1, r.refused);
+    rows[kind] = { ...r, us: Math.round(us) };
+    console.log(`${kind}: ${r.refused} of ${r.n} refused, ${us.toFixed(0)} µs of product CPU per refusal (${((r.n / wall) * 1000).toFixed(0)}/s)`);
+  };
+  const ip = () => `198.18.${Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
+  const visitor = randomSecret();
+
+  // POST /widget/history over the per-address budget.
+  const hIp = ip();
+  const history = async () => {
+    const r = await fetch(`${base}/widget/history`, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": hIp }, body: JSON.stringify({ visitor }) });
+    await r.arrayBuffer();
+    return r.status === 429;
+  };
+  await loops(40, 4, async () => void (await history()));
+  await measure("history_refused", async () => {
+    let refused = 0;
+    await loops(4000, 16, async () => void ((await history()) && refused++));
+    return { n: 4000, refused };
+  });
+
+  // Chat socket connects over the per-address budget.
+  const cIp = ip();
+  const held: WebSocket[] = [];
+  for (let i = 0; i < 35; i++) {
+    const ws = await openChat(randomSecret(), cIp, () => {});
+    if (ws) held.push(ws);
+  }
+  for (const ws of held) ws.close();
+  await measure("ws_connect_refused", async () => {
+    let refused = 0;
+    await loops(1500, 16, async () => {
+      const ws = await openChat(randomSecret(), cIp, () => {});
+      if (ws) ws.close();
+      else refused++;
+    });
+    return { n: 1500, refused };
+  });
+
+  // Chat frames over the per-address message budget: sockets sending 20 refused frames (the 20th closes the socket)
+  // minus the same number of sockets sending none, so the connects themselves cancel out.
+  const sockets = async (ips: string[], withFrames: boolean) => {
+    let refused = 0;
+    await Promise.all(
+      ips.map(async (fip) => {
+        const open = await Promise.all(Array.from({ length: 12 }, () => openChat(randomSecret(), fip, () => {})));
+        await Promise.all(
+          open.map(async (ws) => {
+            if (!ws) return;
+            if (!withFrames) return ws.close();
+            let errors = 0;
+            const done = new Promise<void>((resolve) => {
+              ws.onmessage = (m) => {
+                if (JSON.parse(String(m.data)).type === "error" && ++errors === 20) resolve();
+              };
+              ws.onclose = () => resolve();
+            });
+            for (let i = 0; i < 20; i++) ws.send(JSON.stringify({ type: "message", text: "spam spam spam, refund now", client_id: `p${i}` }));
+            await Promise.race([done, Bun.sleep(5000)]);
+            refused += errors;
+            ws.close();
+          }),
+        );
+      }),
+    );
+    return refused;
+  };
+  const bareIps = Array.from({ length: 8 }, ip);
+  const frameIps = Array.from({ length: 8 }, ip);
+  // Spend each address's message budget (30 accepted messages go through the pipeline), then let the pipeline settle.
+  await Promise.all(
+    frameIps.map(async (fip) => {
+      const ws = await openChat(randomSecret(), fip, () => {});
+      for (let i = 0; i < 34; i++) {
+        ws?.send(JSON.stringify({ type: "message", text: "hello", client_id: `w${i}` }));
+        await Bun.sleep(20);
+      }
+      ws?.close();
+    }),
+  );
+  await Bun.sleep(4000);
+  const cBare0 = await serverCpuUs();
+  const tBare0 = performance.now();
+  await sockets(bareIps, false);
+  const bare = (await serverCpuUs()) - cBare0 - idleRate * (performance.now() - tBare0);
+  await measure("ws_frame_refused", async () => {
+    const refused = await sockets(frameIps, true);
+    return { n: refused, refused };
+  });
+  rows.ws_frame_refused!.us = Math.round(rows.ws_frame_refused!.us - bare / Math.max(1, rows.ws_frame_refused!.refused));
+  console.log(`  (after subtracting the sockets' own connect/close: ${rows.ws_frame_refused!.us} µs per refused frame)`);
+
+  // Sign-in posts over the per-address budget (the first 20 run argon2id; those are not measured).
+  const sIp = ip();
+  const page = await fetch(`${base}/dashboard/login`, { headers: { "x-forwarded-for": sIp } });
+  const cookie = page.headers.getSetCookie().find((c) => c.includes("copilot_csrf="))!.split(";")[0]!;
+  const token = (await page.text()).match(/name="_csrf" value="([^"]+)"/)![1]!;
+  const signin = async (i: number) => {
+    const r = await fetch(`${base}/dashboard/login`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { cookie, "content-type": "application/x-www-form-urlencoded", "x-forwarded-for": sIp },
+      body: new URLSearchParams({ _csrf: token, email: `nobody-${i}@bench.example`, password: "guess" }),
+    });
+    await r.arrayBuffer();
+    return r.status === 429;
+  };
+  for (let i = 0; i < 22; i++) await signin(i);
+  await measure("signin_refused", async () => {
+    let refused = 0;
+    await loops(2000, 16, async (i) => void ((await signin(i)) && refused++));
+    return { n: 2000, refused };
+  });
+  console.log(`product idle CPU: ${idleRate.toFixed(0)} µs/ms; load average ${load()}`);
+  console.log(JSON.stringify(Object.fromEntries(Object.entries(rows).map(([k, v]) => [`${k}_cpu_us`, v.us]))));
+}
+
 if (args.attack) {
   // Attacker mode (child): flood and guess for the phase's length, then print the counts as one JSON line.
   let stopping = false;
@@ -279,7 +433,9 @@ if (args.attack) {
   process.exit(0);
 }
 
-const server = Bun.spawn(args["real-models"] ? ["bun", "src/main.ts"] : ["bun", "scripts/bench-abuse.ts", "--serve"], { cwd: new URL("..", import.meta.url).pathname, env, stdout: "inherit", stderr: "inherit" });
+// BENCH_CPU_PROF=<dir>: the product writes a CPU profile (markdown) there when it exits.
+const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+const server = Bun.spawn(args["real-models"] ? ["bun", ...prof, "src/main.ts"] : ["bun", ...prof, "scripts/bench-abuse.ts", "--serve"], { cwd: new URL("..", import.meta.url).pathname, env, stdout: "inherit", stderr: "inherit" });
 process.on("exit", () => server.kill("SIGTERM"));
 try {
   const started = performance.now();
@@ -289,7 +445,8 @@ try {
     if (await fetch(`${base}/ready`).then((r) => r.ok).catch(() => false)) break;
     await Bun.sleep(500);
   }
-  await run((performance.now() - started) / 1000);
+  if (args.profile) await profile();
+  else await run((performance.now() - started) / 1000);
 } finally {
   server.kill("SIGTERM");
   await server.exited;
