@@ -343,6 +343,7 @@ export function loadConfig(env: Env = process.env): Config {
     socketsPerIp: int("MAX_SOCKETS_PER_IP", DEFAULT_ABUSE.socketsPerIp, 1, 100_000),
     inFlightPerSocket: int("MAX_IN_FLIGHT_PER_SOCKET", DEFAULT_ABUSE.inFlightPerSocket, 1, 1000),
     abusiveRefusals: int("CHAT_ABUSE_CLOSE_AFTER", DEFAULT_ABUSE.abusiveRefusals, 1, 100_000),
+    penaltyBoxMs: int("RATE_LIMIT_PENALTY_BOX_MS", DEFAULT_ABUSE.penaltyBoxMs, 0, 60_000),
   };
   if (appEnv === "production" && !abuse.enabled) problems.push("RATE_LIMITS=off is refused when APP_ENV=production");
   let visitorIdKey = DEFAULT_VISITOR_KEY;

@@ -88,6 +88,10 @@ export function createDashboard(d: DashboardDeps): Dashboard {
   const accounts = new Accounts(db, d.settings.sessionTtlHours, d.passwordCost ?? null);
   const queries = new DashboardQueries(db);
   const guard = d.guard ?? defaultGuard();
+  // Sign-in checks the address's budget before the password: a boxed address gets this page before routing.
+  guard.gate("POST", `${BASE}/login`, "signin_ip", { ...PAGE_HEADERS, "content-type": "text/html; charset=utf-8" }, (s) =>
+    `<!doctype html><html lang="en"><title>Too many sign-in attempts</title><p>Too many sign-in attempts. Try again in ${Math.ceil(s / 60)} minute(s). <a href="${BASE}/login">Back to sign-in</a></p></html>`,
+  );
   const live = new LiveDashboards(d.log, { everyMs: d.sessionRecheckMs ?? 5000, valid: (h) => accounts.validTokens(h) });
   const alerts = new AlertEngine({
     db,

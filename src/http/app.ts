@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import { AppError } from "../errors.ts";
 import { requireApiKey } from "./auth.ts";
-import { RateLimited } from "../ratelimit/guard.ts";
+import { RateLimited, type AbuseGuard } from "../ratelimit/guard.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 
@@ -20,11 +20,15 @@ export interface AppDeps {
   metricsToken?: string | null;
   /** Feature plugins (chat, dashboard, channels...), each an Elysia instance with its own name and prefix. */
   features: Elysia<any, any, any, any, any, any, any>[];
+  /** When set, callers in its penalty box are refused before routing (see AbuseGuard.early). */
+  guard?: AbuseGuard;
 }
 
 /** Builds the HTTP app: error mapping, health/readiness/metrics, then every feature plugin. */
 export function buildApp(d: AppDeps) {
+  const guard = d.guard;
   let app = new Elysia({ name: "app" })
+    .onRequest(({ request, server }) => (guard ? guard.early(request, server) : undefined))
     .onError(({ code, error, set }) => {
       if (error instanceof AppError) {
         set.status = error.status;

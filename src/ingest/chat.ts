@@ -122,6 +122,9 @@ export function chatRoutes(d: ChatDeps) {
   const identityOptions: IdentityOptions = d.identity ?? { secret: null, required: false };
   const guard = d.guard ?? defaultGuard();
   const caps = guard.settings;
+  // Both check the caller's address first: a boxed address is refused before routing (AbuseGuard.early).
+  guard.gate("POST", "/api/messages", "ingest_ip");
+  guard.gate("GET", "/api/chat/ws", "chat_connect_ip");
   const who = (ws: { data: unknown }) => (ws.data as { identity: ChatIdentity }).identity;
   const state = (ws: { data: unknown }) => (ws.data as { socket: SocketState }).socket;
   /** A refused frame; a socket that keeps sending into refusals is closed as abusive (1008, policy violation). */
