@@ -127,10 +127,10 @@ export function chatRoutes(d: ChatDeps) {
   guard.gate("GET", "/api/chat/ws", "chat_connect_ip");
   const who = (ws: { data: unknown }) => (ws.data as { identity: ChatIdentity }).identity;
   const state = (ws: { data: unknown }) => (ws.data as { socket: SocketState }).socket;
-  /** A refused frame; a socket that keeps sending into refusals is closed as abusive (1008, policy violation). */
+  /** A refused or invalid frame; a socket that keeps sending them is closed as abusive (1008, policy violation). */
   const refuse = (ws: { data: unknown; send(s: string): unknown; close(code?: number, reason?: string): unknown }, clientId: string | undefined, e: RateLimited | AppError) => {
     const st = state(ws);
-    ws.send(JSON.stringify({ type: "error", client_id: clientId, ...e.toJSON().error, retriable: true }));
+    ws.send(JSON.stringify({ type: "error", client_id: clientId, ...e.toJSON().error, retriable: e.retriable }));
     if (++st.refusals >= caps.abusiveRefusals) {
       d.log.warn({ component: "chat", conversation: who(ws)?.conversationId, rule: e instanceof RateLimited ? e.rule : e.code }, "chat socket closed for abuse");
       ws.close(1008, "rate limit exceeded");
@@ -205,10 +205,8 @@ export function chatRoutes(d: ChatDeps) {
         const id = who(ws);
         if (!id) return;
         const frame = parseFrame(raw);
-        if (!frame.ok) {
-          ws.send(JSON.stringify({ type: "error", ...frame.error.toJSON().error }));
-          return;
-        }
+        // Invalid frames count like refused ones: garbage cannot be sent for free on an open socket.
+        if (!frame.ok) return refuse(ws, undefined, frame.error);
         const body = frame.value;
         const st = state(ws);
         if (st.inFlight >= caps.inFlightPerSocket) {

@@ -76,6 +76,7 @@ export function rateLimitedResponse(e: RateLimited, headers: Record<string, stri
 
 /** A route refused before routing when its caller's address is in the penalty box for `rule`. */
 interface Gate {
+  id: number;
   rule: RateName;
   headers: Record<string, string>;
   /** The answer's body for a Retry-After in seconds (HTML for a browser form); the JSON error when absent. */
@@ -95,8 +96,9 @@ export class AbuseGuard {
   readonly box: PenaltyBox;
   private readonly exact = new Map<string, Gate>();
   private readonly prefixes: { method: string; prefix: string; gate: Gate }[] = [];
-  /** Pre-built 429 bodies by rule and Retry-After seconds. */
-  private readonly bodies = new Map<string, string>();
+  private gates = 0;
+  /** Pre-built 429 answers by route and Retry-After seconds (a Response copies its init's Headers). */
+  private readonly answers = new Map<string, { body: string; init: ResponseInit }>();
   private readonly earlyCounts = new Map<string, number>();
   private earlyLoggedAt = 0;
 
@@ -121,7 +123,7 @@ export class AbuseGuard {
    * to that answer (CORS for the widget).
    */
   gate(method: string, path: string, rule: RateName, headers: Record<string, string> = {}, render?: (seconds: number) => string): void {
-    const gate = { rule, headers: { "content-type": "application/json", ...headers }, render };
+    const gate = { id: this.gates++, rule, headers: { "content-type": "application/json", ...headers }, render };
     if (path.endsWith("/")) this.prefixes.push({ method, prefix: path, gate });
     else this.exact.set(`${method} ${path}`, gate);
   }
@@ -151,13 +153,13 @@ export class AbuseGuard {
     if (ms <= 0) return undefined;
     const seconds = Math.max(1, Math.ceil(ms / 1000));
     this.countEarly(gate.rule, now);
-    const k = `${gate.rule}:${seconds}:${gate.render ? "r" : "j"}`;
-    let body = this.bodies.get(k);
-    if (body === undefined) {
-      body = gate.render ? gate.render(seconds) : JSON.stringify(new RateLimited(gate.rule, seconds).toJSON());
-      if (this.bodies.size < 10_000) this.bodies.set(k, body);
+    const k = `${gate.id}:${seconds}`;
+    let a = this.answers.get(k);
+    if (a === undefined) {
+      a = { body: gate.render ? gate.render(seconds) : JSON.stringify(new RateLimited(gate.rule, seconds).toJSON()), init: { status: 429, headers: new Headers({ ...gate.headers, "retry-after": String(seconds) }) } };
+      if (this.answers.size < 10_000) this.answers.set(k, a);
     }
-    return new Response(body, { status: 429, headers: { ...gate.headers, "retry-after": String(seconds) } });
+    return new Response(a.body, a.init);
   }
 
   /** Counts an early refusal; one log line per minute sums them up instead of a line per refused request. */
