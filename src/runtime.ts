@@ -162,7 +162,7 @@ export async function startService(parts: Parts, agents: Agent[], opts: { afterC
           widgetRoutes({ db: store.db, identity, log, guard }),
         ]
       : [];
-  const app: Service["app"] = buildApp({ log, metrics, checks, features, metricsToken: config.metricsToken, guard });
+  const app: Service["app"] = buildApp({ log, metrics, checks, features, metricsToken: config.metricsToken, guard, wsMaxPayloadBytes: config.resilience.wsMaxPayloadBytes });
   if (!config.metricsToken && config.env === "production") log.warn("METRICS_TOKEN is not set: /metrics is readable by anyone who can reach the port");
   if (config.apiKeys.length === 0 && config.role !== "worker") log.warn("no API_KEYS configured: POST /api/messages is open (development only)");
   const legacy = config.apiKeys.filter((k) => k.legacy).map((k) => k.name);

@@ -22,12 +22,17 @@ export interface AppDeps {
   features: Elysia<any, any, any, any, any, any, any>[];
   /** When set, callers in its penalty box are refused before routing (see AbuseGuard.early). */
   guard?: AbuseGuard;
+  /**
+   * Largest WebSocket frame the server accepts; a bigger one closes the socket with 1009. Server-wide: Bun applies
+   * one websocket configuration to every route, and per-route options (`.ws(path, { maxPayloadLength })`) are ignored.
+   */
+  wsMaxPayloadBytes?: number;
 }
 
 /** Builds the HTTP app: error mapping, health/readiness/metrics, then every feature plugin. */
 export function buildApp(d: AppDeps) {
   const guard = d.guard;
-  let app = new Elysia({ name: "app" })
+  let app = new Elysia({ name: "app", ...(d.wsMaxPayloadBytes ? { websocket: { maxPayloadLength: d.wsMaxPayloadBytes } } : {}) })
     .onRequest(({ request, server }) => (guard ? guard.early(request, server) : undefined))
     .onError(({ code, error, set }) => {
       if (error instanceof AppError) {
