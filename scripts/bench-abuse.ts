@@ -9,12 +9,18 @@
  *   flood:    the same legitimate load, while one address floods the widget from 1,000 visitor ids (socket
  *             connects, messages on every socket it gets, /widget/history) and guesses the admin's password with
  *             parallel sign-ins.
- * Reports the share of flood requests refused, the password checks the server actually ran
- * (copilot_signin_password_checks_total), and the legitimate p99 in both phases. Default limits throughout.
- * Last line: {"flood_refused":…,"login_checks":…,"legit_p99_ms":…,"legit_p99_ms_baseline":…}
+ * The attacker runs in its own process (its CPU is the attacker's, not the product's) on the same machine; its 16 loops
+ * are closed loops, so it offers as many requests as the product answers. Reports the flood rate offered and
+ * answered, the product's CPU per flood request (process_cpu_seconds_total), the share of flood requests refused, the
+ * password checks the server actually ran (copilot_signin_password_checks_total), and the legitimate p99 in both
+ * phases. Default limits throughout.
+ * Last line: {"flood_refused":…,"login_checks":…,"legit_p99_ms":…,"legit_p99_ms_baseline":…,"flood_rps":…,
+ * "product_cpu_us_per_flood_request":…,"load_avg":[…]}
  * Options: --seconds N (per phase, default 20), --flood-concurrency N (default 16), --services (pass DATABASE_URL and
  * REDIS_URL from the environment: PostgreSQL instead of in-process PGlite, limits shared through Redis),
- * --guesses N (sign-in guesses, default 200; 0 isolates the flood's own cost).
+ * --guesses N (sign-in guesses, default 200; 0 isolates the flood's own cost), --profile (instead of the two phases:
+ * the product's CPU per refusal by kind — history, socket connect, socket frame, sign-in — with budgets that do not
+ * refill during the run; BENCH_CPU_PROF=<dir> also writes the product's CPU profile there).
  */
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -250,17 +256,32 @@ async function run(startupS: number) {
   console.log(`load average before: ${load()} (2 cores, shared with other work)`);
   // Warm-up: first queries, JIT.
   await legitimate(2);
+  const cpuBase0 = await serverCpuUs();
+  const tBase0 = performance.now();
   const baseline = await legitimate(SECONDS);
+  const cpuBase = ((await serverCpuUs()) - cpuBase0) / (performance.now() - tBase0);
   console.log(`baseline: ${baseline.latencies.length} results, p50 ${pct(baseline.latencies, 50).toFixed(0)} ms, p99 ${pct(baseline.latencies, 99).toFixed(0)} ms, lost ${baseline.lost}, refused ${baseline.refused}; load ${load()}`);
 
   // The attacker runs in its own process, so its client-side work does not delay the legitimate client's event loop.
   const attacker = Bun.spawn(["bun", new URL(import.meta.url).pathname, "--attack", base, "--seconds", String(SECONDS), "--flood-concurrency", String(FLOOD_CONCURRENCY), "--guesses", String(GUESSES)], { stdout: "pipe", stderr: "inherit", env: { ...process.env, BENCH_FLOOD_IP: FLOOD_IP, BENCH_ADMIN: ADMIN.email } });
+  const cpuFlood0 = await serverCpuUs();
+  const tFlood0 = performance.now();
   const underFlood = await legitimate(SECONDS);
   const out = (await new Response(attacker.stdout).text()).trim().split("\n").pop()!;
   await attacker.exited;
   const { f, g } = JSON.parse(out) as { f: { requests: number; refused: number; accepted: number }; g: Record<number, number> };
   const checks = await passwordChecks();
+  const floodWallMs = performance.now() - tFlood0;
+  const cpuFlood = ((await serverCpuUs()) - cpuFlood0) / floodWallMs;
+  // The product's CPU beyond what the legitimate load cost in the baseline phase, per flood request.
+  const usPerFloodRequest = ((cpuFlood - cpuBase) * floodWallMs) / Math.max(1, f.requests);
   console.log(`flood: ${f.requests} requests from one address over ${VISITORS} visitor ids, ${f.refused} refused, ${f.accepted} accepted`);
+  console.log(
+    `flood rate: ${(f.requests / SECONDS).toFixed(0)} requests/s offered, ${((f.refused + f.accepted) / SECONDS).toFixed(0)}/s answered (refused or accepted; the rest were frames on sockets closed under them) — the attacker is its own process on the same cores (its CPU is the attacker's, not the product's), ${FLOOD_CONCURRENCY} closed loops each sending its next request as soon as the previous one is answered`,
+  );
+  console.log(
+    `product CPU: ${(cpuBase / 10).toFixed(1)} % of a core in the baseline phase, ${(cpuFlood / 10).toFixed(1)} % under flood → ${usPerFloodRequest.toFixed(0)} µs per flood request (all in: the flood's accepted messages and the sign-in password checks included)`,
+  );
   console.log(`sign-in guesses: ${GUESSES} in parallel batches of 50 → statuses ${JSON.stringify(g)}; password checks run: ${checks}`);
   console.log(`under flood: ${underFlood.latencies.length} results, p50 ${pct(underFlood.latencies, 50).toFixed(0)} ms, p99 ${pct(underFlood.latencies, 99).toFixed(0)} ms, lost ${underFlood.lost}, refused ${underFlood.refused}; load ${load()}`);
   console.log(
@@ -269,6 +290,9 @@ async function run(startupS: number) {
       login_checks: checks,
       legit_p99_ms: Math.round(pct(underFlood.latencies, 99)),
       legit_p99_ms_baseline: Math.round(pct(baseline.latencies, 99)),
+      flood_rps: Math.round(f.requests / SECONDS),
+      product_cpu_us_per_flood_request: Math.round(usPerFloodRequest),
+      load_avg: loadavg().map((x) => Number(x.toFixed(2))),
     }),
   );
 }
