@@ -20,7 +20,9 @@
  * REDIS_URL from the environment: PostgreSQL instead of in-process PGlite, limits shared through Redis),
  * --guesses N (sign-in guesses, default 200; 0 isolates the flood's own cost), --profile (instead of the two phases:
  * the product's CPU per refusal by kind — history, socket connect, socket frame, sign-in — with budgets that do not
- * refill during the run; BENCH_CPU_PROF=<dir> also writes the product's CPU profile there).
+ * refill during the run; BENCH_CPU_PROF=<dir> also writes the product's CPU profile there), --flood-rate N (an
+ * open-loop flood of N requests/s — history posts and socket connects — instead of the closed loops: the same offered
+ * load whatever the product's speed, to compare versions; a closed loop speeds up with a faster product).
  */
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -30,7 +32,7 @@ import { ok } from "../src/errors.ts";
 import { openParts, startService } from "../src/runtime.ts";
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: "string", default: "20" }, "flood-concurrency": { type: "string", default: "16" }, "real-models": { type: "boolean", default: false }, serve: { type: "boolean", default: false }, attack: { type: "string" }, services: { type: "boolean", default: false }, guesses: { type: "string", default: "200" }, profile: { type: "boolean", default: false } },
+  options: { seconds: { type: "string", default: "20" }, "flood-concurrency": { type: "string", default: "16" }, "real-models": { type: "boolean", default: false }, serve: { type: "boolean", default: false }, attack: { type: "string" }, services: { type: "boolean", default: false }, guesses: { type: "string", default: "200" }, profile: { type: "boolean", default: false }, "flood-rate": { type: "string", default: "0" } },
 });
 
 /** A stand-in worker: a fixed CPU cost (what a small local model costs per message) and a plausible output. */
@@ -60,6 +62,8 @@ if (args.serve) {
 
 const SECONDS = Number(args.seconds);
 const FLOOD_CONCURRENCY = Number(args["flood-concurrency"]);
+/** Requests/s of an open-loop flood (0: the closed loops of --flood-concurrency). */
+const FLOOD_RATE = Number(args["flood-rate"]);
 const LEGIT_RATE = 10;
 const VISITORS = 1000;
 const GUESSES = Number(args.guesses);
@@ -176,6 +180,50 @@ async function legitimate(seconds: number): Promise<{ latencies: number[]; lost:
 }
 
 /** The flood from one address: 1,000 visitor ids on sockets and history, until `stop`. */
+/**
+ * The open-loop flood: `FLOOD_RATE` requests a second whether or not the product keeps up (three history posts to one
+ * socket connect), at most 1,024 outstanding; what the attacker could not send on time is reported as offered but
+ * unsent (not in the refused share).
+ */
+async function openFlood(stop: () => boolean) {
+  const visitors = Array.from({ length: VISITORS }, randomSecret);
+  const c = { requests: 0, refused: 0, accepted: 0, unsent: 0 };
+  let outstanding = 0;
+  let n = 0;
+  const one = async (i: number) => {
+    outstanding++;
+    c.requests++;
+    try {
+      if (i % 4 === 3) {
+        const ws = await openChat(visitors[i % VISITORS]!, FLOOD_IP, () => {});
+        if (ws) {
+          c.accepted++;
+          ws.close();
+        } else c.refused++;
+        return;
+      }
+      const r = await fetch(`${base}/widget/history`, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": FLOOD_IP }, body: JSON.stringify({ visitor: visitors[i % VISITORS] }) }).catch(() => null);
+      if (!r || r.status === 429) c.refused++;
+      else c.accepted++;
+      await r?.arrayBuffer();
+    } finally {
+      outstanding--;
+    }
+  };
+  const t0 = performance.now();
+  while (!stop()) {
+    const due = Math.floor(((performance.now() - t0) / 1000) * FLOOD_RATE);
+    for (; n < due; n++) {
+      if (outstanding >= 1024) c.unsent++;
+      else void one(n);
+    }
+    await Bun.sleep(1);
+  }
+  const end = performance.now() + 10_000;
+  while (outstanding > 0 && performance.now() < end) await Bun.sleep(10);
+  return c;
+}
+
 async function flood(stop: () => boolean) {
   const visitors = Array.from({ length: VISITORS }, randomSecret);
   const c = { requests: 0, refused: 0, accepted: 0 };
@@ -263,13 +311,13 @@ async function run(startupS: number) {
   console.log(`baseline: ${baseline.latencies.length} results, p50 ${pct(baseline.latencies, 50).toFixed(0)} ms, p99 ${pct(baseline.latencies, 99).toFixed(0)} ms, lost ${baseline.lost}, refused ${baseline.refused}; load ${load()}`);
 
   // The attacker runs in its own process, so its client-side work does not delay the legitimate client's event loop.
-  const attacker = Bun.spawn(["bun", new URL(import.meta.url).pathname, "--attack", base, "--seconds", String(SECONDS), "--flood-concurrency", String(FLOOD_CONCURRENCY), "--guesses", String(GUESSES)], { stdout: "pipe", stderr: "inherit", env: { ...process.env, BENCH_FLOOD_IP: FLOOD_IP, BENCH_ADMIN: ADMIN.email } });
+  const attacker = Bun.spawn(["bun", new URL(import.meta.url).pathname, "--attack", base, "--seconds", String(SECONDS), "--flood-concurrency", String(FLOOD_CONCURRENCY), "--flood-rate", String(FLOOD_RATE), "--guesses", String(GUESSES)], { stdout: "pipe", stderr: "inherit", env: { ...process.env, BENCH_FLOOD_IP: FLOOD_IP, BENCH_ADMIN: ADMIN.email } });
   const cpuFlood0 = await serverCpuUs();
   const tFlood0 = performance.now();
   const underFlood = await legitimate(SECONDS);
   const out = (await new Response(attacker.stdout).text()).trim().split("\n").pop()!;
   await attacker.exited;
-  const { f, g } = JSON.parse(out) as { f: { requests: number; refused: number; accepted: number }; g: Record<number, number> };
+  const { f, g } = JSON.parse(out) as { f: { requests: number; refused: number; accepted: number; unsent?: number }; g: Record<number, number> };
   const checks = await passwordChecks();
   const floodWallMs = performance.now() - tFlood0;
   const cpuFlood = ((await serverCpuUs()) - cpuFlood0) / floodWallMs;
@@ -277,7 +325,7 @@ async function run(startupS: number) {
   const usPerFloodRequest = ((cpuFlood - cpuBase) * floodWallMs) / Math.max(1, f.requests);
   console.log(`flood: ${f.requests} requests from one address over ${VISITORS} visitor ids, ${f.refused} refused, ${f.accepted} accepted`);
   console.log(
-    `flood rate: ${(f.requests / SECONDS).toFixed(0)} requests/s offered, ${((f.refused + f.accepted) / SECONDS).toFixed(0)}/s answered (refused or accepted; the rest were frames on sockets closed under them) — the attacker is its own process on the same cores (its CPU is the attacker's, not the product's), ${FLOOD_CONCURRENCY} closed loops each sending its next request as soon as the previous one is answered`,
+    `flood rate: ${((f.requests + (f.unsent ?? 0)) / SECONDS).toFixed(0)} requests/s offered, ${(f.requests / SECONDS).toFixed(0)}/s sent, ${((f.refused + f.accepted) / SECONDS).toFixed(0)}/s answered (refused or accepted; in the closed loop the rest are frames on sockets closed under them) — the attacker is its own process on the same cores (its CPU is the attacker's, not the product's), ${FLOOD_RATE > 0 ? `open loop at ${FLOOD_RATE}/s (${f.unsent ?? 0} could not be sent on time: 1,024 outstanding)` : `${FLOOD_CONCURRENCY} closed loops each sending its next request as soon as the previous one is answered`}`,
   );
   console.log(
     `product CPU: ${(cpuBase / 10).toFixed(1)} % of a core in the baseline phase, ${(cpuFlood / 10).toFixed(1)} % under flood → ${usPerFloodRequest.toFixed(0)} µs per flood request (all in: the flood's accepted messages and the sign-in password checks included)`,
@@ -449,7 +497,7 @@ async function profile() {
 if (args.attack) {
   // Attacker mode (child): flood and guess for the phase's length, then print the counts as one JSON line.
   let stopping = false;
-  const floodRun = flood(() => stopping);
+  const floodRun = FLOOD_RATE > 0 ? openFlood(() => stopping) : flood(() => stopping);
   const guesses = guessPasswords();
   await Bun.sleep(SECONDS * 1000);
   stopping = true;
