@@ -91,6 +91,29 @@ describeWith("redis", "Redis limiter (shared by replicas)", () => {
     }
   });
 
+  test("penalty boxes are per replica, the verdict is shared: a replica that never refused the key still refuses it", async () => {
+    const prefix = `test:rl:${rand()}:`;
+    const a = new RedisRateLimiter(services.redis!, { prefix });
+    const b = new RedisRateLimiter(services.redis!, { prefix });
+    const rates = { ...DEFAULT_ABUSE.rates, history_ip: { limit: 3, windowMs: 60_000 } };
+    const ga = new AbuseGuard(a, { ...DEFAULT_ABUSE, rates });
+    const gb = new AbuseGuard(b, { ...DEFAULT_ABUSE, rates });
+    try {
+      expect((await a.ping()) && (await b.ping())).toBe(true);
+      const ip = `203.0.113.${Math.floor(Math.random() * 250)}`;
+      for (let i = 0; i < 3; i++) expect(await (i % 2 ? ga : gb).refusal(["history_ip", ip])).toBeNull();
+      expect(await ga.refusal(["history_ip", ip])).not.toBeNull();
+      expect(ga.box.size).toBe(1);
+      expect(gb.box.size).toBe(0);
+      // Replica B asks Redis (its box is empty) and gets the shared refusal, then boxes it too.
+      expect((await gb.refusal(["history_ip", ip]))?.rule).toBe("history_ip");
+      expect(gb.box.size).toBe(1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test("with Redis unreachable it still limits, in this process", async () => {
     let fellBack = 0;
     const l = new RedisRateLimiter("redis://127.0.0.1:1", { onFallback: () => fellBack++ });
