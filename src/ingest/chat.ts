@@ -169,6 +169,7 @@ export function chatRoutes(d: ChatDeps) {
     .ws("/chat/ws", {
       query: t.Object({ visitor: t.Optional(t.String({ maxLength: 128 })), token: t.Optional(t.String({ maxLength: 4096 })) }),
       idleTimeout: 120,
+      // Bun's adapter ignores per-route socket options: the enforced cap is buildApp's server-wide wsMaxPayloadBytes.
       maxPayloadLength: d.maxFrameBytes ?? 256 * 1024,
       async beforeHandle(ctx) {
         // Elysia runs a socket's beforeHandle twice on the same context (route, then upgrade): count the connection once.
