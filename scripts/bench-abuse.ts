@@ -9,12 +9,20 @@
  *   flood:    the same legitimate load, while one address floods the widget from 1,000 visitor ids (socket
  *             connects, messages on every socket it gets, /widget/history) and guesses the admin's password with
  *             parallel sign-ins.
- * Reports the share of flood requests refused, the password checks the server actually ran
- * (copilot_signin_password_checks_total), and the legitimate p99 in both phases. Default limits throughout.
- * Last line: {"flood_refused":…,"login_checks":…,"legit_p99_ms":…,"legit_p99_ms_baseline":…}
+ * The attacker runs in its own process (its CPU is the attacker's, not the product's) on the same machine; its 16 loops
+ * are closed loops, so it offers as many requests as the product answers. Reports the flood rate offered and
+ * answered, the product's CPU per flood request (process_cpu_seconds_total), the share of flood requests refused, the
+ * password checks the server actually ran (copilot_signin_password_checks_total), and the legitimate p99 in both
+ * phases. Default limits throughout.
+ * Last line: {"flood_refused":…,"login_checks":…,"legit_p99_ms":…,"legit_p99_ms_baseline":…,"flood_rps":…,
+ * "product_cpu_us_per_flood_request":…,"load_avg":[…]}
  * Options: --seconds N (per phase, default 20), --flood-concurrency N (default 16), --services (pass DATABASE_URL and
  * REDIS_URL from the environment: PostgreSQL instead of in-process PGlite, limits shared through Redis),
- * --guesses N (sign-in guesses, default 200; 0 isolates the flood's own cost).
+ * --guesses N (sign-in guesses, default 200; 0 isolates the flood's own cost), --profile (instead of the two phases:
+ * the product's CPU per refusal by kind — history, socket connect, socket frame, sign-in — with budgets that do not
+ * refill during the run; BENCH_CPU_PROF=<dir> also writes the product's CPU profile there), --flood-rate N (an
+ * open-loop flood of N requests/s — history posts and socket connects — instead of the closed loops: the same offered
+ * load whatever the product's speed, to compare versions; a closed loop speeds up with a faster product).
  */
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -24,7 +32,7 @@ import { ok } from "../src/errors.ts";
 import { openParts, startService } from "../src/runtime.ts";
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: "string", default: "20" }, "flood-concurrency": { type: "string", default: "16" }, "real-models": { type: "boolean", default: false }, serve: { type: "boolean", default: false }, attack: { type: "string" }, services: { type: "boolean", default: false }, guesses: { type: "string", default: "200" } },
+  options: { seconds: { type: "string", default: "20" }, "flood-concurrency": { type: "string", default: "16" }, "real-models": { type: "boolean", default: false }, serve: { type: "boolean", default: false }, attack: { type: "string" }, services: { type: "boolean", default: false }, guesses: { type: "string", default: "200" }, profile: { type: "boolean", default: false }, "flood-rate": { type: "string", default: "0" } },
 });
 
 /** A stand-in worker: a fixed CPU cost (what a small local model costs per message) and a plausible output. */
@@ -54,6 +62,8 @@ if (args.serve) {
 
 const SECONDS = Number(args.seconds);
 const FLOOD_CONCURRENCY = Number(args["flood-concurrency"]);
+/** Requests/s of an open-loop flood (0: the closed loops of --flood-concurrency). */
+const FLOOD_RATE = Number(args["flood-rate"]);
 const LEGIT_RATE = 10;
 const VISITORS = 1000;
 const GUESSES = Number(args.guesses);
@@ -87,6 +97,11 @@ const env: Record<string, string> = {
   DASHBOARD_ADMIN_EMAIL: ADMIN.email,
   DASHBOARD_ADMIN_PASSWORD: ADMIN.password,
 };
+if (args.profile) {
+  // Budgets that do not refill during the profile, so every measured request is a refusal (the refusal path is the
+  // same whatever the window).
+  for (const name of ["HISTORY_IP", "CHAT_CONNECT_IP", "CHAT_MESSAGE_IP", "SIGNIN_IP"]) env[`RATE_LIMIT_${name}`] = name === "SIGNIN_IP" ? "20/1h" : "30/1h";
+}
 if (args.services) {
   if (!process.env.DATABASE_URL || !process.env.REDIS_URL) throw new Error("--services needs DATABASE_URL and REDIS_URL");
   env.DATABASE_URL = process.env.DATABASE_URL;
@@ -165,6 +180,50 @@ async function legitimate(seconds: number): Promise<{ latencies: number[]; lost:
 }
 
 /** The flood from one address: 1,000 visitor ids on sockets and history, until `stop`. */
+/**
+ * The open-loop flood: `FLOOD_RATE` requests a second whether or not the product keeps up (three history posts to one
+ * socket connect), at most 1,024 outstanding; what the attacker could not send on time is reported as offered but
+ * unsent (not in the refused share).
+ */
+async function openFlood(stop: () => boolean) {
+  const visitors = Array.from({ length: VISITORS }, randomSecret);
+  const c = { requests: 0, refused: 0, accepted: 0, unsent: 0 };
+  let outstanding = 0;
+  let n = 0;
+  const one = async (i: number) => {
+    outstanding++;
+    c.requests++;
+    try {
+      if (i % 4 === 3) {
+        const ws = await openChat(visitors[i % VISITORS]!, FLOOD_IP, () => {});
+        if (ws) {
+          c.accepted++;
+          ws.close();
+        } else c.refused++;
+        return;
+      }
+      const r = await fetch(`${base}/widget/history`, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": FLOOD_IP }, body: JSON.stringify({ visitor: visitors[i % VISITORS] }) }).catch(() => null);
+      if (!r || r.status === 429) c.refused++;
+      else c.accepted++;
+      await r?.arrayBuffer();
+    } finally {
+      outstanding--;
+    }
+  };
+  const t0 = performance.now();
+  while (!stop()) {
+    const due = Math.floor(((performance.now() - t0) / 1000) * FLOOD_RATE);
+    for (; n < due; n++) {
+      if (outstanding >= 1024) c.unsent++;
+      else void one(n);
+    }
+    await Bun.sleep(1);
+  }
+  const end = performance.now() + 10_000;
+  while (outstanding > 0 && performance.now() < end) await Bun.sleep(10);
+  return c;
+}
+
 async function flood(stop: () => boolean) {
   const visitors = Array.from({ length: VISITORS }, randomSecret);
   const c = { requests: 0, refused: 0, accepted: 0 };
@@ -245,17 +304,32 @@ async function run(startupS: number) {
   console.log(`load average before: ${load()} (2 cores, shared with other work)`);
   // Warm-up: first queries, JIT.
   await legitimate(2);
+  const cpuBase0 = await serverCpuUs();
+  const tBase0 = performance.now();
   const baseline = await legitimate(SECONDS);
+  const cpuBase = ((await serverCpuUs()) - cpuBase0) / (performance.now() - tBase0);
   console.log(`baseline: ${baseline.latencies.length} results, p50 ${pct(baseline.latencies, 50).toFixed(0)} ms, p99 ${pct(baseline.latencies, 99).toFixed(0)} ms, lost ${baseline.lost}, refused ${baseline.refused}; load ${load()}`);
 
   // The attacker runs in its own process, so its client-side work does not delay the legitimate client's event loop.
-  const attacker = Bun.spawn(["bun", new URL(import.meta.url).pathname, "--attack", base, "--seconds", String(SECONDS), "--flood-concurrency", String(FLOOD_CONCURRENCY), "--guesses", String(GUESSES)], { stdout: "pipe", stderr: "inherit", env: { ...process.env, BENCH_FLOOD_IP: FLOOD_IP, BENCH_ADMIN: ADMIN.email } });
+  const attacker = Bun.spawn(["bun", new URL(import.meta.url).pathname, "--attack", base, "--seconds", String(SECONDS), "--flood-concurrency", String(FLOOD_CONCURRENCY), "--flood-rate", String(FLOOD_RATE), "--guesses", String(GUESSES)], { stdout: "pipe", stderr: "inherit", env: { ...process.env, BENCH_FLOOD_IP: FLOOD_IP, BENCH_ADMIN: ADMIN.email } });
+  const cpuFlood0 = await serverCpuUs();
+  const tFlood0 = performance.now();
   const underFlood = await legitimate(SECONDS);
   const out = (await new Response(attacker.stdout).text()).trim().split("\n").pop()!;
   await attacker.exited;
-  const { f, g } = JSON.parse(out) as { f: { requests: number; refused: number; accepted: number }; g: Record<number, number> };
+  const { f, g } = JSON.parse(out) as { f: { requests: number; refused: number; accepted: number; unsent?: number }; g: Record<number, number> };
   const checks = await passwordChecks();
+  const floodWallMs = performance.now() - tFlood0;
+  const cpuFlood = ((await serverCpuUs()) - cpuFlood0) / floodWallMs;
+  // The product's CPU beyond what the legitimate load cost in the baseline phase, per flood request.
+  const usPerFloodRequest = ((cpuFlood - cpuBase) * floodWallMs) / Math.max(1, f.requests);
   console.log(`flood: ${f.requests} requests from one address over ${VISITORS} visitor ids, ${f.refused} refused, ${f.accepted} accepted`);
+  console.log(
+    `flood rate: ${((f.requests + (f.unsent ?? 0)) / SECONDS).toFixed(0)} requests/s offered, ${(f.requests / SECONDS).toFixed(0)}/s sent, ${((f.refused + f.accepted) / SECONDS).toFixed(0)}/s answered (refused or accepted; in the closed loop the rest are frames on sockets closed under them) — the attacker is its own process on the same cores (its CPU is the attacker's, not the product's), ${FLOOD_RATE > 0 ? `open loop at ${FLOOD_RATE}/s (${f.unsent ?? 0} could not be sent on time: 1,024 outstanding)` : `${FLOOD_CONCURRENCY} closed loops each sending its next request as soon as the previous one is answered`}`,
+  );
+  console.log(
+    `product CPU: ${(cpuBase / 10).toFixed(1)} % of a core in the baseline phase, ${(cpuFlood / 10).toFixed(1)} % under flood → ${usPerFloodRequest.toFixed(0)} µs per flood request (all in: the flood's accepted messages and the sign-in password checks included)`,
+  );
   console.log(`sign-in guesses: ${GUESSES} in parallel batches of 50 → statuses ${JSON.stringify(g)}; password checks run: ${checks}`);
   console.log(`under flood: ${underFlood.latencies.length} results, p50 ${pct(underFlood.latencies, 50).toFixed(0)} ms, p99 ${pct(underFlood.latencies, 99).toFixed(0)} ms, lost ${underFlood.lost}, refused ${underFlood.refused}; load ${load()}`);
   console.log(
@@ -264,14 +338,166 @@ async function run(startupS: number) {
       login_checks: checks,
       legit_p99_ms: Math.round(pct(underFlood.latencies, 99)),
       legit_p99_ms_baseline: Math.round(pct(baseline.latencies, 99)),
+      flood_rps: Math.round(f.requests / SECONDS),
+      product_cpu_us_per_flood_request: Math.round(usPerFloodRequest),
+      load_avg: loadavg().map((x) => Number(x.toFixed(2))),
     }),
   );
+}
+
+/** The product's own CPU time so far (process_cpu_seconds_total from /metrics), in microseconds. */
+async function serverCpuUs(): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return Number(text.match(/^process_cpu_seconds_total ([\d.e+-]+)/m)?.[1] ?? NaN) * 1e6;
+}
+
+/** Runs `n` calls of `one` from `concurrency` loops; resolves when all are done. */
+async function loops(n: number, concurrency: number, one: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < n) await one(next++);
+  }));
+}
+
+/**
+ * --profile: the product's CPU per refusal, by kind. Each kind first spends its budget from a fresh address, then
+ * sends refused requests; the product's CPU over that stretch (minus its idle CPU over the same time) divided by the
+ * refusals is the cost of one. CPU time, not latency: it barely depends on what else runs on the machine.
+ */
+async function profile() {
+  // Startup work (JIT, first queries) settles first; then the idle CPU is what timers and pollers cost.
+  await Bun.sleep(5000);
+  const idle0 = await serverCpuUs();
+  const idleT0 = performance.now();
+  await Bun.sleep(3000);
+  const idleRate = ((await serverCpuUs()) - idle0) / (performance.now() - idleT0);
+  const rows: Record<string, { n: number; refused: number; us: number }> = {};
+  const measure = async (kind: string, run: () => Promise<{ n: number; refused: number }>) => {
+    const c0 = await serverCpuUs();
+    const t0 = performance.now();
+    const r = await run();
+    const wall = performance.now() - t0;
+    const us = ((await serverCpuUs()) - c0 - idleRate * wall) / Math.max(1, r.refused);
+    rows[kind] = { ...r, us: Math.round(us) };
+    console.log(`${kind}: ${r.refused} of ${r.n} refused, ${us.toFixed(0)} µs of product CPU per refusal (${((r.n / wall) * 1000).toFixed(0)}/s)`);
+  };
+  const ip = () => `198.18.${Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
+  const visitor = randomSecret();
+
+  // POST /widget/history over the per-address budget.
+  const hIp = ip();
+  const history = async () => {
+    const r = await fetch(`${base}/widget/history`, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": hIp }, body: JSON.stringify({ visitor }) });
+    await r.arrayBuffer();
+    return r.status === 429;
+  };
+  await loops(40, 4, async () => void (await history()));
+  await measure("history_refused", async () => {
+    let refused = 0;
+    await loops(4000, 16, async () => void ((await history()) && refused++));
+    return { n: 4000, refused };
+  });
+
+  // Chat socket connects over the per-address budget.
+  const cIp = ip();
+  const held: WebSocket[] = [];
+  for (let i = 0; i < 35; i++) {
+    const ws = await openChat(randomSecret(), cIp, () => {});
+    if (ws) held.push(ws);
+  }
+  for (const ws of held) ws.close();
+  await measure("ws_connect_refused", async () => {
+    let refused = 0;
+    await loops(1500, 16, async () => {
+      const ws = await openChat(randomSecret(), cIp, () => {});
+      if (ws) ws.close();
+      else refused++;
+    });
+    return { n: 1500, refused };
+  });
+
+  // Chat frames over the per-address message budget: sockets sending 20 refused frames (the 20th closes the socket)
+  // minus the same number of sockets sending none, so the connects themselves cancel out.
+  const sockets = async (ips: string[], withFrames: boolean) => {
+    let refused = 0;
+    await Promise.all(
+      ips.map(async (fip) => {
+        const open = await Promise.all(Array.from({ length: 12 }, () => openChat(randomSecret(), fip, () => {})));
+        await Promise.all(
+          open.map(async (ws) => {
+            if (!ws) return;
+            if (!withFrames) return ws.close();
+            let errors = 0;
+            const done = new Promise<void>((resolve) => {
+              ws.onmessage = (m) => {
+                if (JSON.parse(String(m.data)).type === "error" && ++errors === 20) resolve();
+              };
+              ws.onclose = () => resolve();
+            });
+            for (let i = 0; i < 20; i++) ws.send(JSON.stringify({ type: "message", text: "spam spam spam, refund now", client_id: `p${i}` }));
+            await Promise.race([done, Bun.sleep(5000)]);
+            refused += errors;
+            ws.close();
+          }),
+        );
+      }),
+    );
+    return refused;
+  };
+  const bareIps = Array.from({ length: 8 }, ip);
+  const frameIps = Array.from({ length: 8 }, ip);
+  // Spend each address's message budget (30 accepted messages go through the pipeline), then let the pipeline settle.
+  await Promise.all(
+    frameIps.map(async (fip) => {
+      const ws = await openChat(randomSecret(), fip, () => {});
+      for (let i = 0; i < 34; i++) {
+        ws?.send(JSON.stringify({ type: "message", text: "hello", client_id: `w${i}` }));
+        await Bun.sleep(20);
+      }
+      ws?.close();
+    }),
+  );
+  await Bun.sleep(4000);
+  const cBare0 = await serverCpuUs();
+  const tBare0 = performance.now();
+  await sockets(bareIps, false);
+  const bare = (await serverCpuUs()) - cBare0 - idleRate * (performance.now() - tBare0);
+  await measure("ws_frame_refused", async () => {
+    const refused = await sockets(frameIps, true);
+    return { n: refused, refused };
+  });
+  rows.ws_frame_refused!.us = Math.round(rows.ws_frame_refused!.us - bare / Math.max(1, rows.ws_frame_refused!.refused));
+  console.log(`  (after subtracting the sockets' own connect/close: ${rows.ws_frame_refused!.us} µs per refused frame)`);
+
+  // Sign-in posts over the per-address budget (the first 20 run argon2id; those are not measured).
+  const sIp = ip();
+  const page = await fetch(`${base}/dashboard/login`, { headers: { "x-forwarded-for": sIp } });
+  const cookie = page.headers.getSetCookie().find((c) => c.includes("copilot_csrf="))!.split(";")[0]!;
+  const token = (await page.text()).match(/name="_csrf" value="([^"]+)"/)![1]!;
+  const signin = async (i: number) => {
+    const r = await fetch(`${base}/dashboard/login`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { cookie, "content-type": "application/x-www-form-urlencoded", "x-forwarded-for": sIp },
+      body: new URLSearchParams({ _csrf: token, email: `nobody-${i}@bench.example`, password: "guess" }),
+    });
+    await r.arrayBuffer();
+    return r.status === 429;
+  };
+  for (let i = 0; i < 22; i++) await signin(i);
+  await measure("signin_refused", async () => {
+    let refused = 0;
+    await loops(2000, 16, async (i) => void ((await signin(i)) && refused++));
+    return { n: 2000, refused };
+  });
+  console.log(`product idle CPU: ${idleRate.toFixed(0)} µs/ms; load average ${load()}`);
+  console.log(JSON.stringify(Object.fromEntries(Object.entries(rows).map(([k, v]) => [`${k}_cpu_us`, v.us]))));
 }
 
 if (args.attack) {
   // Attacker mode (child): flood and guess for the phase's length, then print the counts as one JSON line.
   let stopping = false;
-  const floodRun = flood(() => stopping);
+  const floodRun = FLOOD_RATE > 0 ? openFlood(() => stopping) : flood(() => stopping);
   const guesses = guessPasswords();
   await Bun.sleep(SECONDS * 1000);
   stopping = true;
@@ -279,7 +505,9 @@ if (args.attack) {
   process.exit(0);
 }
 
-const server = Bun.spawn(args["real-models"] ? ["bun", "src/main.ts"] : ["bun", "scripts/bench-abuse.ts", "--serve"], { cwd: new URL("..", import.meta.url).pathname, env, stdout: "inherit", stderr: "inherit" });
+// BENCH_CPU_PROF=<dir>: the product writes a CPU profile (markdown) there when it exits.
+const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+const server = Bun.spawn(args["real-models"] ? ["bun", ...prof, "src/main.ts"] : ["bun", ...prof, "scripts/bench-abuse.ts", "--serve"], { cwd: new URL("..", import.meta.url).pathname, env, stdout: "inherit", stderr: "inherit" });
 process.on("exit", () => server.kill("SIGTERM"));
 try {
   const started = performance.now();
@@ -289,7 +517,8 @@ try {
     if (await fetch(`${base}/ready`).then((r) => r.ok).catch(() => false)) break;
     await Bun.sleep(500);
   }
-  await run((performance.now() - started) / 1000);
+  if (args.profile) await profile();
+  else await run((performance.now() - started) / 1000);
 } finally {
   server.kill("SIGTERM");
   await server.exited;

@@ -159,7 +159,7 @@ export async function startService(
   }
   // A worker or drafter serves only /health, /ready and /metrics, so probes and Prometheus reach every consumer.
   const identity = { secret: config.dashboard.widgetIdentitySecret, required: config.dashboard.widgetRequireIdentity, visitorKey: config.visitorIdKey };
-  const guard = new AbuseGuard(parts.limiter, config.abuse, metrics);
+  const guard = new AbuseGuard(parts.limiter, config.abuse, metrics, log);
   // Email, social and reply channels run where the hub runs: they produce messages and send approved replies.
   const channels = hub ? startChannels({ config, store, bus, publisher, hub, log, guard, outbox: parts.outbox }) : null;
   // Approved drafts (dashboard or review API) are handed to the reply-back service of their channel.
@@ -193,7 +193,7 @@ export async function startService(
           widgetRoutes({ db: store.db, identity, log, guard }),
         ]
       : [];
-  const app: Service["app"] = buildApp({ log, metrics, checks, features, metricsToken: config.metricsToken });
+  const app: Service["app"] = buildApp({ log, metrics, checks, features, metricsToken: config.metricsToken, guard, wsMaxPayloadBytes: config.resilience.wsMaxPayloadBytes });
   if (!config.metricsToken && config.env === "production") log.warn("METRICS_TOKEN is not set: /metrics is readable by anyone who can reach the port");
   if (config.apiKeys.length === 0 && servesApi) log.warn("no API_KEYS configured: POST /api/messages is open (development only)");
   const legacy = config.apiKeys.filter((k) => k.legacy).map((k) => k.name);

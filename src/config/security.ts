@@ -41,6 +41,7 @@ export function securitySection(r: EnvReader, appEnv: Config["env"]): Pick<Confi
     socketsPerIp: r.int("MAX_SOCKETS_PER_IP", DEFAULT_ABUSE.socketsPerIp, 1, 100_000),
     inFlightPerSocket: r.int("MAX_IN_FLIGHT_PER_SOCKET", DEFAULT_ABUSE.inFlightPerSocket, 1, 1000),
     abusiveRefusals: r.int("CHAT_ABUSE_CLOSE_AFTER", DEFAULT_ABUSE.abusiveRefusals, 1, 100_000),
+    penaltyBoxMs: r.int("RATE_LIMIT_PENALTY_BOX_MS", DEFAULT_ABUSE.penaltyBoxMs, 0, 60_000),
   };
   if (appEnv === "production" && !abuse.enabled) r.problem("RATE_LIMITS=off is refused when APP_ENV=production");
   const visitorIdKey = r.secret("VISITOR_ID_KEY") ?? DEFAULT_VISITOR_KEY;

@@ -1,4 +1,5 @@
 import { Elysia } from "elysia";
+import { BASE } from "../../views/layout.tsx";
 import type { Config } from "../config.ts";
 import type { Store } from "../db/store.ts";
 import type { Logger } from "../obs/log.ts";
@@ -8,6 +9,7 @@ import type { ResultHub } from "../realtime/hub.ts";
 import { reviewOf, type ReplyStreamEvent, type ReviewAction } from "../schema/events.ts";
 import { AlertEngine } from "./alerts.ts";
 import { Accounts } from "./auth.ts";
+import { PAGE_HEADERS } from "./http.ts";
 import { LiveDashboards } from "./live.ts";
 import { DashboardQueries } from "./queries.ts";
 import { adminRoutes } from "./routes/admin.ts";
@@ -65,6 +67,10 @@ export function createDashboard(d: DashboardDeps): Dashboard {
   const accounts = new Accounts(db, d.settings.sessionTtlHours, d.passwordCost ?? null);
   const queries = new DashboardQueries(db);
   const guard = d.guard ?? defaultGuard();
+  // Sign-in checks the address's budget before the password: a boxed address gets this page before routing.
+  guard.gate("POST", `${BASE}/login`, "signin_ip", { ...PAGE_HEADERS, "content-type": "text/html; charset=utf-8" }, (s) =>
+    `<!doctype html><html lang="en"><title>Too many sign-in attempts</title><p>Too many sign-in attempts. Try again in ${Math.ceil(s / 60)} minute(s). <a href="${BASE}/login">Back to sign-in</a></p></html>`,
+  );
   const live = new LiveDashboards(d.log, { everyMs: d.sessionRecheckMs ?? 5000, valid: (h) => accounts.validTokens(h) });
   const alerts = new AlertEngine({
     db,

@@ -2,7 +2,7 @@ import { type AnyElysia, Elysia, t } from "elysia";
 import { AppError } from "../errors.ts";
 import { requireApiKey } from "./auth.ts";
 import { apiDocsRoutes, doc } from "./openapi.ts";
-import { RateLimited } from "../ratelimit/guard.ts";
+import { RateLimited, type AbuseGuard } from "../ratelimit/guard.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 
@@ -21,13 +21,22 @@ export interface AppDeps {
   metricsToken?: string | null;
   /** Feature plugins (chat, dashboard, channels...), each an Elysia instance with its own name and prefix. */
   features: Elysia<any, any, any, any, any, any, any>[];
+  /** When set, callers in its penalty box are refused before routing (see AbuseGuard.early). */
+  guard?: AbuseGuard;
+  /**
+   * Largest WebSocket frame the server accepts; a bigger one closes the socket with 1009. Server-wide: Bun applies
+   * one websocket configuration to every route, and per-route options (`.ws(path, { maxPayloadLength })`) are ignored.
+   */
+  wsMaxPayloadBytes?: number;
 }
 
 const ReadyBody = t.Object({ status: t.Union([t.Literal("ready"), t.Literal("not_ready")]), checks: t.Record(t.String(), t.Boolean()) });
 
 /** Builds the HTTP app: error mapping, health/readiness/metrics, then every feature plugin. */
 export function buildApp(d: AppDeps) {
-  let app = new Elysia({ name: "app" })
+  const guard = d.guard;
+  let app = new Elysia({ name: "app", ...(d.wsMaxPayloadBytes ? { websocket: { maxPayloadLength: d.wsMaxPayloadBytes } } : {}) })
+    .onRequest(({ request, server }) => (guard ? guard.early(request, server) : undefined))
     .onError(({ code, error, set }) => {
       if (error instanceof AppError) {
         set.status = error.status;

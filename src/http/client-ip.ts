@@ -3,6 +3,8 @@ import { BlockList, isIP } from "node:net";
 /** Parsed TRUSTED_PROXIES: addresses of reverse proxies whose X-Forwarded-For is believed. */
 export class TrustedProxies {
   private readonly list = new BlockList();
+  /** Answers for addresses seen (a flood repeats the same few): isIP and BlockList cost more than a map lookup. */
+  private readonly seen = new Map<string, 0 | 1 | 2>();
   readonly size: number;
 
   /** Takes CIDRs or single addresses (`10.0.0.0/8`, `::1`, `127.0.0.1`); throws on anything else. */
@@ -24,9 +26,22 @@ export class TrustedProxies {
 
   /** True when the address belongs to a configured proxy (IPv4-mapped IPv6 addresses match their IPv4 entries). */
   has(address: string): boolean {
-    if (this.size === 0) return false;
+    return this.size > 0 && this.kind(address) === 2;
+  }
+
+  /** 0: not an IP address, 1: an address that is not a proxy, 2: a trusted proxy. */
+  kind(address: string): 0 | 1 | 2 {
+    let k = this.seen.get(address);
+    if (k === undefined) {
+      k = !isIP(address) ? 0 : this.lookup(address) ? 2 : 1;
+      if (this.seen.size >= 10_000) this.seen.clear();
+      this.seen.set(address, k);
+    }
+    return k;
+  }
+
+  private lookup(address: string): boolean {
     const v = isIP(address);
-    if (!v) return false;
     if (v === 6 && /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address) && this.list.check(address.slice(7), "ipv4")) return true;
     return this.list.check(address, v === 4 ? "ipv4" : "ipv6");
   }
@@ -47,11 +62,22 @@ export function clientIp(request: Request, server: Server, proxies: TrustedProxi
     /* no socket behind this request */
   }
   if (!proxies.has(peer)) return peer;
-  const hops = (request.headers.get("x-forwarded-for") ?? "").split(",").map((h) => h.trim()).filter(Boolean);
-  for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = hops[i]!;
-    if (!isIP(hop)) return peer;
-    if (!proxies.has(hop)) return hop;
+  const header = request.headers.get("x-forwarded-for");
+  if (!header) return peer;
+  // Right to left, without splitting the whole header: the first untrusted hop is usually the last entry.
+  let end = header.length;
+  let first = peer;
+  while (end > 0) {
+    const comma = header.lastIndexOf(",", end - 1);
+    const hop = header.slice(comma + 1, end).trim();
+    end = comma === -1 ? 0 : comma;
+    if (!hop) continue;
+    const kind = proxies.kind(hop);
+    if (kind === 2) {
+      first = hop;
+      continue;
+    }
+    return kind === 1 ? hop : peer;
   }
-  return hops[0] ?? peer;
+  return first;
 }

@@ -130,12 +130,15 @@ export function chatRoutes(d: ChatDeps) {
   const identityOptions: IdentityOptions = d.identity ?? { secret: null, required: false };
   const guard = d.guard ?? defaultGuard();
   const caps = guard.settings;
+  // Both check the caller's address first: a boxed address is refused before routing (AbuseGuard.early).
+  guard.gate("POST", "/api/messages", "ingest_ip");
+  guard.gate("GET", "/api/chat/ws", "chat_connect_ip");
   const who = (ws: { data: unknown }) => (ws.data as { identity: ChatIdentity }).identity;
   const state = (ws: { data: unknown }) => (ws.data as { socket: SocketState }).socket;
-  /** A refused frame; a socket that keeps sending into refusals is closed as abusive (1008, policy violation). */
+  /** A refused or invalid frame; a socket that keeps sending them is closed as abusive (1008, policy violation). */
   const refuse = (ws: { data: unknown; send(s: string): unknown; close(code?: number, reason?: string): unknown }, clientId: string | undefined, e: RateLimited | AppError) => {
     const st = state(ws);
-    ws.send(frame({ type: "error", client_id: clientId, ...e.toJSON().error, retriable: true }));
+    ws.send(frame({ type: "error", client_id: clientId, ...e.toJSON().error, retriable: e.retriable }));
     if (++st.refusals >= caps.abusiveRefusals) {
       d.log.warn({ component: "chat", conversation: who(ws)?.conversationId, rule: e instanceof RateLimited ? e.rule : e.code }, "chat socket closed for abuse");
       ws.close(1008, "rate limit exceeded");
@@ -193,6 +196,7 @@ export function chatRoutes(d: ChatDeps) {
         errors: [401, 429],
       }),
       idleTimeout: 120,
+      // Bun's adapter ignores per-route socket options: the enforced cap is buildApp's server-wide wsMaxPayloadBytes.
       maxPayloadLength: d.maxFrameBytes ?? 256 * 1024,
       async beforeHandle(ctx) {
         // Elysia runs a socket's beforeHandle twice on the same context (route, then upgrade): count the connection once.
@@ -229,10 +233,8 @@ export function chatRoutes(d: ChatDeps) {
         const id = who(ws);
         if (!id) return;
         const parsed = parseFrame(raw);
-        if (!parsed.ok) {
-          ws.send(frame({ type: "error", ...parsed.error.toJSON().error }));
-          return;
-        }
+        // Invalid frames count like refused ones: garbage cannot be sent for free on an open socket.
+        if (!parsed.ok) return refuse(ws, undefined, parsed.error);
         const body = parsed.value;
         const st = state(ws);
         if (st.inFlight >= caps.inFlightPerSocket) {

@@ -49,6 +49,7 @@ const CORS = { "access-control-allow-origin": "*", "access-control-allow-methods
  */
 export function widgetRoutes(d: WidgetDeps) {
   const guard = d.guard ?? defaultGuard();
+  guard.gate("POST", "/widget/history", "history_ip", CORS);
   return new Elysia({ name: "widget", prefix: "/widget" })
     .get(
       "/widget.js",

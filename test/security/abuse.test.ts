@@ -176,6 +176,42 @@ describe("chat socket limits", () => {
   });
 });
 
+describe("refusing early and cheaply", () => {
+  test("an address over its history budget is refused before routing: even an unparsable body gets 429, not 400", async () => {
+    const post = (body: string) => fetch(`http://${base}/widget/history`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    // Without the penalty box, a broken body is a 400 from body parsing.
+    expect((await post("{not json")).status).toBe(400);
+    let status = 0;
+    for (let i = 0; i < 40 && status !== 429; i++) status = (await post(JSON.stringify({ visitor: secret() }))).status;
+    expect(status).toBe(429);
+    const early = await post("{not json");
+    expect(early.status).toBe(429);
+    expect(early.headers.get("retry-after")).toMatch(/^\d+$/);
+    expect(early.headers.get("access-control-allow-origin")).toBe("*");
+    expect(((await early.json()) as { error: { code: string } }).error.code).toBe("rate_limited");
+  });
+
+  test("invalid frames count like refused ones: a socket that keeps sending garbage is closed with 1008", async () => {
+    const s = await socket(wsUrl(`visitor=${secret()}`));
+    await s.next((f) => f.includes('"ready"'));
+    const code = closed(s.ws);
+    for (let i = 0; i < 3; i++) s.ws.send(i % 2 ? "not json" : JSON.stringify({ type: "nonsense" }));
+    expect(await code).toBe(1008);
+    const errors = s.frames.filter((f) => f.includes('"invalid_frame"')).map((f) => JSON.parse(f));
+    expect(errors.length).toBe(3);
+    expect(errors[0]).toMatchObject({ type: "error", code: "invalid_frame", retriable: false });
+  });
+
+  test("a frame over WS_MAX_PAYLOAD_BYTES is refused: the socket is closed with 1009 (message too big)", async () => {
+    const s = await socket(wsUrl(`visitor=${secret()}`));
+    await s.next((f) => f.includes('"ready"'));
+    const code = closed(s.ws);
+    s.send({ type: "message", text: "x".repeat(svc.parts.config.resilience.wsMaxPayloadBytes + 1), client_id: "big" });
+    expect(await code).toBe(1009);
+    expect(s.frames.some((f) => f.includes('"ack"'))).toBe(false);
+  });
+});
+
 describe("visitor identity", () => {
   test("the browser's secret opens its conversation; agents, events, the database and the dashboard only see the HMAC id", async () => {
     const v = secret();

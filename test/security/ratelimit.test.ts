@@ -9,6 +9,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { newKeyFile } from "../../src/privacy/keys.ts";
+import { PenaltyBox } from "../../src/ratelimit/penalty.ts";
+import { AbuseGuard, DEFAULT_ABUSE } from "../../src/ratelimit/guard.ts";
+import type { Decision, Lease, Rate, RateLimiter } from "../../src/ratelimit/interface.ts";
+import { Metrics } from "../../src/obs/metrics.ts";
 
 const minute = { limit: 10, windowMs: 60_000 };
 
@@ -87,6 +91,29 @@ describeWith("redis", "Redis limiter (shared by replicas)", () => {
     }
   });
 
+  test("penalty boxes are per replica, the verdict is shared: a replica that never refused the key still refuses it", async () => {
+    const prefix = `test:rl:${rand()}:`;
+    const a = new RedisRateLimiter(services.redis!, { prefix });
+    const b = new RedisRateLimiter(services.redis!, { prefix });
+    const rates = { ...DEFAULT_ABUSE.rates, history_ip: { limit: 3, windowMs: 60_000 } };
+    const ga = new AbuseGuard(a, { ...DEFAULT_ABUSE, rates });
+    const gb = new AbuseGuard(b, { ...DEFAULT_ABUSE, rates });
+    try {
+      expect((await a.ping()) && (await b.ping())).toBe(true);
+      const ip = `203.0.113.${Math.floor(Math.random() * 250)}`;
+      for (let i = 0; i < 3; i++) expect(await (i % 2 ? ga : gb).refusal(["history_ip", ip])).toBeNull();
+      expect(await ga.refusal(["history_ip", ip])).not.toBeNull();
+      expect(ga.box.size).toBe(1);
+      expect(gb.box.size).toBe(0);
+      // Replica B asks Redis (its box is empty) and gets the shared refusal, then boxes it too.
+      expect((await gb.refusal(["history_ip", ip]))?.rule).toBe("history_ip");
+      expect(gb.box.size).toBe(1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test("with Redis unreachable it still limits, in this process", async () => {
     let fellBack = 0;
     const l = new RedisRateLimiter("redis://127.0.0.1:1", { onFallback: () => fellBack++ });
@@ -98,6 +125,102 @@ describeWith("redis", "Redis limiter (shared by replicas)", () => {
     } finally {
       await l.close();
     }
+  });
+});
+
+/** A limiter over a memory one that counts the calls reaching it (what the penalty box saves). */
+class CountingLimiter implements RateLimiter {
+  readonly kind = "memory";
+  calls = 0;
+  constructor(private readonly inner: MemoryRateLimiter) {}
+  take(key: string, rate: Rate, cost?: number): Promise<Decision> {
+    this.calls++;
+    return this.inner.take(key, rate, cost);
+  }
+  reset(key: string): Promise<void> {
+    return this.inner.reset(key);
+  }
+  acquire(key: string, max: number): Promise<Lease | null> {
+    return this.inner.acquire(key, max);
+  }
+  async close(): Promise<void> {}
+}
+
+describe("penalty box (local cache of the shared verdict)", () => {
+  test("holds a refused key for its retry-after, at most the TTL; bounded in size; delete forgets", () => {
+    let now = 1_000;
+    const box = new PenaltyBox(2000, 3, () => now);
+    box.add("a", 500);
+    box.add("b", 10_000);
+    expect(box.retryAfterMs("a")).toBe(500);
+    expect(box.retryAfterMs("b")).toBe(10_000);
+    now += 600;
+    expect(box.retryAfterMs("a")).toBe(0);
+    // Past the TTL the local verdict is dropped (the shared limiter is asked again), whatever the retry-after said.
+    now += 1500;
+    expect(box.retryAfterMs("b")).toBe(0);
+    box.add("c", 1000);
+    box.add("d", 1000);
+    box.add("e", 1000);
+    box.add("f", 1000);
+    expect(box.size).toBe(3);
+    expect(box.retryAfterMs("c")).toBe(0);
+    expect(box.retryAfterMs("f")).toBe(1000);
+    box.delete("f");
+    expect(box.retryAfterMs("f")).toBe(0);
+    const off = new PenaltyBox(0, 10, () => now);
+    off.add("x", 1000);
+    expect(off.retryAfterMs("x")).toBe(0);
+  });
+
+  test("refused keys are answered without the limiter until the TTL; then the limiter decides again", async () => {
+    const limiter = new CountingLimiter(new MemoryRateLimiter());
+    const guard = new AbuseGuard(limiter, { ...DEFAULT_ABUSE, rates: { ...DEFAULT_ABUSE.rates, history_ip: { limit: 2, windowMs: 60_000 } }, penaltyBoxMs: 150 });
+    expect(await guard.refusal(["history_ip", "203.0.113.1"])).toBeNull();
+    expect(await guard.refusal(["history_ip", "203.0.113.1"])).toBeNull();
+    const first = await guard.refusal(["history_ip", "203.0.113.1"]);
+    expect(first?.rule).toBe("history_ip");
+    expect(first!.retryAfterS).toBe(30);
+    expect(limiter.calls).toBe(3);
+    for (let i = 0; i < 50; i++) expect((await guard.refusal(["history_ip", "203.0.113.1"]))?.retryAfterS).toBeGreaterThan(0);
+    expect(limiter.calls).toBe(3);
+    // Another address is not affected.
+    expect(await guard.refusal(["history_ip", "203.0.113.2"])).toBeNull();
+    await Bun.sleep(200);
+    expect(await guard.refusal(["history_ip", "203.0.113.1"])).not.toBeNull();
+    expect(limiter.calls).toBe(5);
+    // A reset (successful sign-in) empties the box for that key at once.
+    await guard.reset("history_ip", "203.0.113.1");
+    expect(await guard.refusal(["history_ip", "203.0.113.1"])).toBeNull();
+  });
+
+  test("early(): a boxed address gets a pre-built 429 on gated routes only; refusals reach the metric at scrape", async () => {
+    const metrics = new Metrics(false);
+    const guard = new AbuseGuard(new MemoryRateLimiter(), { ...DEFAULT_ABUSE, trustedProxies: ["127.0.0.1"], rates: { ...DEFAULT_ABUSE.rates, history_ip: { limit: 1, windowMs: 60_000 } } }, metrics);
+    guard.gate("POST", "/widget/history", "history_ip", { "access-control-allow-origin": "*" });
+    guard.gate("POST", "/hooks/", "webhook_ip");
+    const peer = { requestIP: () => ({ address: "127.0.0.1" }) };
+    const req = (path: string, ip: string, method = "POST") => new Request(`http://h:1${path}`, { method, headers: { "x-forwarded-for": ip } });
+    expect(guard.early(req("/widget/history", "198.51.100.7"), peer)).toBeUndefined();
+    expect(await guard.refusal(["history_ip", "198.51.100.7"])).toBeNull();
+    expect(await guard.refusal(["history_ip", "198.51.100.7"])).not.toBeNull();
+    const r = guard.early(req("/widget/history?x=1", "198.51.100.7"), peer)!;
+    expect(r.status).toBe(429);
+    expect(Number(r.headers.get("retry-after"))).toBe(60);
+    expect(r.headers.get("access-control-allow-origin")).toBe("*");
+    expect(await r.json()).toEqual({ error: { code: "rate_limited", message: "too many requests; retry in 60 s", details: { rule: "history_ip", retry_after_s: 60 } } });
+    // The same answer twice (the pre-built body and headers are reused, not consumed).
+    expect((await guard.early(req("/widget/history", "198.51.100.7"), peer)!.json()) as unknown).toMatchObject({ error: { code: "rate_limited" } });
+    expect(guard.early(req("/widget/history", "198.51.100.8"), peer)).toBeUndefined();
+    expect(guard.early(req("/widget/history", "198.51.100.7", "GET"), peer)).toBeUndefined();
+    expect(guard.early(req("/widget/other", "198.51.100.7"), peer)).toBeUndefined();
+    // Prefix gates cover every path below them.
+    await guard.refusal(["webhook_ip", "198.51.100.9"]);
+    for (let i = 0; i < 700 && !guard.early(req("/hooks/forum", "198.51.100.9"), peer); i++) await guard.refusal(["webhook_ip", "198.51.100.9"]);
+    expect(guard.early(req("/hooks/forum", "198.51.100.9"), peer)?.status).toBe(429);
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/copilot_rate_limited_total\{rule="history_ip"\} 3/);
+    expect(text).toMatch(/copilot_rate_limited_total\{rule="webhook_ip"\} \d+/);
   });
 });
 

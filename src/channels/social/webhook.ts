@@ -76,6 +76,7 @@ export function webhookRoutes(d: WebhookDeps) {
   const now = d.now ?? Date.now;
   const log = d.log.child({ component: "webhook" });
   const guard = d.guard ?? defaultGuard();
+  guard.gate("POST", "/api/channels/webhooks/", "webhook_ip");
   return new Elysia({ name: "channels-webhooks", prefix: "/api/channels" }).post(
     "/webhooks/:source",
     async ({ params, request, set, server }) => {
