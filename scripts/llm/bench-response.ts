@@ -16,6 +16,8 @@
  * The last line is JSON: {"ttft_p50_ms", "ttft_p95_ms", "tokens_per_s", "total_p50_ms", ...}; with --generator
  * ollama it is {"generators": {"ollama": {...}, "embedded": {...}}, "load_avg_1m": ...}.
  */
+import { triageAgents } from "../../src/agents/triage/index.ts";
+import { knowledgeAgent } from "../../src/agents/knowledge/index.ts";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { runWorker } from "../../src/agents/master.ts";
@@ -120,7 +122,7 @@ const replyAgent = (generator: Generator) =>
     options: { company: "Northwind Bank", maxTokens, temperature: 0.2, timeoutMs: 600_000, maxPassages: Number(values.passages), passageChars: Number(values["passage-chars"]), templateVersion: values.template! },
   });
 const replies = generators.map((g) => ({ ...g, agent: replyAgent(g.gen) }));
-const stage0: Agent[] = [...triage.agents, knowledge.agent];
+const stage0: Agent[] = [...triageAgents(triage.model), knowledgeAgent(knowledge)];
 
 let seq = 0;
 /** One message through stage 0 once, then through each generator's response agent on the same inputs. */

@@ -22,13 +22,14 @@
  * --limit 375 with --generator none, else 16 (measured 7 min 49 s with the embedded 0.5B GGUF on 2 loaded cores; budget ≤ 10 min), --seed 1.
  * The last line is one JSON object of the figures.
  */
+import { triageAgents } from "../../src/agents/triage/index.ts";
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { RESPONSE_DEFAULTS } from "../../src/agents/response/agent.ts";
 import { responseAgentFromConfig, type ReplyDraft } from "../../src/agents/response/index.ts";
 import { runWorker } from "../../src/agents/master.ts";
-import type { KnowledgeOutput } from "../../src/agents/knowledge/index.ts";
+import { knowledgeAgent, type KnowledgeOutput } from "../../src/agents/knowledge/index.ts";
 import type { Agent } from "../../src/agents/types.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createGenerator } from "../../src/llm/index.ts";
@@ -137,7 +138,7 @@ if (generator && "load" in generator) {
 }
 
 // --- one draft through the product path -------------------------------------------------------------------------
-const stage0: Agent[] = [...triage.agents, knowledge.agent];
+const stage0: Agent[] = [...triageAgents(triage.model), knowledgeAgent(knowledge)];
 let seq = 0;
 interface Run {
   obs: DraftObservation;

@@ -10,6 +10,8 @@ import type { Parts } from "../runtime.ts";
 import { checks, outputOf, parseContract } from "../schema/events.ts";
 import { BusReplyStream, responseAgentFromConfig, SupersedeRegistry, watchNewMessages } from "./response/index.ts";
 import { DraftingStage } from "./drafting.ts";
+import { knowledgeAgent } from "./knowledge/index.ts";
+import { triageAgents } from "./triage/index.ts";
 import type { Agent } from "./types.ts";
 
 /** The worker agents of a consuming process and the long-lived parts behind them (what its ROLE runs). */
@@ -78,7 +80,7 @@ async function openFastWorkers(parts: Parts): Promise<{ agents: Agent[]; triage:
     handler: pastTicketsHandler(knowledge),
   });
   return {
-    agents: [...triage.agents, knowledge.agent],
+    agents: [...triageAgents(triage.model), knowledgeAgent(knowledge)],
     triage,
     knowledge,
     async close() {

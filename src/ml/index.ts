@@ -1,8 +1,6 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { triageAgents } from "../agents/triage/index.ts";
-import type { Agent } from "../agents/types.ts";
 import { AppError } from "../errors.ts";
 import type { Embedder } from "./embedder.ts";
 import type { CatalogueProduct } from "./entities.ts";
@@ -36,13 +34,11 @@ export function loadEmbedder(opts: TriageOptions): Promise<OnnxEmbedder> {
   return OnnxEmbedder.load(join(opts.modelsDir, opts.encoder ?? "embed/bge-small-en-v1.5"), opts.embedder);
 }
 
-/** Everything triage needs, loaded once: the shared embedder, the model behind the workers, and the workers. */
+/** Everything triage needs, loaded once: the shared embedder and the model the triage workers (src/agents/triage) run. */
 export interface Triage {
   /** The one encoder instance of the process: hand it to retrieval too. */
   embedder: OnnxEmbedder;
   model: TriageModel;
-  /** `intent`, `sentiment`, `entities` (stage 0, run in parallel by the master). */
-  agents: Agent[];
   /** Releases the heads and the embedder. */
   close(): Promise<void>;
 }
@@ -55,7 +51,7 @@ async function readJson<T>(path: string, what: string): Promise<T> {
   }
 }
 
-/** Loads the encoder once and builds the triage agents over it; fails fast if a model file is missing or stale. */
+/** Loads the encoder once and the triage model over it; fails fast if a model file is missing or stale. */
 export async function loadTriage(opts: TriageOptions): Promise<Triage> {
   const embedder = await loadEmbedder(opts);
   try {
@@ -76,7 +72,6 @@ export async function loadTriage(opts: TriageOptions): Promise<Triage> {
     return {
       embedder,
       model,
-      agents: triageAgents(model),
       async close() {
         stop();
         await model.close();

@@ -1,8 +1,6 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { AppError } from "../errors.ts";
-import type { Agent } from "../agents/types.ts";
-import { createKnowledgeAgent, type KnowledgeOutput } from "../agents/knowledge/index.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Turn } from "../session/interface.ts";
 import { answerabilityFeatures, answerabilityScore, DEEP_K, type AnswerabilityFeatures, type AnswerabilityHead } from "./answerability.ts";
@@ -15,7 +13,6 @@ export { Collection } from "./collection.ts";
 export { loadAnswerabilityHead, type AnswerabilityHead } from "./answerability.ts";
 export { DEFAULT_PARAMS } from "./types.ts";
 export type { Passage, RagParams, SourceDoc } from "./types.ts";
-export type { KnowledgeOutput } from "../agents/knowledge/index.ts";
 
 /** A resolved conversation with its approved reply, as recorded by the approval flow. */
 export interface PastTicket {
@@ -82,10 +79,11 @@ export interface SearchOptions {
   all?: boolean;
 }
 
-/** The knowledge service wired by main: the agent plus the operations the API and the approval flow use. */
+/** The knowledge service: search (the knowledge worker in src/agents/knowledge runs it) and the index's operations. */
 export interface Knowledge {
-  agent: Agent<KnowledgeOutput>;
   search(query: string, opts?: SearchOptions): Promise<SearchResult>;
+  /** Embeds the search queries of a batch in one encoder call (the searches then hit the embedder's cache). */
+  prefetch(queries: readonly { query: string; turns?: readonly Turn[]; messageId?: string }[]): Promise<void>;
   /** Answerability features of a query against ranked KB passages (training and evaluation of the head). */
   answerabilityFeatures(query: string, ranked: readonly Passage[], qvec?: Float32Array): Promise<AnswerabilityFeatures>;
   /** Ingests a folder, a Markdown/HTML/text file or a JSONL file into the KB (incremental). */
@@ -254,13 +252,10 @@ export async function openKnowledge(o: KnowledgeOptions): Promise<Knowledge> {
   };
 
   const knowledge: Knowledge = {
-    agent: createKnowledgeAgent({
-      search,
-      prefetch: async (qs) => {
-        await o.embedder.embed(qs.map((q) => contextualQuery(q.query, q.turns, { messageId: q.messageId }).query), "query");
-      },
-    }),
     search,
+    async prefetch(qs) {
+      await o.embedder.embed(qs.map((q) => contextualQuery(q.query, q.turns ?? [], { messageId: q.messageId }).query), "query");
+    },
     async answerabilityFeatures(query, ranked, qvec) {
       return features(query, ranked, qvec ?? (await o.embedder.embed([query], "query"))[0]!);
     },

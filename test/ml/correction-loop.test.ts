@@ -1,3 +1,4 @@
+import { triageAgents } from "../../src/agents/triage/index.ts";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -44,7 +45,7 @@ describeWith("python", "correction loop: dashboard corrections → retrain → p
     const base = Bun.spawnSync(["bun", join(ROOT, "scripts/ml/train-head.ts"), "intent", "--models", dir, "--data", join(dir, "base.csv"), "--text-col", "text", "--label-col", "label", "--candidates", JSON.stringify([{ kind: "lrknn", C: 5, tau: 0.02, a: 0.5, t_lr: 1 }])], { env: { ...process.env, PYTHON: PY }, stderr: "pipe", stdout: "pipe" });
     if (base.exitCode !== 0) throw new Error(`base training failed: ${base.stderr.toString()}`);
     triage = await loadTriage({ modelsDir: dir, watchMs: 50 });
-    const agents = [...triage.agents, ...testAgents().filter((a) => a.name === "knowledge" || a.name === "reply")];
+    const agents = [...triageAgents(triage.model), ...testAgents().filter((a) => a.name === "knowledge" || a.name === "reply")];
     h = await startHarness({ agents, models: { calibrationReport: join(dir, "intent", "calibration.json"), versions: () => triage.model.versions } });
   }, 60_000);
 

@@ -1,3 +1,4 @@
+import { triageAgents } from "../../src/agents/triage/index.ts";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
@@ -30,7 +31,7 @@ describeWith(["kafka", "postgres", "redis"], "triage workers behind the master o
 
   beforeAll(async () => {
     triage = await loadTriage({ modelsDir: join(import.meta.dir, "../../models") });
-    svc = await startService(await openParts(config), triage.agents);
+    svc = await startService(await openParts(config), triageAgents(triage.model));
     await observer.connect();
     await observer.subscribe({ topics: [config.topics.responses], fromBeginning: true });
     await observer.run({ eachMessage: async ({ message }) => void events.push(JSON.parse(message.value!.toString())) });

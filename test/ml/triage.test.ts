@@ -1,3 +1,4 @@
+import { triageAgents } from "../../src/agents/triage/index.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { AppError } from "../../src/errors.ts";
@@ -30,7 +31,7 @@ function ctx(turns: Turn[] = []): AgentContext {
   return { conversationId: "c1", session: { conversationId: "c1", turns, state: {}, updatedAt: null }, previous: {}, signal: new AbortController().signal, log: createLogger("silent") };
 }
 async function run<T>(name: string, text: string, turns: Turn[] = [], at = AT): Promise<T> {
-  const agent = triage.agents.find((a) => a.name === name)!;
+  const agent = triageAgents(triage.model).find((a) => a.name === name)!;
   const res = await agent.run(message(text, at), ctx(turns));
   if (!res.ok) throw res.error;
   return res.value as T;
@@ -70,7 +71,7 @@ describe("heads round-trip", () => {
 
 describe("agents", () => {
   test("names and output shape the master stores", () => {
-    expect(triage.agents.map((a) => a.name)).toEqual(["intent", "sentiment", "entities"]);
+    expect(triageAgents(triage.model).map((a) => a.name)).toEqual(["intent", "sentiment", "entities"]);
   });
 
   test("intent on clear banking sentences", async () => {
@@ -153,7 +154,7 @@ describe("agents", () => {
   test("intent and sentiment of one message share a single embedding", async () => {
     const before = { ...triage.embedder.stats };
     const msg = message("Why was my card payment declined at the supermarket?");
-    const [i, s] = await Promise.all([triage.agents[0]!.run(msg, ctx()), triage.agents[1]!.run(msg, ctx())]);
+    const [i, s] = await Promise.all([triageAgents(triage.model)[0]!.run(msg, ctx()), triageAgents(triage.model)[1]!.run(msg, ctx())]);
     expect(i.ok && s.ok).toBe(true);
     expect(triage.embedder.stats.encoded - before.encoded).toBe(1);
     // Retrieval embedding the same text as a query hits the cache.

@@ -8,7 +8,8 @@ import type { AgentContext } from "../../src/agents/types.ts";
 import { knowledgeOf } from "../../src/dashboard/outputs.ts";
 import { ok } from "../../src/errors.ts";
 import type { Generator, GenerateRequest } from "../../src/llm/types.ts";
-import { openKnowledge, type Knowledge, type KnowledgeOutput } from "../../src/rag/index.ts";
+import { openKnowledge, type Knowledge } from "../../src/rag/index.ts";
+import { knowledgeAgent, type KnowledgeOutput } from "../../src/agents/knowledge/index.ts";
 import { loadPath } from "../../src/rag/sources.ts";
 import type { CustomerMessage } from "../../src/schema/message.ts";
 import { emptySession } from "../../src/session/interface.ts";
@@ -67,7 +68,7 @@ describe("internal vs customer-facing knowledge", () => {
     await k.close();
     cleanup();
   });
-  const run = async (text: string) => ((await k.agent.run(message(text), ctx())) as { ok: true; value: KnowledgeOutput }).value;
+  const run = async (text: string) => ((await knowledgeAgent(k).run(message(text), ctx())) as { ok: true; value: KnowledgeOutput }).value;
 
   test("front matter audience: internal is read; any other value than internal/customer is refused", () => {
     const docs = loadPath(kbDir)[0]!.docs;

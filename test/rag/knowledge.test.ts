@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import pino from "pino";
 import { contextualQuery, isFollowUp } from "../../src/rag/rewrite.ts";
-import { openKnowledge, type Knowledge, type KnowledgeOutput } from "../../src/rag/index.ts";
+import { openKnowledge, type Knowledge } from "../../src/rag/index.ts";
+import { knowledgeAgent, type KnowledgeOutput } from "../../src/agents/knowledge/index.ts";
 import type { AgentContext } from "../../src/agents/types.ts";
 import type { CustomerMessage } from "../../src/schema/message.ts";
 import type { Turn } from "../../src/session/interface.ts";
@@ -87,7 +88,7 @@ describe("knowledge service on the default KB", () => {
   });
 
   test("the agent abstains when nothing in the KB is relevant", async () => {
-    const res = await k.agent.run(message("xylophone quantum zebra"), ctx([]));
+    const res = await knowledgeAgent(k).run(message("xylophone quantum zebra"), ctx([]));
     expect(res.ok).toBe(true);
     const out = (res as { value: KnowledgeOutput }).value;
     expect(out.abstain).toBe(true);
@@ -96,12 +97,12 @@ describe("knowledge service on the default KB", () => {
 
   test("the agent folds the session's previous customer turn into a follow-up question", async () => {
     const turns = [turn("I think my card was stolen, what do I do?"), turn("Please freeze it first.", "agent")];
-    const res = await k.agent.run(message("and when will the new one arrive?"), ctx(turns));
+    const res = await knowledgeAgent(k).run(message("and when will the new one arrive?"), ctx(turns));
     const out = (res as { value: KnowledgeOutput }).value;
     expect(out.rewritten).toBe(true);
     expect(out.query).toContain("stolen");
     expect(out.passages[0]!.doc_id).toBe("northwind/cards-lost-stolen");
-    const alone = (await k.agent.run(message("and when will the new one arrive?"), ctx([]))) as { value: KnowledgeOutput };
+    const alone = (await knowledgeAgent(k).run(message("and when will the new one arrive?"), ctx([]))) as { value: KnowledgeOutput };
     expect(alone.value.rewritten).toBe(false);
   });
 
@@ -116,7 +117,7 @@ describe("knowledge service on the default KB", () => {
     const again = await openKnowledge({ embedder, dataDir, kbDir: "kb/northwind", params: { threshold: 0.2 } });
     expect(again.stats().tickets.docs).toBe(1);
     expect(embedder.texts).toBe(before);
-    const out = (await again.agent.run(message("xero sync is not importing my invoices"), ctx([]))) as { value: KnowledgeOutput };
+    const out = (await knowledgeAgent(again).run(message("xero sync is not importing my invoices"), ctx([]))) as { value: KnowledgeOutput };
     expect(out.value.similar_tickets[0]).toMatchObject({ ticket_id: "T-1001", resolved_at: "2025-10-01T10:00:00Z" });
     // A crash before the coalesced index write: the ticket is replayed from the log at the next open.
     await again.addPastTicket({ id: "T-1002", question: "Webhook signature check fails", answer: "Verify against the raw body.", conversation_id: "c10", resolved_at: "2025-10-02T09:00:00Z" });

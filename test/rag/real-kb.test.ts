@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import pino from "pino";
 import { loadEmbedder, type Embedder } from "../../src/ml/index.ts";
-import { openKnowledge, type Knowledge, type KnowledgeOutput } from "../../src/rag/index.ts";
+import { openKnowledge, type Knowledge } from "../../src/rag/index.ts";
+import { knowledgeAgent, type KnowledgeOutput } from "../../src/agents/knowledge/index.ts";
 import type { AgentContext } from "../../src/agents/types.ts";
 import type { CustomerMessage } from "../../src/schema/message.ts";
 import type { Turn } from "../../src/session/interface.ts";
@@ -22,7 +23,7 @@ const ctx = (turns: Turn[]): AgentContext => ({
   signal: new AbortController().signal,
   log: pino({ level: "silent" }),
 });
-const run = async (k: Knowledge, text: string, turns: Turn[] = []) => ((await k.agent.run(message(text), ctx(turns))) as { ok: true; value: KnowledgeOutput }).value;
+const run = async (k: Knowledge, text: string, turns: Turn[] = []) => ((await knowledgeAgent(k).run(message(text), ctx(turns))) as { ok: true; value: KnowledgeOutput }).value;
 
 describe("knowledge agent with the real encoder on kb/northwind", () => {
   let embedder: Embedder;

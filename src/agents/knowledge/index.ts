@@ -2,7 +2,7 @@ import { AppError, err, ok, toAppError, type Result } from "../../errors.ts";
 import { prepareQuery, type PreparedQuery } from "../../rag/query.ts";
 import type { Session, Turn } from "../../session/interface.ts";
 import type { Passage } from "../../rag/types.ts";
-import type { SearchOptions, SearchResult } from "../../rag/index.ts";
+import type { Knowledge, SearchOptions, SearchResult } from "../../rag/index.ts";
 import type { Agent } from "../types.ts";
 
 /** One passage as handed to the response agent: enough to quote and cite it. */
@@ -130,4 +130,9 @@ export function createKnowledgeAgent(deps: {
       }
     },
   };
+}
+
+/** The knowledge worker over an opened knowledge service (src/rag): its search, with batch query prefetch. */
+export function knowledgeAgent(k: Pick<Knowledge, "search" | "prefetch">, opts: { timeoutMs?: number } = {}): Agent<KnowledgeOutput> {
+  return createKnowledgeAgent({ search: (q, o) => k.search(q, o), prefetch: (qs) => k.prefetch(qs), timeoutMs: opts.timeoutMs });
 }
