@@ -8,7 +8,7 @@ import { Outbox } from "../outbox/outbox.ts";
 import { checks, outputOf, parseContract, reviewOf, urgencyLevelOf as urgencyLevel } from "../schema/events.ts";
 import type { CustomerMessage } from "../schema/message.ts";
 import { emptySession, type Session, type SessionStore } from "../session/interface.ts";
-import { groupBy, runWorker } from "./master.ts";
+import { groupBy, runWorker, type StageDeps } from "./master.ts";
 import type { Agent, ResultEvent, WorkerFailure } from "./types.ts";
 
 /** The generation queue priority of a result, from its sentiment worker's urgency and label. */
@@ -16,16 +16,8 @@ export function urgencyOf(ev: ResultEvent): number {
   return draftPriority(urgencyLevel(ev.outputs), outputOf(ev.outputs, "sentiment")?.label ?? null);
 }
 
-/** Options of the drafting stage. */
-export interface DraftingOptions {
-  bus: EventBus;
-  store: Store;
-  sessions: SessionStore;
-  /** The slow workers that run after the result is published (the reply drafter). */
-  agents: Agent[];
-  metrics: Metrics;
-  log: Logger;
-  groupId: string;
+/** Options of the drafting stage; its `agents` are the slow workers that run after the result is published (the reply drafter). */
+export interface DraftingOptions extends StageDeps {
   responsesTopic: string;
   timeoutMs: number;
   retries: number;

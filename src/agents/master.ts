@@ -11,15 +11,20 @@ import { conversationIdOf, parseCustomerMessage, type CustomerMessage, type Mess
 import { emptySession, type Session, type SessionStore, type Turn } from "../session/interface.ts";
 import type { Agent, PrepareItem, ResultEvent, WorkerFailure } from "./types.ts";
 
-/** Options of the master agent, validated by the factory. */
-export interface MasterOptions {
+/** What every consuming stage needs: the master agent and the drafting stage. */
+export interface StageDeps {
   bus: EventBus;
   store: Store;
   sessions: SessionStore;
+  /** The workers this stage runs. */
   agents: Agent[];
   metrics: Metrics;
   log: Logger;
   groupId: string;
+}
+
+/** Options of the master agent, validated by the factory. */
+export interface MasterOptions extends StageDeps {
   topics: { messages: string; responses: string; dlq: string };
   limits: MessageLimits;
   workerTimeoutMs: number;
