@@ -1,15 +1,12 @@
-import type { EventBus, InRecord, Subscription } from "../bus/interface.ts";
-import type { Store } from "../db/store.ts";
+import type { InRecord, Subscription } from "../bus/interface.ts";
 import { AppError, toAppError } from "../errors.ts";
 import { draftPriority } from "../llm/queue.ts";
-import type { Logger } from "../obs/log.ts";
-import type { Metrics } from "../obs/metrics.ts";
 import { Outbox } from "../outbox/outbox.ts";
 import { checks, outputOf, parseContract, reviewOf, urgencyLevelOf as urgencyLevel } from "../schema/events.ts";
 import type { CustomerMessage } from "../schema/message.ts";
-import { emptySession, type Session, type SessionStore } from "../session/interface.ts";
+import { emptySession, type Session } from "../session/interface.ts";
 import { groupBy, runWorker, type StageDeps } from "./master.ts";
-import type { Agent, ResultEvent, WorkerFailure } from "./types.ts";
+import type { ResultEvent, WorkerFailure } from "./types.ts";
 
 /** The generation queue priority of a result, from its sentiment worker's urgency and label. */
 export function urgencyOf(ev: ResultEvent): number {
