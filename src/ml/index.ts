@@ -2,7 +2,6 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { AppError } from "../errors.ts";
-import type { Embedder } from "./embedder.ts";
 import type { CatalogueProduct } from "./entities.ts";
 import { OnnxHead } from "./head.ts";
 import { OnnxEmbedder, type EmbedderOptions } from "./onnx-embedder.ts";
