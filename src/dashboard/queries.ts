@@ -8,6 +8,7 @@ import { cipherOf, FIELDS, UNREADABLE } from "../privacy/index.ts";
 import { EMERGING, emergingTopics } from "./emerging.ts";
 import { intentOf, replyOf, sentimentOf } from "./outputs.ts";
 import { align, timeline } from "./timeline.ts";
+import { rowsOf } from "../db/rows.ts";
 
 /** One line of the live feed. */
 export interface FeedItem {
@@ -190,7 +191,7 @@ export class DashboardQueries {
 
   /** Every chart and figure of the analytics page, computed in SQL over the chosen range, bucketed to fit it (timeline.ts). */
   async analytics(range: Range, now = Date.now()) {
-    const q = <T>(s: SQL) => this.db.execute(s).then((r) => ((r as unknown as { rows?: T[] }).rows ?? (r as unknown as T[])));
+    const q = <T extends object>(s: SQL) => this.db.execute(s).then((r) => rowsOf<T>(r));
     const [first] = await q<{ at: string | null }>(sql`select min(created_at) as at from results`);
     const firstAt = first?.at ? new Date(first.at).getTime() : null;
     const tl = timeline(range, now, firstAt);
@@ -275,7 +276,7 @@ export class DashboardQueries {
   /** Per-worker calls, failures and latency percentiles over the last hour, from the persisted timings. */
   async agentActivity(windowMinutes = 60) {
     const from = new Date(Date.now() - windowMinutes * 60_000);
-    const q = <T>(s: SQL) => this.db.execute(s).then((r) => ((r as unknown as { rows?: T[] }).rows ?? (r as unknown as T[])));
+    const q = <T extends object>(s: SQL) => this.db.execute(s).then((r) => rowsOf<T>(r));
     const [latency, failures, lastErrors, dlq] = await Promise.all([
       q<{ worker: string; calls: number; p50: number; p99: number }>(sql`
         select w.key as worker, count(*)::int as calls,

@@ -8,6 +8,7 @@ import { checkContract, checks, objectOf, outputOf, urgencyLevelOf, type ResultE
 import { customerMessageSchema, type CustomerMessage } from "../schema/message.ts";
 import { toWellFormed } from "../schema/text.ts";
 import * as schema from "./schema.ts";
+import { rowsOf } from "./rows.ts";
 
 /** Folder of the drizzle-kit migrations shared by PostgreSQL and PGlite. */
 export const MIGRATIONS = fileURLToPath(new URL("./migrations", import.meta.url));
@@ -171,7 +172,7 @@ export class Store {
         )
         select id::text as id from new_messages`),
     );
-    const list = Array.isArray(res) ? res : (res as { rows: { id: string }[] }).rows;
+    const list = rowsOf<{ id: string }>(res);
     return new Set(list.map((r) => r.id));
   }
 

@@ -19,6 +19,7 @@ import type { Logger } from "../obs/log.ts";
 import type { SessionStore } from "../session/interface.ts";
 import { checks, parseContract, type PrivacyEvent } from "../schema/events.ts";
 import { cipherOf, FIELDS } from "./fields.ts";
+import { rowsOf } from "../db/rows.ts";
 
 /** Event on response-events telling every past-ticket index to drop entries (no PII: message ids or a date only). */
 export type { PrivacyEvent };
@@ -40,7 +41,6 @@ const BATCH = 2000;
 /** Advisory lock key of the retention purge: one replica purges at a time. */
 export const RETENTION_LOCK = 727072;
 
-const rowsOf = <T>(r: unknown): T[] => (Array.isArray(r) ? (r as T[]) : ((r as { rows?: T[] }).rows ?? []));
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 /**

@@ -2,6 +2,7 @@ import { sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/store.ts";
 import { SEALED_PREFIX } from "./cipher.ts";
 import { cipherOf, FIELDS, sealMetadata } from "./fields.ts";
+import { rowsOf } from "../db/rows.ts";
 
 /** Encrypted columns per table, with the key column the batches walk in order. */
 const TARGETS: { table: string; key: string; cols: Record<string, string>; meta?: boolean }[] = [
@@ -10,7 +11,6 @@ const TARGETS: { table: string; key: string; cols: Record<string, string>; meta?
   { table: "label_corrections", key: "id", cols: { text: FIELDS.correctionText } },
 ];
 
-const rowsOf = <T>(r: unknown): T[] => (Array.isArray(r) ? (r as T[]) : ((r as { rows?: T[] }).rows ?? []));
 
 /** Progress of a rotation per table: rows re-sealed, and rows no configured key opens (left as they are). */
 export type RotationReport = Record<string, { resealed: number; failed: number }>;
