@@ -21,7 +21,8 @@
  * is left), shared with retrieval. `raw` is the whole text (before issue 15). The n-gram features and the rules always
  * read the raw text.
  * --wrap realistic: wraps every row the way the benches' customers write (greeting, PII, context, sign-off;
- * scripts/lib/traffic.ts), to measure the heads on product-like messages rather than bare dataset sentences.
+ * scripts/lib/traffic.ts), to measure the heads on product-like messages rather than bare dataset sentences (the
+ * sentiment check set's questions are wrapped too).
  */
 import { join, resolve } from "node:path";
 import { createHash } from "node:crypto";
@@ -139,7 +140,7 @@ if (task === "sentiment") {
   for (const [row, sha, label] of check) {
     const text = bank[Number(row)]?.text ?? "";
     if (createHash("sha1").update(text).digest("hex").slice(0, 10) !== sha) throw new Error(`check set row ${row} does not match banking77/train.csv`);
-    const a = await triage.model.analyze({ id: `check-${row}`, text, receivedAt: now, history: [] });
+    const a = await triage.model.analyze({ id: `check-${row}`, text: args.wrap ? wrapRealistic(text, Number(row)) : text, receivedAt: now, history: [] });
     const c = (counts[label!] ??= { n: 0, negative: 0, frustrated: 0 });
     c.n++;
     if (a.sentiment.label === "negative") c.negative++;

@@ -259,5 +259,23 @@ describe("one embedding per message for triage and retrieval (issue 15)", () => 
     }
     expect(triage.embedder.stats.encoded - before).toBe(2);
   });
-});
 
+  test("TRIAGE_EMBED_TEXT=raw restores the whole message as the heads' encoder input", async () => {
+    const { loadConfig } = await import("../../src/config/index.ts");
+    const env = { DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db", REDIS_URL: "redis://127.0.0.1:6379" };
+    expect(loadConfig(env).models.embedText).toBe("cleaned");
+    expect(loadConfig({ ...env, TRIAGE_EMBED_TEXT: "raw" }).models.embedText).toBe("raw");
+    expect(() => loadConfig({ ...env, TRIAGE_EMBED_TEXT: "both" })).toThrow();
+    const raw = await loadTriage({ modelsDir: MODELS, embedText: "raw" });
+    try {
+      const text = "Hi,\n\nHow do I change my PIN?\n\nThanks,\nEmma";
+      const before = raw.embedder.stats.encoded;
+      await raw.agents[0]!.run(message(text), ctx());
+      expect(raw.embedder.stats.encoded - before).toBe(1);
+      await raw.embedder.embed([text], "query");
+      expect(raw.embedder.stats.encoded - before).toBe(1);
+    } finally {
+      await raw.close();
+    }
+  });
+});
