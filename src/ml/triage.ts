@@ -254,7 +254,10 @@ export class TriageModel {
 
     const cues = FRUSTRATION_CUES.filter((c) => c.re.test(input.text));
     const strong = cues.filter((c) => !c.weak);
-    if (label === "negative" && !cues.length && !input.text.includes("!") && PLAIN_QUESTION.test(input.text) && probs[bestIdx]! < this.config.negative_question_threshold) {
+    // A greeting or sign-off around the question ("Hello team, … Kind regards, Emma") must not hide it: the embedded
+    // words are tested too (the same text as the raw one when nothing was cleaned away).
+    const plainQuestion = PLAIN_QUESTION.test(input.text) || PLAIN_QUESTION.test(this.embedTextOf(input.text));
+    if (label === "negative" && !cues.length && !input.text.includes("!") && plainQuestion && probs[bestIdx]! < this.config.negative_question_threshold) {
       // Support questions about a problem ("Why was my card declined?") read as negative to a head trained on
       // complaint tweets; without complaint evidence they are neutral unless the head is very sure.
       const neutralIdx = labels.indexOf("neutral");
