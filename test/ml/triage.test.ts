@@ -278,4 +278,16 @@ describe("one embedding per message for triage and retrieval (issue 15)", () => 
       await raw.close();
     }
   });
+
+  test("a greeting and sign-off around a plain question do not hide it from the question rule", () => {
+    const m = triage.model;
+    const labels = m.sentimentHead.info.labels;
+    const probs = Float32Array.from(labels.map((l) => (l === "negative" ? 0.7 : 0.15)));
+    const intent = { label: "declined_card_payment", confidence: 0.9, top: [], threshold: 0.5, model: "x", version: "base" };
+    const text = "Hello team,\n\nWhy was my card payment declined?\n\nKind regards,\nEmma Dubois";
+    const out = m.sentiment({ id: "pq", text, receivedAt: AT, history: [] }, probs, 0.1, intent, m.entities(text, AT));
+    expect(out.label).toBe("neutral");
+    expect(out.reasons.join(" ")).toContain("plain question");
+  });
 });
+
