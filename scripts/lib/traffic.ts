@@ -18,6 +18,11 @@ function pick<T>(xs: T[], i: number, salt: number): T {
   return xs[(i * 2654435761 + salt * 40503) % xs.length >>> 0]!;
 }
 
+/** A text wrapped the way customer i writes: greeting, PII, extra context, sign-off (deterministic in i). */
+export function wrapRealistic(body: string, i: number): string {
+  return pick(GREETINGS, i, 1) + body + pick(PII, i, 2) + pick(CONTEXT, i, 3) + pick(SIGNOFFS, i, 4);
+}
+
 /**
  * Realistic traffic from the Banking77 train texts (CSV at `csvPath`): wrapped the way customers write, with greetings,
  * sign-offs, PII and varied lengths; 997 customers, one conversation each. Message i is the same in every run.
@@ -29,7 +34,7 @@ export function realisticTraffic(csvPath: string): (i: number) => RealisticMessa
     .filter(Boolean);
   return (i) => {
     const body = texts[i % texts.length]!;
-    const text = pick(GREETINGS, i, 1) + body + pick(PII, i, 2) + pick(CONTEXT, i, 3) + pick(SIGNOFFS, i, 4);
+    const text = wrapRealistic(body, i);
     const user = `e2e-cust-${i % 997}`;
     return { user: { id: user, name: `Customer ${i % 997}`, email: `${user}@example.com` }, message: { text }, conversation: `chat:${user}` };
   };

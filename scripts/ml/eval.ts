@@ -16,12 +16,21 @@
  * eval:intent --report [FILE] writes the calibration report (reliability diagram, per-intent precision/recall,
  * coverage/accuracy of the unknown threshold) as JSON; default models/intent/calibration.json (the dashboard's
  * admin page "Models" shows it).
+ * --embed-text cleaned|raw: what the encoder sees. Default `cleaned`, as the product does since issue 15: the customer's
+ * words with greetings, sign-offs, signatures and quoted history removed (src/rag/query.ts; the raw text when nothing
+ * is left), shared with retrieval. `raw` is the whole text (before issue 15). The n-gram features and the rules always
+ * read the raw text.
+ * --wrap realistic: wraps every row the way the benches' customers write (greeting, PII, context, sign-off;
+ * scripts/lib/traffic.ts), to measure the heads on product-like messages rather than bare dataset sentences (the
+ * sentiment check set's questions are wrapped too).
  */
 import { join, resolve } from "node:path";
 import { createHash } from "node:crypto";
 import { parseArgs, readLabelled, stratifiedSplit } from "../../src/ml/data.ts";
 import { loadTriage } from "../../src/ml/index.ts";
+import { embeddingText, rawEmbeddingText } from "../../src/ml/triage.ts";
 import { embedAll, table } from "./lib.ts";
+import { wrapRealistic } from "../lib/traffic.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const DATA = process.env.DATA_DIR ?? resolve(ROOT, "../shared/data");
@@ -40,12 +49,23 @@ if (!labelCol) {
 }
 let rows = await readLabelled(file, textCol, labelCol);
 if (args.split === "dev") rows = stratifiedSplit(rows, 0.1).dev;
+if (args.wrap === "realistic") rows = rows.map((r, i) => ({ ...r, text: wrapRealistic(r.text, i) }));
+else if (args.wrap) {
+  console.error("--wrap must be realistic");
+  process.exit(2);
+}
 if (rows.length === 0) {
   console.error(`${file}: no labelled rows`);
   process.exit(2);
 }
 
+const embedText = args["embed-text"] ?? "cleaned";
+if (embedText !== "cleaned" && embedText !== "raw") {
+  console.error("--embed-text must be cleaned or raw");
+  process.exit(2);
+}
 const triage = await loadTriage({ modelsDir: args.models ?? join(ROOT, "models") });
+triage.model.embedTextOf = embedText === "raw" ? rawEmbeddingText : embeddingText;
 const head = task === "intent" ? triage.model.intentHead : triage.model.sentimentHead;
 const known = new Set(head.info.labels);
 const norm = (l: string) => (task === "sentiment" ? (l.trim().toLowerCase() === "frustrated" ? "negative" : l.trim().toLowerCase()) : l.trim());
@@ -56,7 +76,10 @@ if (unknownLabels.length) {
   process.exit(2);
 }
 
-const x = await embedAll(triage.embedder, rows.map((r) => r.text), `${task} eval`);
+const embedded = rows.map((r) => triage.model.embedTextOf(r.text));
+const changed = embedded.filter((t, i) => t !== rows[i]!.text).length;
+console.log(`encoder input: ${embedText} text (${changed}/${rows.length} rows differ from the raw text)`);
+const x = await embedAll(triage.embedder, embedded, `${task} eval`);
 const vecs = rows.map((_, i) => x.subarray(i * triage.embedder.dim, (i + 1) * triage.embedder.dim));
 const probs: Float32Array[] = [];
 for (let i = 0; i < vecs.length; i += 256) probs.push(...(await head.probs(vecs.slice(i, i + 256), rows.slice(i, i + 256).map((r) => r.text))));
@@ -87,7 +110,7 @@ const covered = conf.map((c) => c >= t);
 const coverage = covered.filter(Boolean).length / conf.length;
 const coveredAcc = gold.filter((g, i) => covered[i] && g === pred[i]).length / Math.max(1, covered.filter(Boolean).length);
 
-console.log(`\n${task} on ${file}${args.split === "dev" ? " (dev split)" : ""}: ${rows.length} rows, ${classes.length} classes`);
+console.log(`\n${task} on ${file}${args.split === "dev" ? " (dev split)" : ""}${args.wrap ? ` (wrapped: ${args.wrap})` : ""}: ${rows.length} rows, ${classes.length} classes`);
 table([["class", "support", "precision", "recall", "f1"], ...per.map((c) => [c.label, c.support, c.precision, c.recall, c.f1])]);
 console.log("\ntop confusions (gold → predicted):");
 for (const [p, n] of topPairs) console.log(`  ${String(n).padStart(4)}  ${p}`);
@@ -117,7 +140,7 @@ if (task === "sentiment") {
   for (const [row, sha, label] of check) {
     const text = bank[Number(row)]?.text ?? "";
     if (createHash("sha1").update(text).digest("hex").slice(0, 10) !== sha) throw new Error(`check set row ${row} does not match banking77/train.csv`);
-    const a = await triage.model.analyze({ id: `check-${row}`, text, receivedAt: now, history: [] });
+    const a = await triage.model.analyze({ id: `check-${row}`, text: args.wrap ? wrapRealistic(text, Number(row)) : text, receivedAt: now, history: [] });
     const c = (counts[label!] ??= { n: 0, negative: 0, frustrated: 0 });
     c.n++;
     if (a.sentiment.label === "negative") c.negative++;
@@ -167,6 +190,6 @@ console.log(
   JSON.stringify({
     task, file, rows: rows.length, accuracy, macro_f1: macroF1, macro_recall: macroRecall,
     ...(task === "intent" ? { unknown_threshold: t, coverage, accuracy_on_covered: coveredAcc } : { recall_negative: per.find((c) => c.label === "negative")?.recall ?? null }),
-    model: triage.embedder.id, version, ...extra,
+    model: triage.embedder.id, version, embed_text: embedText, embed_text_changed_rows: changed, wrap: args.wrap ?? null, ...extra,
   }),
 );

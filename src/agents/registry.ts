@@ -59,6 +59,7 @@ async function openFastWorkers(parts: Parts): Promise<{ agents: Agent[]; triage:
   const triage = await loadTriage({
     modelsDir: config.models.dir,
     watchMs: config.models.pollMs,
+    embedText: config.models.embedText,
     onSwap: (e) =>
       e.error ? log.error({ component: "triage", task: e.task, version: e.version, err: e.error }, "promoted head not loaded; the previous one stays") : log.info({ component: "triage", task: e.task, version: e.version }, "head swapped in"),
     embedder: { threads: config.models.encoderThreads, onRun: (n, s) => metrics.observeInference("bge-small-en-v1.5", "embed", n, s) },

@@ -9,7 +9,10 @@ export function storageSection(r: EnvReader): Pick<Config, "redisUrl" | "databas
     redisUrl: r.url("REDIS_URL", ["redis:", "rediss:"]),
     databaseUrl: r.url("DATABASE_URL", ["postgres:", "postgresql:"]),
     pgliteDir: r.env.PGLITE_DIR || null,
-    models: { dir: r.str("MODELS_DIR", "models"), pollMs: r.num("MODELS_POLL_MS", 5000, 0, 3_600_000), encoderThreads: r.int("ENCODER_THREADS", 2, 1, 64) },
+    models: {
+      dir: r.str("MODELS_DIR", "models"), pollMs: r.num("MODELS_POLL_MS", 5000, 0, 3_600_000), encoderThreads: r.int("ENCODER_THREADS", 2, 1, 64),
+      embedText: r.oneOf("TRIAGE_EMBED_TEXT", "cleaned", ["cleaned", "raw"] as const),
+    },
     rag: {
       dataDir: r.str("RAG_DATA_DIR", ".data/index"),
       kbDir: kbDir === "none" ? null : kbDir,

@@ -98,6 +98,11 @@ export interface Config {
      * of the target box per run; 1 costs ~15 % less CPU per text (no thread hand-offs) and suits one worker per core.
      */
     encoderThreads: number;
+    /**
+     * What the triage heads embed: "cleaned" (default) is the customer's words as retrieval searches them, so one
+     * encoder run serves triage and a self-contained retrieval query; "raw" is the whole message (a second run).
+     */
+    embedText: "cleaned" | "raw";
   };
   rag: {
     dataDir: string;

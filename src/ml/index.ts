@@ -5,7 +5,7 @@ import { AppError } from "../errors.ts";
 import type { CatalogueProduct } from "./entities.ts";
 import { OnnxHead } from "./head.ts";
 import { OnnxEmbedder, type EmbedderOptions } from "./onnx-embedder.ts";
-import { TriageModel, type TriageConfig } from "./triage.ts";
+import { rawEmbeddingText, TriageModel, type TriageConfig } from "./triage.ts";
 import { pointerStamp, resolveHead } from "./versions.ts";
 
 export type { Embedder, EmbedKind } from "./embedder.ts";
@@ -24,6 +24,8 @@ export interface TriageOptions {
   cataloguePath?: string;
   /** Poll interval of the heads' `current` pointers (promotion / rollback without a restart); 0 = never. */
   watchMs?: number;
+  /** What the heads embed: the cleaned words shared with retrieval (default) or the raw message (see triage.ts). */
+  embedText?: "cleaned" | "raw";
   /** Called when a watched head is swapped in, or when loading a promoted head failed (the old one stays). */
   onSwap?: (e: { task: "intent" | "sentiment"; version: string; error?: string }) => void;
 }
@@ -67,6 +69,7 @@ export async function loadTriage(opts: TriageOptions): Promise<Triage> {
     ]);
     const rules: TriageConfig = { ...config, negative_question_threshold: config.negative_question_threshold ?? 0.9, anger_with_cue_threshold: config.anger_with_cue_threshold ?? 0.6 };
     const model = new TriageModel(embedder, intent, sentiment, anger, rules, catalogue.products, { intent: intentV.version, sentiment: sentimentV.version });
+    if (opts.embedText === "raw") model.embedTextOf = rawEmbeddingText;
     const stop = opts.watchMs ? watchHeads(opts.modelsDir, model, embedder, opts.watchMs, opts.onSwap) : () => undefined;
     return {
       embedder,

@@ -1,3 +1,4 @@
+import { prepareQuery } from "../rag/query.ts";
 import type { Turn } from "../session/interface.ts";
 import type { Embedder } from "./embedder.ts";
 import { extractEntities, PII_TYPES, type CatalogueProduct, type Entity } from "./entities.ts";
@@ -87,6 +88,20 @@ const EMERGENCY = /\b(emergency|urgent(?:ly)?|fraud|stolen|hacked|scam(?:med)?|s
 
 const DAY_MS = 24 * 3600 * 1000;
 
+/**
+ * The text the encoder sees for a message: the customer's own words as retrieval searches them (src/rag/query.ts), so
+ * the intent, sentiment and anger heads and a self-contained retrieval query share ONE embedding (the embedder's cache
+ * is keyed by text). Falls back to the raw text when nothing but pleasantries is left. The lexical features (tf-idf,
+ * cues, entities) keep reading the raw text.
+ */
+export function embeddingText(text: string): string {
+  const p = prepareQuery(text);
+  return p.empty ? text : p.query;
+}
+
+/** The raw text itself: the encoder input before issue 15 (kept for evaluations that compare the two). */
+export const rawEmbeddingText = (text: string): string => text;
+
 /** The heads' outputs for one message (before the sentiment rules). */
 export interface Classified {
   intent: IntentOutput;
@@ -101,6 +116,8 @@ export class TriageModel {
   private memo = new Map<string, Promise<Analysis>>();
 
   private retired = new Set<OnnxHead>();
+  /** Maps a message to the text its embedding is computed from (default: the cleaned words, see embeddingText). */
+  embedTextOf: (text: string) => string = embeddingText;
   /** Head versions in service, by task (see src/ml/versions.ts). */
   readonly versions: { intent: string; sentiment: string };
 
@@ -205,7 +222,8 @@ export class TriageModel {
   }
 
   private async compute(input: AnalyzeInput): Promise<Analysis> {
-    const [vec] = await this.embedder.embed([input.text], "query");
+    // The vector of the cleaned words, the n-grams of the raw text: "!!!" and shouting still count.
+    const [vec] = await this.embedder.embed([this.embedTextOf(input.text)], "query");
     const c = await this.classifyBatched(vec!, input.text);
     const entities = this.entities(input.text, input.receivedAt);
     const sentiment = this.sentiment(input, c!.sentimentProbs, c!.anger, c!.intent, entities, c!.sentimentLabels, c!.sentimentVersion);
@@ -236,7 +254,10 @@ export class TriageModel {
 
     const cues = FRUSTRATION_CUES.filter((c) => c.re.test(input.text));
     const strong = cues.filter((c) => !c.weak);
-    if (label === "negative" && !cues.length && !input.text.includes("!") && PLAIN_QUESTION.test(input.text) && probs[bestIdx]! < this.config.negative_question_threshold) {
+    // A greeting or sign-off around the question ("Hello team, … Kind regards, Emma") must not hide it: the embedded
+    // words are tested too (the same text as the raw one when nothing was cleaned away).
+    const plainQuestion = PLAIN_QUESTION.test(input.text) || PLAIN_QUESTION.test(this.embedTextOf(input.text));
+    if (label === "negative" && !cues.length && !input.text.includes("!") && plainQuestion && probs[bestIdx]! < this.config.negative_question_threshold) {
       // Support questions about a problem ("Why was my card declined?") read as negative to a head trained on
       // complaint tweets; without complaint evidence they are neutral unless the head is very sure.
       const neutralIdx = labels.indexOf("neutral");

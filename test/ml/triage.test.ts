@@ -7,6 +7,10 @@ import type { AgentContext } from "../../src/agents/types.ts";
 import type { CustomerMessage } from "../../src/schema/message.ts";
 import type { Turn } from "../../src/session/interface.ts";
 import { createLogger } from "../../src/obs/log.ts";
+import { createKnowledgeAgent, type KnowledgeOutput } from "../../src/agents/knowledge/index.ts";
+import { embeddingText } from "../../src/ml/triage.ts";
+import { contextualQuery } from "../../src/rag/rewrite.ts";
+import type { SearchOptions, SearchResult } from "../../src/rag/index.ts";
 
 const MODELS = join(import.meta.dir, "../../models");
 let triage: Triage;
@@ -162,3 +166,129 @@ describe("agents", () => {
     expect(triage.embedder.stats.encoded - before.encoded).toBe(1);
   });
 });
+
+describe("one embedding per message for triage and retrieval (issue 15)", () => {
+  // The knowledge worker over a search that builds and embeds its query as src/rag/index.ts does; it records the
+  // vector it searched with.
+  function knowledge() {
+    const searched: { query: string; vec: Float32Array }[] = [];
+    const agent = createKnowledgeAgent({
+      search: async (q: string, o: SearchOptions = {}): Promise<SearchResult> => {
+        const cq = contextualQuery(q, o.turns ?? [], { messageId: o.messageId });
+        const [vec] = await triage.embedder.embed([cq.query], "query");
+        searched.push({ query: cq.query, vec: vec! });
+        return { query: cq.query, rewritten: cq.rewritten, abstain: true, threshold: 0, answerability: null, abstain_reason: "test", passages: [], guidance: [], tickets: [], timings_ms: { embed: 0, search: 0 } };
+      },
+    });
+    return { agent, searched };
+  }
+  const turn = (id: string, text: string): Turn => ({ role: "customer", text, at: AT, message_id: id });
+
+  test("the encoder input is the customer's cleaned words, or the raw text when nothing else is left", () => {
+    expect(embeddingText("Hi Anna,\n\nHow do I change my PIN?\n\nBest regards,\nEmma Dubois")).toBe("How do I change my PIN?");
+    expect(embeddingText("How do I change my PIN?")).toBe("How do I change my PIN?");
+    const onlyPleasantries = "Hi there,\n\nThanks!\nEmma";
+    expect(embeddingText(onlyPleasantries)).toBe(onlyPleasantries);
+  });
+
+  test("greeting + sign-off: intent, sentiment and the retrieval query cost ONE encoder run, tf-idf reads the raw text", async () => {
+    const text = "Hello team,\n\nWhy was my card payment declined at the supermarket?!!\n\nKind regards,\nEmma Dubois";
+    const msg = message(text);
+    const k = knowledge();
+    const seen: string[][] = [];
+    const head = triage.model.sentimentHead;
+    const probs = head.probs.bind(head);
+    head.probs = async (v, t) => (seen.push(t ?? []), probs(v, t));
+    const before = triage.embedder.stats.encoded;
+    try {
+      const [i, s, kn] = await Promise.all([triageAgents(triage.model)[0]!.run(msg, ctx()), triageAgents(triage.model)[1]!.run(msg, ctx()), k.agent.run(msg, ctx())]);
+      expect(i.ok && s.ok && kn.ok).toBe(true);
+      expect(triage.embedder.stats.encoded - before).toBe(1);
+      expect(k.searched.map((x) => x.query)).toEqual(["Why was my card payment declined at the supermarket?!!"]);
+      // The head's n-grams saw the whole message, greeting and sign-off included.
+      expect(seen.flat()).toContain(text);
+      // The shared vector is the cleaned words' one, not the raw text's.
+      const [raw] = await triage.embedder.embed([text], "query");
+      expect(k.searched[0]!.vec).not.toEqual(raw!);
+    } finally {
+      head.probs = probs;
+    }
+  });
+
+  test("a message that is only pleasantries falls back to the raw text for triage (one run, no search)", async () => {
+    const msg = message("Good morning,\n\nThank you so much!\n\nBest,\nMarc");
+    const k = knowledge();
+    const before = triage.embedder.stats.encoded;
+    const [s, kn] = await Promise.all([triageAgents(triage.model)[1]!.run(msg, ctx()), k.agent.run(msg, ctx())]);
+    expect(s.ok && kn.ok).toBe(true);
+    expect(kn.ok && (kn.value as KnowledgeOutput).abstain).toBe(true);
+    expect(k.searched).toHaveLength(0);
+    expect(triage.embedder.stats.encoded - before).toBe(1);
+    const [rawVec] = await triage.embedder.embed([msg.message.text], "query");
+    expect(triage.embedder.stats.encoded - before).toBe(1);
+    expect(rawVec!.length).toBe(triage.embedder.dim);
+  });
+
+  test("a follow-up searched with the conversation's context gets its own embedding; triage keeps the message's", async () => {
+    const earlier = "My card payment was declined at the supermarket yesterday.";
+    const msg = message("Hi,\n\nand what about that one?\n\nThanks,\nEmma");
+    const turns = [turn("earlier-1", earlier), turn(msg.id, msg.message.text)];
+    const k = knowledge();
+    const before = triage.embedder.stats.encoded;
+    const [i, kn] = await Promise.all([triageAgents(triage.model)[0]!.run(msg, ctx(turns)), k.agent.run(msg, ctx(turns))]);
+    expect(i.ok && kn.ok).toBe(true);
+    expect(k.searched[0]!.query).toBe(`${earlier} and what about that one?`);
+    expect(kn.ok && (kn.value as KnowledgeOutput).rewritten).toBe(true);
+    // Two runs: the cleaned message for the heads, the rewritten query for retrieval; each searched with its own vector.
+    expect(triage.embedder.stats.encoded - before).toBe(2);
+    const [own] = await triage.embedder.embed(["and what about that one?"], "query");
+    const [ctxVec] = await triage.embedder.embed([k.searched[0]!.query], "query");
+    expect(triage.embedder.stats.encoded - before).toBe(2);
+    expect(k.searched[0]!.vec).toEqual(ctxVec!);
+    expect(k.searched[0]!.vec).not.toEqual(own!);
+  });
+
+  test("the intent worker's batch warm-up embeds the cleaned texts the analyses and searches then reuse", async () => {
+    const msgs = ["Hi,\n\nHow do I top up by bank transfer?\n\nCheers, Tom", "Dear support,\n\nmy new card has not arrived yet\n\nRegards,\nAna Lopez"].map((t) => message(t));
+    const before = triage.embedder.stats.encoded;
+    await triageAgents(triage.model)[0]!.prepare!(msgs.map((m) => ({ msg: m, session: ctx().session })));
+    expect(triage.embedder.stats.encoded - before).toBe(2);
+    const k = knowledge();
+    for (const m of msgs) {
+      const [i, kn] = await Promise.all([triageAgents(triage.model)[0]!.run(m, ctx()), k.agent.run(m, ctx())]);
+      expect(i.ok && kn.ok).toBe(true);
+    }
+    expect(triage.embedder.stats.encoded - before).toBe(2);
+  });
+
+  test("TRIAGE_EMBED_TEXT=raw restores the whole message as the heads' encoder input", async () => {
+    const { loadConfig } = await import("../../src/config/index.ts");
+    const env = { DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db", REDIS_URL: "redis://127.0.0.1:6379" };
+    expect(loadConfig(env).models.embedText).toBe("cleaned");
+    expect(loadConfig({ ...env, TRIAGE_EMBED_TEXT: "raw" }).models.embedText).toBe("raw");
+    expect(() => loadConfig({ ...env, TRIAGE_EMBED_TEXT: "both" })).toThrow();
+    const raw = await loadTriage({ modelsDir: MODELS, embedText: "raw" });
+    try {
+      const text = "Hi,\n\nHow do I change my PIN?\n\nThanks,\nEmma";
+      const before = raw.embedder.stats.encoded;
+      await triageAgents(raw.model)[0]!.run(message(text), ctx());
+      expect(raw.embedder.stats.encoded - before).toBe(1);
+      await raw.embedder.embed([text], "query");
+      expect(raw.embedder.stats.encoded - before).toBe(1);
+    } finally {
+      await raw.close();
+    }
+  });
+
+  test("a greeting and sign-off around a plain question do not hide it from the question rule", () => {
+    const m = triage.model;
+    const labels = m.sentimentHead.info.labels;
+    const probs = Float32Array.from(labels.map((l) => (l === "negative" ? 0.7 : 0.15)));
+    const intent = { label: "declined_card_payment", confidence: 0.9, top: [], threshold: 0.5, model: "x", version: "base" };
+    const text = "Hello team,\n\nWhy was my card payment declined?\n\nKind regards,\nEmma Dubois";
+    const out = m.sentiment({ id: "pq", text, receivedAt: AT, history: [] }, probs, 0.1, intent, m.entities(text, AT));
+    expect(out.label).toBe("neutral");
+    expect(out.reasons.join(" ")).toContain("plain question");
+  });
+});
+

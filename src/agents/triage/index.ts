@@ -24,9 +24,10 @@ export function intentAgent(model: TriageModel): Agent<IntentOutput> {
       return a.ok ? ok(a.value.intent) : a;
     },
     // The batch's texts in one encoder call (sorted by length into padded sub-batches); the analyses then hit the
-    // embedder's cache. The intent worker does it for the three triage workers: they share one embedding.
+    // embedder's cache. The intent worker does it for the three triage workers, and the knowledge worker's search of
+    // a self-contained message hits the same vectors: one embedding per message.
     async prepare(batch) {
-      await model.embedder.embed(batch.map((b) => b.msg.message.text), "query");
+      await model.embedder.embed(batch.map((b) => model.embedTextOf(b.msg.message.text)), "query");
     },
   };
 }
