@@ -2,6 +2,21 @@ import Redis from "ioredis";
 import { AppError } from "../errors.ts";
 import { emptySession, parseTurn, type Session, type SessionOptions, type SessionStore, type Turn } from "./interface.ts";
 
+/** The strings of a Redis list reply; anything else in it is dropped. */
+const stringsOf = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
+
+/** The string fields of a Redis hash reply (HGETALL); anything else reads as an empty hash. */
+const hashOf = (v: unknown): Record<string, string> =>
+  v !== null && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === "string")) : {};
+
+function jsonOrUndefined(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Redis session store: turns in a capped list, state in a hash, both under one TTL per conversation.
  * Every write is one MULTI so history, state and TTL never disagree.
@@ -32,10 +47,15 @@ export class RedisSessionStore implements SessionStore {
       if (!res) return emptySession(conversationId);
       const [turnsRes, stateRes, metaRes] = res;
       for (const r of res) if (r[0]) throw r[0];
-      const turns = (turnsRes![1] as string[]).flatMap((s) => parseTurn(s) ?? []);
+      const turns = stringsOf(turnsRes?.[1]).flatMap((s) => parseTurn(s) ?? []);
       const state: Record<string, unknown> = {};
-      for (const [key, v] of Object.entries(stateRes![1] as Record<string, string>)) state[key] = JSON.parse(v);
-      return { conversationId, turns, state, updatedAt: (metaRes![1] as string | null) ?? null };
+      // A value that is not JSON (written by something else) reads as absent; readers check the shapes they use.
+      for (const [key, v] of Object.entries(hashOf(stateRes?.[1]))) {
+        const parsed = jsonOrUndefined(v);
+        if (parsed !== undefined) state[key] = parsed;
+      }
+      const meta = metaRes?.[1];
+      return { conversationId, turns, state, updatedAt: typeof meta === "string" ? meta : null };
     } catch (e) {
       throw this.wrap(e);
     }
