@@ -29,6 +29,19 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.neural_network import MLPClassifier
 
 
+def save_head(nodes, inputs, inits, c, path):
+    """Writes a head graph with the two outputs every head has (logits, probs over c classes), checked, opset 13."""
+    graph = helper.make_graph(
+        nodes, "head", inputs,
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", c]), helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", c])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="support-copilot train_head.py")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -250,16 +263,7 @@ def export(m, classes, t, dim, path, vocab_size=0):
     inits.append(numpy_helper.from_array(np.array([t], dtype=np.float32), "T"))
     nodes += [helper.make_node("Div", [cur, "T"], ["logits"]), helper.make_node("Softmax", ["logits"], ["probs"], axis=-1)]
     c = len(classes)
-    graph = helper.make_graph(
-        nodes, "head",
-        inputs,
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", c]), helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", c])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="support-copilot train_head.py")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
+    save_head(nodes, inputs, inits, c, path)
 
 
 def export_knn(m, classes, t, dim, path):
@@ -299,16 +303,7 @@ def export_knn(m, classes, t, dim, path):
         helper.make_node("Log", ["pclip"], ["lp"]), helper.make_node("Div", ["lp", "T"], ["logits"]),
         helper.make_node("Softmax", ["logits"], ["probs"], axis=-1),
     ]
-    graph = helper.make_graph(
-        nodes, "head",
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", dim])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", c]), helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", c])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="support-copilot train_head.py")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
+    save_head(nodes, [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", dim])], inits, c, path)
 
 
 def export_pair(m, classes, t, dim, path, vocab_size):
@@ -335,15 +330,7 @@ def export_pair(m, classes, t, dim, path, vocab_size):
         helper.make_node("Add", ["lfw", "lew"], ["lp"]), helper.make_node("Div", ["lp", "T"], ["logits"]),
         helper.make_node("Softmax", ["logits"], ["probs"], axis=-1),
     ]
-    graph = helper.make_graph(
-        nodes, "head", inputs,
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", c]), helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", c])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="support-copilot train_head.py")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
+    save_head(nodes, inputs, inits, c, path)
 
 
 def expand(cands):
