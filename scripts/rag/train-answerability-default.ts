@@ -30,6 +30,7 @@ import { ANSWERABILITY_FEATURES, DEEP_K, answerabilityScore, featureVector, fitA
 import { openKnowledge, type Knowledge } from "../../src/rag/index.ts";
 import { loadPath } from "../../src/rag/sources.ts";
 import { tempDir } from "./util.ts";
+import { auc } from "../lib/metrics.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const DATA = resolve(ROOT, "../shared/data");
@@ -225,13 +226,6 @@ function chooseCut(train: Row[], sc: (r: Row) => number): number {
     else break;
   }
   return best;
-}
-function auc(xs: { y: number; s: number }[]): number {
-  const pos = xs.filter((x) => x.y === 1).map((x) => x.s);
-  const neg = xs.filter((x) => x.y === 0).map((x) => x.s);
-  let w = 0;
-  for (const p of pos) for (const n of neg) w += p > n ? 1 : p === n ? 0.5 : 0;
-  return pos.length && neg.length ? w / (pos.length * neg.length) : NaN;
 }
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 const loko: Record<string, Record<string, number>> = {};

@@ -27,6 +27,7 @@ import { openKnowledge } from "../../src/rag/index.ts";
 import { readJsonl } from "../../src/rag/sources.ts";
 import { stableHash } from "../../src/ml/data.ts";
 import { tempDir } from "./util.ts";
+import { auc } from "../lib/metrics.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const DATA = resolve(ROOT, "../shared/data/stackfaq");
@@ -103,14 +104,6 @@ const abstains = (r: Row, s: number, cut: number) => r.topCos < threshold || s <
 
 const cv = { head: { present: [] as boolean[], removed: [] as boolean[] }, cosine: { present: [] as boolean[], removed: [] as boolean[] } };
 const heldOut: { y: number; head: number; cos: number }[] = [];
-/** Area under the ROC curve: the chance that an answerable row outscores an unanswerable one (ties count half). */
-function auc(xs: { y: number; s: number }[]): number {
-  const pos = xs.filter((x) => x.y === 1).map((x) => x.s);
-  const neg = xs.filter((x) => x.y === 0).map((x) => x.s);
-  let w = 0;
-  for (const p of pos) for (const n of neg) w += p > n ? 1 : p === n ? 0.5 : 0;
-  return pos.length && neg.length ? w / (pos.length * neg.length) : NaN;
-}
 for (let f = 0; f < folds; f++) {
   const train = rows.filter((r) => r.fold !== f);
   const test = rows.filter((r) => r.fold === f);

@@ -2,7 +2,8 @@ import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
+import { launchChromium } from "../support/browser.ts";
 import { seedHistory } from "../../scripts/dashboard/seed.ts";
 import { loadConfig } from "../../src/config.ts";
 import { Accounts } from "../../src/dashboard/auth.ts";
@@ -32,7 +33,7 @@ beforeAll(async () => {
   service.app!.listen({ hostname: "127.0.0.1", port: 0 });
   url = `http://127.0.0.1:${service.app!.server!.port}`;
   await new Accounts(parts.store.db, 12, { memoryCost: 1024, timeCost: 1 }).createUser({ email: EMAIL, name: "Axis Lead", role: "admin", password: PASSWORD });
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage"] });
+  browser = await launchChromium();
   page = await (await browser.newContext({ viewport: { width: 1366, height: 900 } })).newPage();
   await page.goto(`${url}/dashboard/login`);
   await page.fill('input[name="email"]', EMAIL);

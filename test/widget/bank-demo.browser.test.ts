@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
+import { launchChromium } from "../support/browser.ts";
 import { openWorkers, type Workers } from "../../src/agents/registry.ts";
 import { loadConfig } from "../../src/config.ts";
 import { Accounts } from "../../src/dashboard/auth.ts";
@@ -32,7 +33,7 @@ beforeAll(async () => {
   service.app!.listen({ hostname: "127.0.0.1", port: 0 });
   url = `http://127.0.0.1:${service.app!.server!.port}`;
   await new Accounts(parts.store.db, 12, { memoryCost: 1024, timeCost: 1 }).createUser({ email: EMAIL, name: "Bea Banker", role: "admin", password: PASSWORD });
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage", "--disable-background-networking"] });
+  browser = await launchChromium();
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   dash = await ctx.newPage();
   widget = await ctx.newPage();
