@@ -119,6 +119,10 @@ pid_alive() {
 
 pid_of() { head -n1 "$1" | tr -dc '0-9'; }
 
+# Liveness of a process this run just launched: its command line is still the forking shell's until it execs,
+# so the word check of pid_alive (meant for stale pid files) would call a busy machine's fresh server dead.
+launched_alive() { [[ -s $1 ]] && kill -0 "$(pid_of "$1")" 2>/dev/null; }
+
 # Each service records the port(s) it was started with, so a changed SERVICES_*_PORT restarts our instance
 # instead of mistaking another server on the new port for ours.
 ports_match() { [[ "$(cat "$1" 2>/dev/null)" == "$2" ]]; }
@@ -498,7 +502,7 @@ kafka_wait() {
   [[ $KAFKA_LAUNCHED == 1 ]] || return 0
   local dir="$SVC_DIR/kafka" i
   for ((i = 0; i < START_TIMEOUT * 5; i++)); do
-    if ! pid_alive "$dir/kafka.pid" kafka.Kafka; then
+    if ! launched_alive "$dir/kafka.pid"; then
       show_log_tail "$dir/kafka.log"
       rm -f "$dir/kafka.pid"
       die "kafka: the broker exited during start-up (log: $dir/kafka.log)"
@@ -772,7 +776,7 @@ ollama_up() {
   local i
   for ((i = 0; i < START_TIMEOUT * 10; i++)); do
     ollama_api_ok && break
-    pid_alive "$dir/ollama.pid" "ollama serve" || { show_log_tail "$dir/ollama.log"; die "ollama: the server exited during start-up (log: $dir/ollama.log)"; }
+    launched_alive "$dir/ollama.pid" || { show_log_tail "$dir/ollama.log"; die "ollama: the server exited during start-up (log: $dir/ollama.log)"; }
     sleep 0.1
   done
   ollama_api_ok || { show_log_tail "$dir/ollama.log"; die "ollama: not answering on 127.0.0.1:$OLLAMA_PORT (log: $dir/ollama.log)"; }
