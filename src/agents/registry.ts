@@ -62,7 +62,7 @@ async function openFastWorkers(parts: Parts): Promise<{ agents: Agent[]; triage:
     embedText: config.models.embedText,
     onSwap: (e) =>
       e.error ? log.error({ component: "triage", task: e.task, version: e.version, err: e.error }, "promoted head not loaded; the previous one stays") : log.info({ component: "triage", task: e.task, version: e.version }, "head swapped in"),
-    embedder: { threads: config.models.encoderThreads, onRun: (n, s) => metrics.observeInference("bge-small-en-v1.5", "embed", n, s) },
+    embedder: { workers: config.models.encoderWorkers, threads: config.models.encoderThreads ?? undefined, onRun: (n, s) => metrics.observeInference("bge-small-en-v1.5", "embed", n, s) },
   });
   const knowledge = await openKnowledge({
     embedder: triage.embedder,

@@ -10,7 +10,8 @@ export function storageSection(r: EnvReader): Pick<Config, "redisUrl" | "databas
     databaseUrl: r.url("DATABASE_URL", ["postgres:", "postgresql:"]),
     pgliteDir: r.env.PGLITE_DIR || null,
     models: {
-      dir: r.str("MODELS_DIR", "models"), pollMs: r.num("MODELS_POLL_MS", 5000, 0, 3_600_000), encoderThreads: r.int("ENCODER_THREADS", 2, 1, 64),
+      dir: r.str("MODELS_DIR", "models"), pollMs: r.num("MODELS_POLL_MS", 5000, 0, 3_600_000), encoderWorkers: r.int("ENCODER_WORKERS", 2, 0, 64),
+      encoderThreads: r.env.ENCODER_THREADS ? r.int("ENCODER_THREADS", 1, 1, 64) : null,
       embedText: r.oneOf("TRIAGE_EMBED_TEXT", "cleaned", ["cleaned", "raw"] as const),
     },
     rag: {

@@ -94,10 +94,12 @@ export interface Config {
     /** How often services poll models/<task>/current for a promoted or rolled-back head (ms; 0 = never). */
     pollMs: number;
     /**
-     * onnxruntime intra-op threads of the encoder. Inference runs on the event loop's thread: 2 (default) uses both cores
-     * of the target box per run; 1 costs ~15 % less CPU per text (no thread hand-offs) and suits one worker per core.
+     * Worker threads running the shared encoder, one onnxruntime session each (default 2, the cores of the target
+     * box): the event loop stays free while texts are encoded. 0 runs it on the event loop's thread (each run holds it).
      */
-    encoderThreads: number;
+    encoderWorkers: number;
+    /** onnxruntime intra-op threads per encoder session; null = 1 on worker threads, 2 on the event loop's thread. */
+    encoderThreads: number | null;
     /**
      * What the triage heads embed: "cleaned" (default) is the customer's words as retrieval searches them, so one
      * encoder run serves triage and a self-contained retrieval query; "raw" is the whole message (a second run).

@@ -1,33 +1,25 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PreTrainedTokenizer } from "@huggingface/transformers";
-import * as ort from "onnxruntime-node";
 import { AppError } from "../errors.ts";
+import { type EncoderEngine, type EncoderSpec, SessionEngine, type SessionInit } from "./encoder-engine.ts";
+import { WorkerPoolEngine } from "./encoder-pool.ts";
 import type { EmbedKind, Embedder } from "./embedder.ts";
 
-/** The `embedder.json` beside each model folder: how to run and pool this encoder. */
-export interface EncoderSpec {
-  name: string;
-  /** ONNX file relative to the model folder (hub layout: `onnx/model_quantized.onnx`). */
-  onnx: string;
-  dim: number;
-  /** bge uses the [CLS] token; MiniLM and e5 use the attention-masked mean. */
-  pooling: "cls" | "mean";
-  query_prefix: string;
-  passage_prefix: string;
-  /** Tokens per text including [CLS]/[SEP]; longer texts are truncated (the tail is dropped). */
-  max_length: number;
-  source: string;
-  sha256: string;
-}
+export type { EncoderSpec } from "./encoder-engine.ts";
 
 /** Tuning knobs of the encoder: threads, micro-batching and the shared cache. */
 export interface EmbedderOptions {
-  /** onnxruntime intra-op threads (default: 2, the cores of the target box). */
+  /**
+   * Worker threads running the encoder, one session each (default 2, the cores of the target box). 0 runs it on the
+   * calling thread, where each ONNX run holds the event loop until it returns.
+   */
+  workers?: number;
+  /** onnxruntime intra-op threads per session (default: 1 on worker threads, 2 on the calling thread). */
   threads?: number;
   /** How long an idle embedder waits for more callers before running (ms; default 0 = the next macrotask). */
   batchWindowMs?: number;
-  /** Most texts per ONNX run (default 16: larger batches measured no faster on 2 cores). */
+  /** Most texts per ONNX run (default 16: larger batches measured no faster on 2 cores; 1 makes a vector independent of its batch mates). */
   maxBatch?: number;
   /** Let onnxruntime worker threads busy-wait between ops (default false). */
   spin?: boolean;
@@ -37,11 +29,31 @@ export interface EmbedderOptions {
   onRun?: (batchSize: number, seconds: number) => void;
 }
 
+/** Fewest texts a free engine slot is handed when the queue is split between slots. */
+const MIN_SHARE = 4;
+
 interface Pending {
   text: string;
   key: string;
   resolve: (v: Float32Array) => void;
   reject: (e: unknown) => void;
+}
+
+/** Reads the tokenizer of a model folder (hub layout). */
+export async function loadTokenizer(dir: string): Promise<PreTrainedTokenizer> {
+  const [tokJson, tokConfig] = await Promise.all([
+    readFile(join(dir, "tokenizer.json"), "utf8").then(JSON.parse),
+    readFile(join(dir, "tokenizer_config.json"), "utf8").then(JSON.parse),
+  ]);
+  return new PreTrainedTokenizer(tokJson, tokConfig);
+}
+
+/** Token ids with [CLS]/[SEP], truncated to max_length (keeping the final [SEP]). */
+export function tokenIds(tokenizer: PreTrainedTokenizer, text: string, maxLength: number): number[] {
+  const ids = tokenizer.encode(text);
+  if (ids.length <= maxLength) return ids;
+  const sep = ids[ids.length - 1]!;
+  return [...ids.slice(0, maxLength - 1), sep];
 }
 
 /** Reads `embedder.json` of a model folder. */
@@ -55,8 +67,9 @@ export async function readEncoderSpec(dir: string): Promise<EncoderSpec> {
 
 /**
  * Sentence encoder over onnxruntime-node with a transformers.js tokenizer. Concurrent `embed` calls are merged
- * into one ONNX run (small window, bounded batch), and recent vectors are cached by (kind, text) with in-flight
- * de-duplication, so the message text embedded by intent, sentiment and retrieval is computed once.
+ * into ONNX runs (small window, bounded batch) on an engine — worker threads by default, so the event loop stays
+ * free — and recent vectors are cached by (kind, text) with in-flight de-duplication, so the message text embedded
+ * by intent, sentiment and retrieval is computed once.
  */
 export class OnnxEmbedder implements Embedder {
   readonly id: string;
@@ -66,21 +79,19 @@ export class OnnxEmbedder implements Embedder {
 
   private queue: Pending[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
-  private running: Promise<void> = Promise.resolve();
+  private inflight = new Set<Promise<void>>();
   private cache = new Map<string, Promise<Float32Array>>();
   private closed = false;
-  private busy = false;
   private readonly window: number;
   private readonly maxBatch: number;
   private readonly cacheSize: number;
-  private readonly needsTypeIds: boolean;
 
   private readonly onRun?: (batchSize: number, seconds: number) => void;
 
   private constructor(
     readonly spec: EncoderSpec,
     private readonly tokenizer: PreTrainedTokenizer,
-    private readonly session: ort.InferenceSession,
+    private readonly engine: EncoderEngine,
     opts: EmbedderOptions,
   ) {
     this.id = `${spec.name}@${spec.sha256.slice(0, 12)}`;
@@ -89,38 +100,27 @@ export class OnnxEmbedder implements Embedder {
     this.maxBatch = opts.maxBatch ?? 16;
     this.cacheSize = opts.cacheSize ?? 2048;
     this.onRun = opts.onRun;
-    this.needsTypeIds = session.inputNames.includes("token_type_ids");
   }
 
   /** Loads the encoder in `dir` (hub layout + embedder.json); fails fast if a file is missing or altered. */
   static async load(dir: string, opts: EmbedderOptions = {}): Promise<OnnxEmbedder> {
     const spec = await readEncoderSpec(dir);
-    const [tokJson, tokConfig] = await Promise.all([
-      readFile(join(dir, "tokenizer.json"), "utf8").then(JSON.parse),
-      readFile(join(dir, "tokenizer_config.json"), "utf8").then(JSON.parse),
-    ]);
-    const weights = await readFile(join(dir, spec.onnx));
-    const sha = new Bun.CryptoHasher("sha256").update(weights).digest("hex");
-    if (sha !== spec.sha256) {
-      throw new AppError("model_corrupt", `${join(dir, spec.onnx)} sha256 ${sha} does not match embedder.json ${spec.sha256}`);
-    }
-    const session = await ort.InferenceSession.create(weights, {
-      intraOpNumThreads: opts.threads ?? 2,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: "all",
-      executionMode: "sequential",
-      // Spinning threads measured slower on 2 cores and steal CPU from the rest of the process.
-      extra: { session: { intra_op: { allow_spinning: opts.spin ? "1" : "0" } } },
-    });
-    return new OnnxEmbedder(spec, new PreTrainedTokenizer(tokJson, tokConfig), session, opts);
+    const tokenizer = await loadTokenizer(dir);
+    const workers = opts.workers ?? 2;
+    const init: SessionInit = { dir, spec: { onnx: spec.onnx, sha256: spec.sha256, dim: spec.dim, pooling: spec.pooling }, threads: opts.threads ?? (workers > 0 ? 1 : 2), spin: opts.spin ?? false, maxBatch: opts.maxBatch ?? 16 };
+    // Tokenising stays here (~0.05 ms a text): a worker then loads onnxruntime alone, not the tokenizer library.
+    const engine = workers > 0 ? await WorkerPoolEngine.open(init, workers) : await SessionEngine.open(init);
+    return new OnnxEmbedder(spec, tokenizer, engine, opts);
+  }
+
+  /** How many ONNX runs can make progress at once (the worker threads, or 1 on the calling thread). */
+  get parallel(): number {
+    return this.engine.parallel;
   }
 
   /** Token ids with [CLS]/[SEP], truncated to max_length (keeping the final [SEP]). */
   tokenize(text: string): number[] {
-    const ids = this.tokenizer.encode(text);
-    if (ids.length <= this.spec.max_length) return ids;
-    const sep = ids[ids.length - 1]!;
-    return [...ids.slice(0, this.spec.max_length - 1), sep];
+    return tokenIds(this.tokenizer, text, this.spec.max_length);
   }
 
   /** Embeds texts; the kind adds the model's query/passage prefix. Vectors are L2-normalised. */
@@ -149,112 +149,77 @@ export class OnnxEmbedder implements Embedder {
   }
 
   private schedule(): void {
-    // While a run is in flight the drain loop picks up whatever queued meanwhile (natural batching under load);
-    // when idle, a short window (0 = next macrotask) lets callers of the same tick share one run.
-    if (this.timer || this.busy || this.queue.length === 0) return;
+    // While every engine slot is busy the queue grows and the next dispatch takes it whole (natural batching under
+    // load); when a slot is free, a short window (0 = next macrotask) lets callers of the same tick share one run.
+    if (this.timer || this.inflight.size >= this.engine.parallel || this.queue.length === 0) return;
     const delay = this.queue.length >= this.maxBatch ? 0 : this.window;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.running = this.running.then(() => this.drain());
+      this.dispatch();
     }, delay);
   }
 
-  private async drain(): Promise<void> {
-    this.busy = true;
-    try {
-      while (this.queue.length > 0) {
-        // Several ONNX runs' worth at once: encode() sorts them by length, so a batch of messages pads less.
-        const batch = this.queue.splice(0, this.maxBatch * 8);
-        try {
-          const vecs = await this.encode(batch.map((p) => p.text));
-          batch.forEach((p, i) => p.resolve(vecs[i]!));
-        } catch (e) {
+  /** Hands queued texts to every free engine slot, splitting a backlog evenly so the slots finish together. */
+  private dispatch(): void {
+    while (this.queue.length > 0 && this.inflight.size < this.engine.parallel) {
+      const free = this.engine.parallel - this.inflight.size;
+      // The queue is shared between the free slots so they all work (a few texts stay together: tiny runs buy
+      // nothing); a backlog goes several runs' worth at a time, which the engine sorts by length to pad less.
+      const take = Math.min(this.maxBatch * 8, Math.max(MIN_SHARE, Math.ceil(this.queue.length / free)));
+      const batch = this.queue.splice(0, take);
+      const job = this.encode(batch.map((p) => p.text)).then(
+        (vecs) => batch.forEach((p, i) => p.resolve(vecs[i]!)),
+        (e) => {
           const error = e instanceof AppError ? e : new AppError("embed_failed", `embedding failed: ${(e as Error).message}`, { retriable: true, cause: e });
           for (const p of batch) p.reject(error);
-        }
-      }
-    } finally {
-      this.busy = false;
+        },
+      );
+      this.inflight.add(job);
+      void job.finally(() => {
+        this.inflight.delete(job);
+        this.schedule();
+      });
     }
   }
 
-  /** One ONNX run over already-prefixed texts, sorted by length into padded sub-batches; no cache, no queue. */
+  /**
+   * Already-prefixed texts through the engine, no cache, no queue: sorted by length into padded sub-batches, and
+   * spread over the worker threads (interleaved by length, so each gets a similar share).
+   */
   async encode(texts: string[]): Promise<Float32Array[]> {
     const ids = texts.map((t) => this.tokenize(t));
+    const shares = Math.min(this.engine.parallel, Math.ceil(texts.length / this.maxBatch));
+    if (shares <= 1) return this.record(await this.engine.encode(ids));
     const order = ids.map((_, i) => i).sort((a, b) => ids[a]!.length - ids[b]!.length);
+    const parts = Array.from({ length: shares }, (_, s) => order.filter((_, k) => k % shares === s));
+    const results = await Promise.all(parts.map((idx) => this.engine.encode(idx.map((i) => ids[i]!)).then((r) => this.record(r))));
     const out: Float32Array[] = new Array(texts.length);
-    // Group texts of similar length so a long outlier does not pad a whole batch.
-    let start = 0;
-    while (start < order.length) {
-      let end = start + 1;
-      const base = ids[order[start]!]!.length;
-      while (end < order.length && end - start < this.maxBatch && ids[order[end]!]!.length <= base * 1.5 + 8) end++;
-      const group = order.slice(start, end);
-      const t0 = performance.now();
-      const vecs = await this.run(group.map((i) => ids[i]!));
-      this.onRun?.(group.length, (performance.now() - t0) / 1000);
-      group.forEach((i, k) => (out[i] = vecs[k]!));
-      start = end;
-    }
+    parts.forEach((idx, s) => idx.forEach((i, k) => (out[i] = results[s]![k]!)));
     return out;
   }
 
-  private async run(batch: number[][]): Promise<Float32Array[]> {
-    const n = batch.length;
-    const len = Math.max(...batch.map((b) => b.length));
-    const inputIds = new BigInt64Array(n * len);
-    const mask = new BigInt64Array(n * len);
-    batch.forEach((row, r) => {
-      for (let j = 0; j < row.length; j++) {
-        inputIds[r * len + j] = BigInt(row[j]!);
-        mask[r * len + j] = 1n;
-      }
-    });
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor("int64", inputIds, [n, len]),
-      attention_mask: new ort.Tensor("int64", mask, [n, len]),
-    };
-    if (this.needsTypeIds) feeds.token_type_ids = new ort.Tensor("int64", new BigInt64Array(n * len), [n, len]);
-    const res = await this.session.run(feeds);
-    const hidden = res[this.session.outputNames[0]!]!;
-    const h = hidden.data as Float32Array;
-    const d = this.dim;
-    if (hidden.dims[2] !== d) throw new AppError("model_shape", `encoder returned dim ${hidden.dims[2]}, expected ${d}`);
-    this.stats.runs++;
-    this.stats.encoded += n;
-    const vecs: Float32Array[] = [];
-    for (let r = 0; r < n; r++) {
-      const v = new Float32Array(d);
-      const rowLen = batch[r]!.length;
-      if (this.spec.pooling === "cls") {
-        v.set(h.subarray(r * len * d, r * len * d + d));
-      } else {
-        for (let t = 0; t < rowLen; t++) {
-          const off = (r * len + t) * d;
-          for (let k = 0; k < d; k++) v[k]! += h[off + k]!;
-        }
-        for (let k = 0; k < d; k++) v[k]! /= rowLen;
-      }
-      let norm = 0;
-      for (let k = 0; k < d; k++) norm += v[k]! * v[k]!;
-      norm = Math.sqrt(norm) || 1;
-      for (let k = 0; k < d; k++) v[k]! /= norm;
-      vecs.push(v);
+  private record(r: { vectors: Float32Array[]; runs: { size: number; seconds: number }[] }): Float32Array[] {
+    for (const run of r.runs) {
+      this.stats.runs++;
+      this.stats.encoded += run.size;
+      this.onRun?.(run.size, run.seconds);
     }
-    hidden.dispose?.();
-    return vecs;
+    return r.vectors;
   }
 
-  /** Rejects later calls and releases the ONNX session once queued work is done. */
+  /** Rejects later calls and releases the engine once queued work is done. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
-      this.running = this.running.then(() => this.drain());
+      this.dispatch();
     }
-    await this.running;
-    await this.session.release();
+    while (this.inflight.size > 0 || this.queue.length > 0) {
+      this.dispatch();
+      await Promise.all(this.inflight);
+    }
+    await this.engine.release();
   }
 }
