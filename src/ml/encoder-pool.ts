@@ -119,7 +119,8 @@ export class WorkerPoolEngine implements EncoderEngine {
     slot.job = null;
     slot.worker.unref();
     if (msg.type === "encoded") {
-      const vectors = Array.from({ length: job.ids.length }, (_, i) => msg.buf.subarray(i * msg.dim, (i + 1) * msg.dim));
+      // Own copies: a cached vector must not keep its whole batch's buffer alive.
+      const vectors = Array.from({ length: job.ids.length }, (_, i) => msg.buf.slice(i * msg.dim, (i + 1) * msg.dim));
       job.resolve({ vectors, runs: msg.runs });
     } else if (msg.type === "failed") {
       job.reject(new AppError(msg.code, msg.message, { retriable: msg.code === "embed_failed" }));
