@@ -168,7 +168,7 @@ const res = (await python("train_head.py", [join(work, "spec.json")])) as {
   chosen: unknown; temperature: number; classes: string[]; dev: Record<string, number>; candidates: { candidate: unknown; dev_accuracy: number; dev_macro_f1: number; secs: number }[];
 };
 
-await Bun.write(join(out, "labels.json"), JSON.stringify({ name: task, labels: res.classes, temperature: res.temperature, unknown_threshold: res.dev.unknown_threshold, embedder: embedder.id, query_prefix: embedder.spec.query_prefix, embed_text: embedText }, null, 1) + "\n");
+await Bun.write(join(out, "labels.json"), JSON.stringify({ name: task, labels: res.classes, temperature: res.temperature, unknown_threshold: res.dev.unknown_threshold, embedder: embedder.id, query_prefix: embedder.spec.query_prefix, ...(embedText === "cleaned" ? { embed_text: embedText } : {}) }, null, 1) + "\n");
 const metrics = {
   task, embedder: embedder.id, embed_text: embedText, source: source.replace(resolve(ROOT, ".."), ".."), train_rows: train.length, extra_train_rows: extra.length, dev_rows: dev.length,
   tfidf_terms: res.tfidf_terms,
