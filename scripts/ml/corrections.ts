@@ -78,13 +78,16 @@ export async function compareHeads(o: {
   dev: Example[];
   corrected: Example[];
   outDir: string;
+  /** What the encoder sees (the trainer's --embed-text); both heads are scored on the same vectors. */
+  embedTextOf?: (text: string) => string;
 }): Promise<{ old: HeadScores; new: HeadScores; notWorse: boolean }> {
   const embedder = await loadEmbedder({ modelsDir: o.modelsDir });
   try {
     const rows = [...o.dev, ...o.corrected];
     // Dev and corrections are embedded separately so the dev matrix comes from the cache of earlier runs.
-    const xd = await embedAll(embedder, o.dev.map((r) => r.text), `${o.task} dev`);
-    const xc = o.corrected.length ? await embedAll(embedder, o.corrected.map((r) => r.text), `${o.task} corrected`) : new Float32Array(0);
+    const of = o.embedTextOf ?? ((t: string) => t);
+    const xd = await embedAll(embedder, o.dev.map((r) => of(r.text)), `${o.task} dev`);
+    const xc = o.corrected.length ? await embedAll(embedder, o.corrected.map((r) => of(r.text)), `${o.task} corrected`) : new Float32Array(0);
     const x = new Float32Array(xd.length + xc.length);
     x.set(xd);
     x.set(xc, xd.length);

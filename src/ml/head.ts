@@ -18,6 +18,8 @@ export interface HeadInfo {
   embedder: string;
   /** The query prefix the training texts were embedded with (a different prefix shifts every vector). */
   query_prefix: string;
+  /** What the encoder saw in training: "cleaned" (triage.ts embeddingText) or "raw"; absent in heads trained raw. */
+  embed_text?: "cleaned" | "raw";
 }
 
 /** A label with its calibrated probability. */
