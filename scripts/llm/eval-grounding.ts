@@ -2,7 +2,7 @@
  * eval:grounding — are drafts grounded in the right thread, and do they abstain when the KB lacks the answer?
  *
  *   bun run eval:grounding [--generator none|auto|embedded] [--answerability auto|none|FILE] [--limit N] [--seed S]
- *                          [--kb FILE] [--queries FILE] [--rows FILE.jsonl] [--examples N]
+ *                          [--kb FILE] [--queries FILE] [--rows FILE.jsonl] [--examples N] [--encoder-max-batch N]
  *
  * For each sampled StackFAQ dev query the product path runs as the master would run it (runWorker with each agent's
  * timeout and the configured retries): stage 0 = triage (intent, sentiment, entities; loadTriage, the shared encoder)
@@ -20,6 +20,8 @@
  * OLLAMA_HOST, else the embedded GGUF if present, else extractive), --answerability auto (the product's configured
  * head, by default models/answerability/default.json, which is not trained on StackFAQ),
  * --limit 375 with --generator none, else 16 (measured 7 min 49 s with the embedded 0.5B GGUF on 2 loaded cores; budget ≤ 10 min), --seed 1.
+ * --encoder-max-batch N caps the encoder's ONNX batch (default: the encoder's own, 16); 1 embeds every text alone, so
+ * no vector depends on its batch mates (the int8 encoder's dynamic quantisation makes them differ slightly).
  * The last line is one JSON object of the figures.
  */
 import { triageAgents } from "../../src/agents/triage/index.ts";
@@ -54,6 +56,7 @@ const { values: a } = parseArgs({
     rows: { type: "string" },
     examples: { type: "string", default: "3" },
     answerability: { type: "string", default: "auto" },
+    "encoder-max-batch": { type: "string" },
   },
 });
 if (!["auto", "embedded", "none"].includes(a.generator!)) {
@@ -103,7 +106,8 @@ const missingGold = all.filter((q) => !threads.has(q.gold)).length;
 if (missingGold) console.warn(`${missingGold} queries have a gold thread that is not in the KB`);
 
 // --- the product's parts ----------------------------------------------------------------------------------------
-const triage = await loadTriage({ modelsDir: config.models.dir });
+const maxBatch = a["encoder-max-batch"] ? Number(a["encoder-max-batch"]) : undefined;
+const triage = await loadTriage({ modelsDir: config.models.dir, ...(maxBatch ? { embedder: { maxBatch } } : {}) });
 const tmp = tempDir("grounding-");
 // The KB is ingested from a temporary copy so a copy without the gold thread can replace it (same origin).
 const kbCopy = join(tmp.dir, "kb.jsonl");
@@ -328,6 +332,8 @@ console.log(
     modes_gold_present: Object.fromEntries(Object.entries(modes_gold_present).map(([k, v]) => [k, v.n])),
     modes_gold_removed: Object.fromEntries(Object.entries(modes_gold_removed).map(([k, v]) => [k, v.n])),
     hindsight_cutoff_ceiling: ceiling,
+    encoder_max_batch: maxBatch ?? null,
+    cpu_s: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e6),
     seconds: Math.round((tPresent + tRemoved) / 1000),
     load_avg_1m: [load0, load1],
   }),

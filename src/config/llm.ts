@@ -30,6 +30,7 @@ export function llmSection(r: EnvReader): Pick<Config, "ollama" | "llm" | "reply
       templateVersion: r.str("REPLY_TEMPLATE_VERSION", "v2"),
       maxPassages: r.int("REPLY_MAX_PASSAGES", 2, 1, 10),
       passageChars: r.int("REPLY_PASSAGE_CHARS", 300, 80, 10_000),
+      seeAlsoGap: r.num("REPLY_SEE_ALSO_GAP", 0.015, -1, 1),
       autoSend: {
         enabled: r.bool("AUTO_SEND", false),
         intents: r.list("AUTO_SEND_INTENTS"),

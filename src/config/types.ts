@@ -62,6 +62,8 @@ export interface Config {
     /** Retrieved passages given to the model, and characters kept of each (the part most relevant to the message). */
     maxPassages: number;
     passageChars: number;
+    /** An extractive draft also names the second passage when its cosine is within this of the first's (negative: never). */
+    seeAlsoGap: number;
     autoSend: { enabled: boolean; intents: string[]; minConfidence: number; channels: string[] };
   };
   session: { ttlSeconds: number; maxTurns: number };

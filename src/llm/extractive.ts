@@ -125,13 +125,41 @@ export function signOff(p: LanguagePhrases, company: string): string {
   return `${p.sign_off}\n${fill(p.team, { company })}`;
 }
 
+/** A ranked passage as the see-also rule reads it. */
+export interface ScoredPassage {
+  doc_id: string;
+  score: number | null;
+}
+
+/**
+ * The runner-up worth naming beside the quoted passage: the second passage when it comes from another document and
+ * its cosine is within `gap` of the first's, i.e. when retrieval cannot tell the two apart. Chosen on kb/northwind,
+ * ABCD and a Banking77 FAQ: below a gap of 0.015 the second passage is the answer at least half as often as the first
+ * (docs/benchmarks.md, "Issue 12 — gold cited, third pass"). Null when there is no such passage or `gap` is negative.
+ */
+export function seeAlsoIndex(passages: readonly ScoredPassage[], gap: number): 1 | null {
+  const [a, b] = passages;
+  if (gap < 0 || !a || !b || a.score === null || b.score === null || a.doc_id === b.doc_id) return null;
+  return b.score >= a.score - gap ? 1 : null;
+}
+
+/** How a see-also article is named to the customer: its section with the page in brackets, or the page title. */
+export function articleName(p: Pick<QuotablePassage, "title" | "section">): string {
+  const section = p.section.split(" > ").pop()?.trim() ?? "";
+  return section && p.title && section !== p.title ? `${section} (${p.title})` : p.title || section;
+}
+
 /**
  * The extractive reply: greeting, the sentences of the best passage that answer the question with its citation mark,
- * the next step and a sign-off. Only the best passage is quoted: a second passage is usually another topic.
+ * the next step and a sign-off. Only the best passage is quoted: a second passage is usually another topic. When
+ * retrieval could not separate the first two (`seeAlso`, see {@link seeAlsoIndex}), the second is named and cited in
+ * one fixed sentence, not quoted, so the customer (and the agent reviewing) sees the other likely article.
  */
-export function composeExtractive(v: { phrases: LanguagePhrases; name?: string | null; company: string; query: string; passage: QuotablePassage; maxSentences?: number }): string {
+export function composeExtractive(v: { phrases: LanguagePhrases; name?: string | null; company: string; query: string; passage: QuotablePassage; seeAlso?: QuotablePassage | null; maxSentences?: number }): string {
   const answer = answerSentences(v.passage.text, v.query, v.maxSentences ?? 3);
-  return [greeting(v.phrases, v.name), `${v.phrases.thanks} ${answer} [${v.passage.label}]`, v.phrases.next_step, signOff(v.phrases, v.company)].join("\n\n");
+  // A title ending in "?" or "." does not take the phrase's own full stop.
+  const also = v.seeAlso && v.phrases.see_also ? ` ${fill(v.phrases.see_also, { article: articleName(v.seeAlso) }).replace(/([.?!…])\.$/, "$1")} [${v.seeAlso.label}]` : "";
+  return [greeting(v.phrases, v.name), `${v.phrases.thanks} ${answer} [${v.passage.label}]${also}`, v.phrases.next_step, signOff(v.phrases, v.company)].join("\n\n");
 }
 
 /** The holding reply when the knowledge base has no answer: greeting, honest follow-up promise, one question, sign-off. */

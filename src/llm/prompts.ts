@@ -21,6 +21,8 @@ export interface LanguagePhrases {
   sign_off: string;
   /** `{{company}}` is the configured company name. */
   team: string;
+  /** Names a second, equally likely article in an extractive draft; `{{article}}` is its name. Optional: without it no second article is named. */
+  see_also?: string;
 }
 
 const PHRASE_KEYS = ["name", "follow_up", "clarify", "greeting", "greeting_anonymous", "thanks", "next_step", "sign_off", "team"] as const;

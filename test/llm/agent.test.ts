@@ -318,6 +318,29 @@ describe("extractive reply (no model text)", () => {
     expect(d.text).not.toMatch(/\[(?:P?\d)\]/);
   });
 
+  test("a runner-up within the see-also gap is named and cited, not quoted; a clear winner or the same document is not", async () => {
+    const tie = { ...fees, passages: [fees.passages[0]!, { ...fees.passages[1]!, score: 0.79 }] };
+    const agent = createResponseAgent({ generator: null, options: { company: "Northwind Bank" } });
+    const d = await draft(agent, named("How much does it cost to withdraw cash abroad?", "Emma Dubois"), ctx(emptySession("chat:s1"), { ...previous, knowledge: tie }));
+    const body = d.text.split("\n\n")[1]!;
+    expect(body).toContain("Cash withdrawals abroad cost 2% of the amount, at least £1.");
+    expect(body).toEndWith("You may also find this article helpful: Closing your account.");
+    expect(d.text).not.toContain("move your money out");
+    expect(d.citations.map((c) => c.chunk_id)).toEqual(["fees#abroad:0", "close#0"]);
+    expect(d.annotated).toContain("helpful: Closing your account. [2]");
+    expect(d.note).toContain("It also names Closing your account, which scored almost as high (cosine 0.79 against 0.8)");
+    // French phrase; the same document twice, a clear winner, or the rule turned off: one citation only.
+    const fr = await draft(agent, named("Bonjour, combien coûte un retrait d'argent à l'étranger avec ma carte ?", "Léa Martin"), ctx(emptySession("chat:s2"), { ...previous, knowledge: tie }));
+    expect(fr.text).toMatch(/Cet article pourrait aussi vous être utile\s?: Closing your account\./);
+    const same = { ...fees, passages: [fees.passages[0]!, { ...fees.passages[1]!, doc_id: "fees", score: 0.79 }] };
+    const off = createResponseAgent({ generator: null, options: { seeAlsoGap: -1 } });
+    for (const [a, knowledge] of [[agent, same], [agent, fees], [off, tie]] as const) {
+      const one = await draft(a, named("How much does it cost to withdraw cash abroad?"), ctx(emptySession("chat:s3"), { ...previous, knowledge }));
+      expect(one.citations.map((c) => c.chunk_id)).toEqual(["fees#abroad:0"]);
+      expect(one.text).not.toContain("You may also find");
+    }
+  });
+
   test("fixed parts in the customer's language (fr, de, es); no name gives the anonymous greeting", async () => {
     const agent = createResponseAgent({ generator: null, options: { company: "Northwind Bank" } });
     const cases: [string, string, string, string][] = [

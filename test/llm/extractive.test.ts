@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { answerSentences, firstName, plainText, proseSentences } from "../../src/llm/extractive.ts";
+import { answerSentences, articleName, composeExtractive, firstName, plainText, proseSentences, seeAlsoIndex } from "../../src/llm/extractive.ts";
+import { loadReplyTemplates } from "../../src/llm/prompts.ts";
 
 const DECLINED = `---
 title: Why was my card declined?
@@ -54,5 +55,33 @@ describe("extractive composer: sentence selection", () => {
     expect(firstName("ACME GmbH | +49 30")).toBeNull();
     expect(firstName("support@example.com")).toBeNull();
     expect(firstName(undefined)).toBeNull();
+  });
+});
+
+describe("extractive composer: a second article when retrieval cannot separate the first two", () => {
+  test("the second passage counts when it is another document within the gap of the first's cosine", () => {
+    expect(seeAlsoIndex([{ doc_id: "a", score: 0.742 }, { doc_id: "b", score: 0.741 }], 0.015)).toBe(1);
+    expect(seeAlsoIndex([{ doc_id: "a", score: 0.742 }, { doc_id: "b", score: 0.727 }], 0.015)).toBe(1);
+    expect(seeAlsoIndex([{ doc_id: "a", score: 0.742 }, { doc_id: "b", score: 0.72 }], 0.015)).toBeNull();
+    expect(seeAlsoIndex([{ doc_id: "a", score: 0.742 }, { doc_id: "a", score: 0.741 }], 0.015)).toBeNull();
+    expect(seeAlsoIndex([{ doc_id: "a", score: 0.742 }, { doc_id: "b", score: null }], 0.015)).toBeNull();
+    expect(seeAlsoIndex([{ doc_id: "a", score: 0.742 }, { doc_id: "b", score: 0.742 }], -1)).toBeNull();
+    expect(seeAlsoIndex([{ doc_id: "a", score: 0.742 }], 0.015)).toBeNull();
+  });
+
+  test("the article is named by its section and page, or its title; a question mark is not followed by a full stop", () => {
+    expect(articleName({ title: "Sending money and transfer times", section: "Cancel a payment" })).toBe("Cancel a payment (Sending money and transfer times)");
+    expect(articleName({ title: "Cards", section: "Lost > Report a card lost or stolen" })).toBe("Report a card lost or stolen (Cards)");
+    expect(articleName({ title: "Can I host my own instance of Trello?", section: "" })).toBe("Can I host my own instance of Trello?");
+    const phrases = loadReplyTemplates("v2").phrases.en!;
+    const text = composeExtractive({
+      phrases,
+      company: "Acme",
+      query: "can I run trello on my own server",
+      passage: { label: "P1", title: "Is it possible to export my data from Trello?", section: "", text: "Use Menu, More, Print and export." },
+      seeAlso: { label: "P2", title: "Can I host my own instance of Trello?", section: "", text: "No." },
+    });
+    expect(text).toContain("Use Menu, More, Print and export. [P1] You may also find this article helpful: Can I host my own instance of Trello? [P2]");
+    expect(composeExtractive({ phrases: { ...phrases, see_also: undefined }, company: "Acme", query: "q", passage: { label: "P1", title: "T", section: "", text: "Answer." }, seeAlso: { label: "P2", title: "U", section: "", text: "x" } })).not.toContain("[P2]");
   });
 });

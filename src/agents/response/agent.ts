@@ -1,5 +1,5 @@
 import { AppError, ok, type Result } from "../../errors.ts";
-import { composeExtractive, composeHolding, greeting } from "../../llm/extractive.ts";
+import { composeExtractive, composeHolding, greeting, seeAlsoIndex } from "../../llm/extractive.ts";
 import { fence, loadReplyTemplates, render, type LanguagePhrases, type ReplyTemplates } from "../../llm/prompts.ts";
 import { draftPriority, type GenerationQueue, type Slot } from "../../llm/queue.ts";
 import type { ChatMessage, Generation, Generator } from "../../llm/types.ts";
@@ -25,6 +25,8 @@ export interface ResponseAgentOptions {
   maxPassages: number;
   /** Characters kept of each passage: the run of sentences most relevant to the message (see focus.ts). */
   passageChars: number;
+  /** An extractive draft also names the second passage when its cosine is within this of the first's (negative = never; see seeAlsoIndex). */
+  seeAlsoGap: number;
   memory: MemoryOptions;
   /** The generation's budget, counted from when it holds the generator (not while queued); cut a little earlier so a fallback draft still comes back. */
   timeoutMs: number;
@@ -41,6 +43,7 @@ export const RESPONSE_DEFAULTS: ResponseAgentOptions = {
   maxSentences: 5,
   maxPassages: 2,
   passageChars: 300,
+  seeAlsoGap: 0.015,
   memory: { recentTurns: 6, summaryBudgetChars: 1200 },
   timeoutMs: 60_000,
   defaultLanguage: "en",
@@ -348,9 +351,12 @@ export function createResponseAgent(deps: ResponseAgentDeps): Agent<ReplyDraft> 
           mode = "extractive";
           failure ??= "the model returned no text";
           const best = passages[0]!;
-          const ex = checkCitations(composeExtractive({ phrases, name: customerName(input), company: o.company, query: message, passage: { ...best, text: sig.passages[0]!.text } }), passages);
+          const alsoIx = seeAlsoIndex(passages, o.seeAlsoGap);
+          const also = alsoIx !== null ? passages[alsoIx]! : null;
+          const ex = checkCitations(composeExtractive({ phrases, name: customerName(input), company: o.company, query: message, passage: { ...best, text: sig.passages[0]!.text }, seeAlso: also }), passages);
           ({ text, annotated, citations } = ex);
-          note = `Not written by a model: ${failure}. This draft quotes the best-matching help article (${[best.title, best.section].filter(Boolean).join(" › ") || best.chunk_id}) between a fixed greeting and sign-off.`;
+          const where = (p: LabelledPassage) => [p.title, p.section].filter(Boolean).join(" › ") || p.chunk_id;
+          note = `Not written by a model: ${failure}. This draft quotes the best-matching help article (${where(best)}) between a fixed greeting and sign-off.${also ? ` It also names ${where(also)}, which scored almost as high (cosine ${also.score} against ${best.score}): check which one answers.` : ""}`;
         }
       }
 

@@ -28,6 +28,7 @@ export function responseAgentFromConfig(
       templateVersion: r.templateVersion,
       maxPassages: r.maxPassages,
       passageChars: r.passageChars,
+      seeAlsoGap: r.seeAlsoGap,
       memory: { recentTurns: r.recentTurns, summaryBudgetChars: r.summaryBudgetChars },
     },
   });
