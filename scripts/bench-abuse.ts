@@ -9,20 +9,27 @@
  *   flood:    the same legitimate load, while one address floods the widget from 1,000 visitor ids (socket
  *             connects, messages on every socket it gets, /widget/history) and guesses the admin's password with
  *             parallel sign-ins.
- * The attacker runs in its own process (its CPU is the attacker's, not the product's) on the same machine; its 16 loops
- * are closed loops, so it offers as many requests as the product answers. Reports the flood rate offered and
+ * The attacker and the legitimate client each run in their own process on the same machine; the attacker's 16 loops
+ * are closed loops, so it offers as many requests as the product answers. Both load generators run at nice 10 (the
+ * product at 0) in both phases, standing for clients on other machines: on one 2-core host a closed-loop attacker
+ * otherwise takes the cores the product needs (`--load-nice 0` measures that way; docs/benchmarks.md compares both).
+ * Diagnostics per phase: the product's event-loop delay and CPU second by second (its /metrics), its event-loop
+ * thread's own CPU, POST → 202 separately from POST → result, and when the slowest messages were sent. Reports the flood rate offered and
  * answered, the product's CPU per flood request (process_cpu_seconds_total), the share of flood requests refused, the
  * password checks the server actually ran (copilot_signin_password_checks_total), and the legitimate p99 in both
  * phases. Default limits throughout.
- * Last line: {"flood_refused":…,"login_checks":…,"legit_p99_ms":…,"legit_p99_ms_baseline":…,"flood_rps":…,
- * "product_cpu_us_per_flood_request":…,"load_avg":[…]}
+ * Last line: {"flood_refused":…,"login_checks":…,"legit_p99_ms":…,"legit_p99_ms_baseline":…,"legit_p50_ms":…,
+ * "legit_p50_ms_baseline":…,"product_loop_delay_max_ms":…,"product_loop_delay_max_ms_baseline":…,"flood_rps":…,
+ * "product_cpu_us_per_flood_request":…,"load_nice":…,"load_avg":[…]}
  * Options: --seconds N (per phase, default 20), --flood-concurrency N (default 16), --services (pass DATABASE_URL and
  * REDIS_URL from the environment: PostgreSQL instead of in-process PGlite, limits shared through Redis),
  * --guesses N (sign-in guesses, default 200; 0 isolates the flood's own cost), --profile (instead of the two phases:
  * the product's CPU per refusal by kind — history, socket connect, socket frame, sign-in — with budgets that do not
  * refill during the run; BENCH_CPU_PROF=<dir> also writes the product's CPU profile there), --flood-rate N (an
  * open-loop flood of N requests/s — history posts and socket connects — instead of the closed loops: the same offered
- * load whatever the product's speed, to compare versions; a closed loop speeds up with a faster product).
+ * load whatever the product's speed, to compare versions; a closed loop speeds up with a faster product),
+ * --load-nice N (nice value of both load generators, default 10; 0 = the product's priority). Environment:
+ * RATE_LIMIT_* and DASHBOARD_PASSWORD_CHECK_NICE are passed to the product (compare settings).
  */
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -35,7 +42,7 @@ import { ok } from "../src/errors.ts";
 import { openParts, startService } from "../src/runtime.ts";
 
 const { values: args } = parseArgs({
-  options: { legit: { type: "string" }, "phase-seconds": { type: "string", default: "20" }, "load-nice": { type: "string", default: "0" }, seconds: { type: "string", default: "20" }, "flood-concurrency": { type: "string", default: "16" }, "real-models": { type: "boolean", default: false }, serve: { type: "boolean", default: false }, attack: { type: "string" }, services: { type: "boolean", default: false }, guesses: { type: "string", default: "200" }, profile: { type: "boolean", default: false }, "flood-rate": { type: "string", default: "0" } },
+  options: { legit: { type: "string" }, "phase-seconds": { type: "string", default: "20" }, "load-nice": { type: "string", default: "10" }, seconds: { type: "string", default: "20" }, "flood-concurrency": { type: "string", default: "16" }, "real-models": { type: "boolean", default: false }, serve: { type: "boolean", default: false }, attack: { type: "string" }, services: { type: "boolean", default: false }, guesses: { type: "string", default: "200" }, profile: { type: "boolean", default: false }, "flood-rate": { type: "string", default: "0" } },
 });
 
 /** A stand-in worker: a fixed CPU cost (what a small local model costs per message) and a plausible output. */
