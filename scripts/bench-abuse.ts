@@ -29,7 +29,7 @@
  * open-loop flood of N requests/s — history posts and socket connects — instead of the closed loops: the same offered
  * load whatever the product's speed, to compare versions; a closed loop speeds up with a faster product),
  * --load-nice N (nice value of both load generators, default 10; 0 = the product's priority). Environment:
- * RATE_LIMIT_* and DASHBOARD_PASSWORD_CHECK_NICE are passed to the product (compare settings).
+ * RATE_LIMIT_*, DASHBOARD_PASSWORD_CHECK_NICE and BUN_JSC_* are passed to the product (compare settings; GC log).
  */
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -124,7 +124,8 @@ const env: Record<string, string> = {
 // Passed through so a run can compare where sign-in checks run (0: Bun's pool at the product's priority).
 if (process.env.DASHBOARD_PASSWORD_CHECK_NICE) env.DASHBOARD_PASSWORD_CHECK_NICE = process.env.DASHBOARD_PASSWORD_CHECK_NICE;
 // And any limit, to compare settings (RATE_LIMIT_<NAME>=<count>/<window>).
-for (const [k, v] of Object.entries(process.env)) if (k.startsWith("RATE_LIMIT_") && v) env[k] = v;
+// And JavaScriptCore's options (BUN_JSC_logGC=1 prints every collection of the product with its duration).
+for (const [k, v] of Object.entries(process.env)) if ((k.startsWith("RATE_LIMIT_") || k.startsWith("BUN_JSC_")) && v) env[k] = v;
 if (args.profile) {
   // Budgets that do not refill during the profile, so every measured request is a refusal (the refusal path is the
   // same whatever the window).
