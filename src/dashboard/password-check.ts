@@ -10,11 +10,20 @@ export type PasswordVerifier = (password: string, hash: string) => Promise<boole
 /** Bun's own asynchronous verification (its thread pool, same priority as the rest of the product). */
 export const poolVerifier: PasswordVerifier = (password, hash) => Bun.password.verify(password, hash).catch(() => false);
 
+/** One checker per nice value per process: every dashboard built in the process (tests build many) shares its thread. */
+const checkers = new Map<number, PasswordVerifier & { appliedNice(): Promise<number> }>();
+
 /**
  * A verifier on a dedicated worker thread at `nice` (Linux: 1–19, higher is lower priority). Checks queue on the one
  * thread and run one at a time. The worker starts on the first check and does not keep the process alive.
  */
 export function niceVerifier(nice: number): PasswordVerifier & { appliedNice(): Promise<number> } {
+  let checker = checkers.get(nice);
+  if (!checker) checkers.set(nice, (checker = startChecker(nice)));
+  return checker;
+}
+
+function startChecker(nice: number): PasswordVerifier & { appliedNice(): Promise<number> } {
   let worker: Worker | null = null;
   let applied: Promise<number> = Promise.resolve(0);
   let next = 0;
