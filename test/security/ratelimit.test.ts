@@ -246,25 +246,22 @@ describe("client address", () => {
 });
 
 describe("limits and keys in config", () => {
-  test("the widget's per-address defaults keep 30 a minute but let a fresh address put only 5 messages into the pipeline at once", async () => {
-    const perMinute = (r: Rate) => (r.limit * 60_000) / r.windowMs;
-    const { chat_message_ip, chat_connect_ip, history_ip } = loadConfig({}).abuse.rates;
-    expect([perMinute(chat_message_ip), perMinute(chat_connect_ip), perMinute(history_ip)]).toEqual([30, 30, 30]);
+  test("widget messages per address: 30 a minute by default, but a fresh address puts only 5 into the pipeline at once", async () => {
+    const { chat_message_ip } = loadConfig({}).abuse.rates;
+    expect((chat_message_ip.limit * 60_000) / chat_message_ip.windowMs).toBe(30);
     const guard = new AbuseGuard(new MemoryRateLimiter(), DEFAULT_ABUSE);
     for (let i = 0; i < 5; i++) expect(await guard.refusal(["chat_message_ip", "203.0.113.9"])).toBeNull();
     const sixth = await guard.refusal(["chat_message_ip", "203.0.113.9"]);
     expect(sixth?.rule).toBe("chat_message_ip");
     // The next unit comes back after window/limit = 2 s, not after a minute.
     expect(sixth!.retryAfterS).toBe(2);
-    for (let i = 0; i < 10; i++) expect(await guard.refusal(["history_ip", "203.0.113.9"])).toBeNull();
-    expect(await guard.refusal(["history_ip", "203.0.113.9"])).not.toBeNull();
   });
 
   test("RATE_LIMIT_* overrides, TRUSTED_PROXIES and caps are parsed and validated; production refuses RATE_LIMITS=off", () => {
     const c = loadConfig({ RATE_LIMIT_SIGNIN_ACCOUNT: "3/10m", RATE_LIMIT_CHAT_MESSAGE_IP: "50/30s", TRUSTED_PROXIES: "10.0.0.0/8, ::1", MAX_SOCKETS_PER_IP: "5" });
     expect(c.abuse.rates.signin_account).toEqual({ limit: 3, windowMs: 600_000 });
     expect(c.abuse.rates.chat_message_ip).toEqual({ limit: 50, windowMs: 30_000 });
-    expect(c.abuse.rates.history_ip).toEqual({ limit: 10, windowMs: 20_000 });
+    expect(c.abuse.rates.history_ip).toEqual({ limit: 30, windowMs: 60_000 });
     expect(c.abuse.trustedProxies).toEqual(["10.0.0.0/8", "::1"]);
     expect(c.abuse.socketsPerIp).toBe(5);
     expect(() => loadConfig({ RATE_LIMIT_HISTORY_IP: "lots" })).toThrow(/RATE_LIMIT_HISTORY_IP/);
