@@ -18,6 +18,7 @@ export function dashboardSection(r: EnvReader, appEnv: Config["env"]): Config["d
     cookieSecure: r.bool("DASHBOARD_COOKIE_SECURE", appEnv === "production"),
     sessionTtlHours: r.int("DASHBOARD_SESSION_TTL_HOURS", 12, 1, 24 * 30),
     sessionRecheckSeconds: r.int("DASHBOARD_SESSION_RECHECK_SECONDS", 5, 1, 300),
+    passwordCheckNice: r.int("DASHBOARD_PASSWORD_CHECK_NICE", 10, 0, 19),
     alertWebhookUrl: r.url("ALERT_WEBHOOK_URL", ["http:", "https:"]),
     alertWebhookSecret,
     widgetIdentitySecret,

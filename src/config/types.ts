@@ -129,6 +129,8 @@ export interface Config {
     sessionTtlHours: number;
     /** How often open dashboard sockets are re-checked against their sessions (revoked/disabled → closed). */
     sessionRecheckSeconds: number;
+    /** Nice value of the sign-in password checker's thread (Linux); 0 runs checks on Bun's pool at full priority. */
+    passwordCheckNice: number;
     alertWebhookUrl: string | null;
     /** Signs webhook bodies (X-Copilot-Signature: sha256=<hex HMAC>). */
     alertWebhookSecret: string | null;

@@ -3,6 +3,7 @@ import { and, asc, count, eq, gt, inArray, lt } from "drizzle-orm";
 import type { Db } from "../db/store.ts";
 import { authSessions, users } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
+import { type PasswordVerifier, poolVerifier } from "./password-check.ts";
 
 /** Dashboard roles, least to most privileged: agents act on conversations, leads also read trends, admins manage rules and users. */
 export const ROLES = ["agent", "lead", "admin"] as const;
@@ -54,8 +55,16 @@ export class Accounts {
   /** Verifying against this when the email is unknown keeps the response time the same as for a wrong password. */
   private dummyHash: Promise<string> | null = null;
 
-  /** `cost` lowers argon2id's memory/time for tests only; production uses Bun's defaults (64 MiB, t=2). */
-  constructor(private readonly db: Db, private readonly ttlHours: number, private readonly cost: { memoryCost: number; timeCost: number } | null = null) {}
+  /**
+   * `cost` lowers argon2id's memory/time for tests only; production uses Bun's defaults (64 MiB, t=2). `check` is where
+   * sign-in verifications run (password-check.ts; the product passes a low-priority worker thread).
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly ttlHours: number,
+    private readonly cost: { memoryCost: number; timeCost: number } | null = null,
+    private readonly check: PasswordVerifier = poolVerifier,
+  ) {}
 
   private hash(password: string): Promise<string> {
     return Bun.password.hash(password, { algorithm: "argon2id", ...(this.cost ?? {}) });
@@ -87,7 +96,7 @@ export class Accounts {
   /**
    * Checks a password; returns the user or null, doing the same hashing work whether or not the email exists.
    * Checks run one at a time per process: argon2id is memory- and CPU-hard by design, and parallel sign-ins must not
-   * take every core from the pipeline.
+   * take every core from the pipeline (the product also runs them at a lower thread priority: password-check.ts).
    */
   verify(email: string, password: string): Promise<User | null> {
     const run = this.checking.then(() => this.verifyNow(email, password));
@@ -104,10 +113,10 @@ export class Accounts {
     const [row] = await this.db.select().from(users).where(eq(users.email, email.trim().toLowerCase())).limit(1);
     if (!row || row.disabled) {
       this.dummyHash ??= this.hash(token());
-      await Bun.password.verify(password, await this.dummyHash).catch(() => false);
+      await this.check(password, await this.dummyHash);
       return null;
     }
-    const ok = await Bun.password.verify(password, row.passwordHash).catch(() => false);
+    const ok = await this.check(password, row.passwordHash);
     return ok ? { id: row.id, email: row.email, name: row.name, role: roleOf(row.role) } : null;
   }
 

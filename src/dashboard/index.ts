@@ -10,6 +10,7 @@ import { reviewOf, type ReplyStreamEvent, type ReviewAction } from "../schema/ev
 import { AlertEngine } from "./alerts.ts";
 import { Accounts } from "./auth.ts";
 import { PAGE_HEADERS } from "./http.ts";
+import { niceVerifier, poolVerifier } from "./password-check.ts";
 import { LiveDashboards } from "./live.ts";
 import { DashboardQueries } from "./queries.ts";
 import { adminRoutes } from "./routes/admin.ts";
@@ -64,7 +65,7 @@ export interface Dashboard {
 /** Builds the dashboard: accounts, alert engine, live fan-out (subscribed to the result hub) and the routes. */
 export function createDashboard(d: DashboardDeps): Dashboard {
   const db = d.store.db;
-  const accounts = new Accounts(db, d.settings.sessionTtlHours, d.passwordCost ?? null);
+  const accounts = new Accounts(db, d.settings.sessionTtlHours, d.passwordCost ?? null, d.settings.passwordCheckNice > 0 ? niceVerifier(d.settings.passwordCheckNice) : poolVerifier);
   const queries = new DashboardQueries(db);
   const guard = d.guard ?? defaultGuard();
   // Sign-in checks the address's budget before the password: a boxed address gets this page before routing.

@@ -246,6 +246,17 @@ describe("client address", () => {
 });
 
 describe("limits and keys in config", () => {
+  test("widget messages per address: 30 a minute by default, but a fresh address puts only 5 into the pipeline at once", async () => {
+    const { chat_message_ip } = loadConfig({}).abuse.rates;
+    expect((chat_message_ip.limit * 60_000) / chat_message_ip.windowMs).toBe(30);
+    const guard = new AbuseGuard(new MemoryRateLimiter(), DEFAULT_ABUSE);
+    for (let i = 0; i < 5; i++) expect(await guard.refusal(["chat_message_ip", "203.0.113.9"])).toBeNull();
+    const sixth = await guard.refusal(["chat_message_ip", "203.0.113.9"]);
+    expect(sixth?.rule).toBe("chat_message_ip");
+    // The next unit comes back after window/limit = 2 s, not after a minute.
+    expect(sixth!.retryAfterS).toBe(2);
+  });
+
   test("RATE_LIMIT_* overrides, TRUSTED_PROXIES and caps are parsed and validated; production refuses RATE_LIMITS=off", () => {
     const c = loadConfig({ RATE_LIMIT_SIGNIN_ACCOUNT: "3/10m", RATE_LIMIT_CHAT_MESSAGE_IP: "50/30s", TRUSTED_PROXIES: "10.0.0.0/8, ::1", MAX_SOCKETS_PER_IP: "5" });
     expect(c.abuse.rates.signin_account).toEqual({ limit: 3, windowMs: 600_000 });

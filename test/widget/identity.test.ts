@@ -43,7 +43,9 @@ describe("identity tokens", () => {
 describe("chat socket and history with identities", () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ listen: true, env: { WIDGET_IDENTITY_SECRET: SECRET } });
+    // Every socket comes from 127.0.0.1 and the file sends more than the default per-address burst (5): limits are
+    // tested in test/security, scoping here.
+    h = await startHarness({ listen: true, env: { WIDGET_IDENTITY_SECRET: SECRET, RATE_LIMIT_CHAT_MESSAGE_IP: "60/1m" } });
   }, 60_000);
   afterAll(async () => {
     await h.stop();
