@@ -1,3 +1,4 @@
+import type { AppError } from "../errors.ts";
 import { Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 
@@ -43,6 +44,13 @@ export interface SessionStore {
   get(conversationId: string): Promise<Session>;
   /** Appends turns, trims history to the configured maximum and refreshes the TTL. */
   append(conversationId: string, turns: Turn[]): Promise<void>;
+  /**
+   * `get` of several conversations in one round trip (a master's batch). A conversation whose read failed maps to its
+   * error; the store being unreachable throws.
+   */
+  getMany?(conversationIds: string[]): Promise<Map<string, Session | AppError>>;
+  /** `append` to several conversations in one round trip (a master's batch); a failure fails them all. */
+  appendMany?(entries: [conversationId: string, turns: Turn[]][]): Promise<void>;
   /** Shallow-merges state keys and refreshes the TTL. */
   setState(conversationId: string, patch: Record<string, unknown>): Promise<void>;
   delete(conversationId: string): Promise<void>;
