@@ -1,6 +1,6 @@
 import type { AppError } from "../errors.ts";
 import { Type } from "@sinclair/typebox";
-import { Value } from "@sinclair/typebox/value";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
 
 /** One turn of a conversation as kept in session memory. */
 export interface Turn {
@@ -19,12 +19,14 @@ const TurnSchema = Type.Object({
   message_id: Type.Optional(Type.String()),
   meta: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 });
+/** Compiled once: every session read checks each stored turn (up to SESSION_MAX_TURNS per conversation). */
+const turnCheck = TypeCompiler.Compile(TurnSchema);
 
 /** A stored turn (JSON from Redis) when it has the turn's shape; null for anything else (skipped, not cast). */
 export function parseTurn(raw: string): Turn | null {
   try {
     const v: unknown = JSON.parse(raw);
-    return Value.Check(TurnSchema, v) ? v : null;
+    return turnCheck.Check(v) ? v : null;
   } catch {
     return null;
   }
