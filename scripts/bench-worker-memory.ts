@@ -1,11 +1,11 @@
 /**
  * bench:worker-memory — what a `ROLE=worker` process holds, component by component: the process is built up the way
  * src/main.ts builds it (modules, bus + database + sessions, encoder, heads, knowledge index, past-tickets consumer)
- * and RSS / JS heap / external memory are read after each step, then after encoding a backlog of realistic messages
- * in the master's windows (onnxruntime's arena grows with the largest batch it has seen).
+ * and RSS / JS heap / external memory are read after each step; then the master drains N realistic messages
+ * preloaded on its topic (real Kafka, PostgreSQL, Redis, models) while memory is sampled every 100 ms.
  * Needs the real services (`eval "$(scripts/services.sh env)"`) like the worker; uses its own random topics.
  *
- *   bun run bench:worker-memory [--n 1024]
+ *   bun run bench:worker-memory [--n 2000]
  *
  * Last line: {"rss_mb":<peak>,"steps":{"<step>":{"rss_mb":…,"peak_mb":…,"heap_mb":…,"external_mb":…},…}}
  */
@@ -14,10 +14,10 @@ import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { numArg } from "./lib/bench.ts";
+import { numArg, waitUntil } from "./lib/bench.ts";
 import { realisticTraffic } from "./lib/traffic.ts";
 
-const N = numArg("n", 1024);
+const N = numArg("n", 2000);
 const DATA = process.env.BANKING77_TRAIN ?? join(import.meta.dir, "../../shared/data/banking77/train.csv");
 const id = Math.random().toString(36).slice(2, 8);
 
@@ -65,19 +65,39 @@ mark("workers (triage + knowledge + past-tickets)");
 const service = await startService(parts, workers.agents, { afterConsumersStopped: () => workers.close() });
 mark("service started (master consuming)");
 
+// The drain: N realistic messages preloaded on the worker's topic, processed by the real master and workers while
+// memory is sampled; the figures at the moment of the peak RSS say whether it was the JS heap or native memory.
 const realistic = realisticTraffic(DATA);
-const texts = Array.from({ length: N }, (_, i) => realistic(i).message.text);
-const model = workers.triage!.model;
-for (let i = 0; i < texts.length; i += 128) {
-  const window = texts.slice(i, i + 128);
-  await model.embedder.embed(window.map((t) => model.embedTextOf(t)), "query");
-  for (const t of window) await model.analyze({ id: `m-${i}-${t.length}`, text: t, receivedAt: new Date().toISOString(), history: [] });
-  await workers.knowledge!.search(window[0]!, {});
+let published = 0;
+const publish = parts.bus.publish.bind(parts.bus);
+parts.bus.publish = (topic, records) => {
+  if (topic === config.topics.responses) published += records.length;
+  return publish(topic, records);
+};
+for (let i = 0; i < N; i += 500) {
+  const batch = Array.from({ length: Math.min(500, N - i) }, (_, j) => {
+    const m = realistic(i + j);
+    const msg = { id: Bun.randomUUIDv7(), source: "chat", user: m.user, message: { text: m.message.text, attachments: [] }, metadata: { received_at: new Date().toISOString(), conversation_id: m.conversation } };
+    return { key: m.conversation, value: JSON.stringify(msg), headers: { "message-id": msg.id } };
+  });
+  await parts.bus.publish(config.topics.messages, batch);
 }
-mark(`after triage of ${N} realistic messages`);
+let atPeak = { rss: 0, heap: 0, external: 0 };
+let maxHeap = 0;
+const sampler = setInterval(() => {
+  const m = process.memoryUsage();
+  const heap = heapStats().heapSize;
+  maxHeap = Math.max(maxHeap, heap);
+  if (m.rss > atPeak.rss) atPeak = { rss: m.rss, heap, external: m.external };
+}, 100);
+await waitUntil(() => published >= N, 900_000, 50);
+clearInterval(sampler);
+console.log(`drain of ${N}: sampled peak rss ${mb(atPeak.rss)} MB with js heap ${mb(atPeak.heap)} MB, external ${mb(atPeak.external)} MB at that moment; largest js heap ${mb(maxHeap)} MB`);
+mark(`after a drain of ${N} realistic messages`);
+const drain = { peak_rss_mb: mb(atPeak.rss), heap_at_peak_mb: mb(atPeak.heap), external_at_peak_mb: mb(atPeak.external), max_heap_mb: mb(maxHeap) };
 
 await service.stop();
 const peak = mb(peakRss());
 console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
-console.log(JSON.stringify({ rss_mb: peak, steps, n: N, load_average: Number(loadavg()[0]!.toFixed(2)) }));
+console.log(JSON.stringify({ rss_mb: peak, steps, drain, n: N, load_average: Number(loadavg()[0]!.toFixed(2)) }));
 process.exit(0);

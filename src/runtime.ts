@@ -10,7 +10,6 @@ import { openPglite, openPostgres, type Store } from "./db/store.ts";
 import { cipherFromConfig, PrivacyService } from "./privacy/index.ts";
 import { buildApp, type ReadinessCheck } from "./http/app.ts";
 import { createDashboard, type Dashboard, type DashboardDeps } from "./dashboard/index.ts";
-import { startChannels } from "./channels/index.ts";
 import { chatRoutes } from "./ingest/chat.ts";
 import { MessagePublisher } from "./ingest/publisher.ts";
 import { createLogger, type Logger } from "./obs/log.ts";
@@ -160,8 +159,9 @@ export async function startService(
   // A worker or drafter serves only /health, /ready and /metrics, so probes and Prometheus reach every consumer.
   const identity = { secret: config.dashboard.widgetIdentitySecret, required: config.dashboard.widgetRequireIdentity, visitorKey: config.visitorIdKey };
   const guard = new AbuseGuard(parts.limiter, config.abuse, metrics, log);
-  // Email, social and reply channels run where the hub runs: they produce messages and send approved replies.
-  const channels = hub ? startChannels({ config, store, bus, publisher, hub, log, guard, outbox: parts.outbox }) : null;
+  // Email, social and reply channels run where the hub runs: they produce messages and send approved replies. Loaded
+  // only there: their IMAP, MIME and SMTP libraries are ~20 MB of a worker's or drafter's memory otherwise.
+  const channels = hub ? (await import("./channels/index.ts")).startChannels({ config, store, bus, publisher, hub, log, guard, outbox: parts.outbox }) : null;
   // Approved drafts (dashboard or review API) are handed to the reply-back service of their channel.
   const approvals = channels ? new ReplyApprovals({ store, bus, responsesTopic: config.topics.responses, sessions, handoff: channels.replies, log, maxTextChars: config.limits.maxTextChars, outbox: parts.outbox }) : null;
   const dashboard =
