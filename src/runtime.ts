@@ -32,6 +32,10 @@ import { Outbox } from "./outbox/outbox.ts";
 /** How long a stopping process keeps publishing outbox rows that are still pending. */
 const OUTBOX_DRAIN_MS = 5000;
 
+/** The channels module, imported only where the hub runs: its IMAP, MIME and SMTP libraries are ~17 MB of memory. */
+let channelsModule: Promise<typeof import("./channels/index.ts")> | null = null;
+const loadChannels = () => (channelsModule ??= import("./channels/index.ts"));
+
 /** The long-lived parts of one process, chosen from config: real services when configured, embedded otherwise. */
 export interface Parts {
   config: Config;
@@ -52,6 +56,8 @@ export interface Parts {
 export async function openParts(config: Config, opts: { log?: Logger; metrics?: Metrics } = {}): Promise<Parts> {
   const log = opts.log ?? createLogger(config.logLevel);
   const metrics = opts.metrics ?? new Metrics();
+  // Loads while the connections below open, where it will be needed.
+  if (config.role === "all" || config.role === "api") void loadChannels();
   initTracing(config.telemetry, log);
   await initSentry(config.telemetry, `${pkg.name}@${pkg.version}`, log);
   const kafka = config.kafka ? new KafkaBus(config.kafka, log, config.resilience.publishQueueMax) : null;
@@ -159,9 +165,8 @@ export async function startService(
   // A worker or drafter serves only /health, /ready and /metrics, so probes and Prometheus reach every consumer.
   const identity = { secret: config.dashboard.widgetIdentitySecret, required: config.dashboard.widgetRequireIdentity, visitorKey: config.visitorIdKey };
   const guard = new AbuseGuard(parts.limiter, config.abuse, metrics, log);
-  // Email, social and reply channels run where the hub runs: they produce messages and send approved replies. Loaded
-  // only there: their IMAP, MIME and SMTP libraries are ~20 MB of a worker's or drafter's memory otherwise.
-  const channels = hub ? (await import("./channels/index.ts")).startChannels({ config, store, bus, publisher, hub, log, guard, outbox: parts.outbox }) : null;
+  // Email, social and reply channels run where the hub runs: they produce messages and send approved replies.
+  const channels = hub ? (await loadChannels()).startChannels({ config, store, bus, publisher, hub, log, guard, outbox: parts.outbox }) : null;
   // Approved drafts (dashboard or review API) are handed to the reply-back service of their channel.
   const approvals = channels ? new ReplyApprovals({ store, bus, responsesTopic: config.topics.responses, sessions, handoff: channels.replies, log, maxTextChars: config.limits.maxTextChars, outbox: parts.outbox }) : null;
   const dashboard =
