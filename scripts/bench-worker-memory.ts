@@ -90,8 +90,10 @@ const sampler = setInterval(() => {
   maxHeap = Math.max(maxHeap, heap);
   if (m.rss > atPeak.rss) atPeak = { rss: m.rss, heap, external: m.external };
 }, 100);
+const gcHint = process.env.BENCH_GC_HINT_MS ? setInterval(() => Bun.gc(false), Number(process.env.BENCH_GC_HINT_MS)) : null;
 await waitUntil(() => published >= N, 900_000, 50);
 clearInterval(sampler);
+if (gcHint) clearInterval(gcHint);
 console.log(`drain of ${N}: sampled peak rss ${mb(atPeak.rss)} MB with js heap ${mb(atPeak.heap)} MB, external ${mb(atPeak.external)} MB at that moment; largest js heap ${mb(maxHeap)} MB`);
 mark(`after a drain of ${N} realistic messages`);
 const drain = { peak_rss_mb: mb(atPeak.rss), heap_at_peak_mb: mb(atPeak.heap), external_at_peak_mb: mb(atPeak.external), max_heap_mb: mb(maxHeap) };
