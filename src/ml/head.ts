@@ -32,9 +32,9 @@ export interface Scored {
  */
 export class OnnxHead {
   /**
-   * Zeroed n-gram feature matrices, reused: a dense row is 27k floats (108 kB) per text, which as fresh garbage per
-   * message grew a busy worker's memory by ~150 MB before the collector caught up. Each run takes one, so concurrent
-   * runs never share a matrix.
+   * Zeroed n-gram feature matrices, reused: a dense row is 27k floats (108 kB) per text, 216 MB of fresh garbage over
+   * a 2,000-message backlog that the collector reaches late while the encoder holds the event loop. Each run takes
+   * its own, so concurrent runs never share a matrix.
    */
   private readonly scratch: Float32Array[] = [];
 
