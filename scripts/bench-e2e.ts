@@ -18,7 +18,7 @@
  * Last line: {"drain_msgs_per_s":…,"p50_ms":…,"p99_ms":…,"p99_ms_with_drafting":…,"drafts_per_min":…,"rss_mb":…,
  *   "worker_cpu_ms_per_msg":…,"drafter_cpu_ms_per_msg":…,"drafter_rss_mb":…} (rss_mb: the worker's peak)
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Subprocess, spawn } from "bun";
@@ -61,6 +61,8 @@ interface Proc {
   port: number;
   peakRssMb(): number;
   cpuSeconds(): number;
+  /** CPU seconds per thread name (/proc/PID/task/TID/stat): the event loop's thread is the process's own name. */
+  threadCpu(): Record<string, number>;
 }
 
 // Only the services this bench measures: no IMAP/SMTP/social channels from the caller's environment.
@@ -113,7 +115,36 @@ function proc(p: Subprocess, port: number): Proc {
         return Number.NaN;
       }
     },
+    threadCpu: () => {
+      const out: Record<string, number> = {};
+      try {
+        for (const t of readdirSync(`/proc/${p.pid}/task`)) {
+          const stat = readFileSync(`/proc/${p.pid}/task/${t}/stat`, "utf8");
+          const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+          const f = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+          // The main thread carries the process id; onnxruntime's pool threads inherit the name "bun" too.
+          const key = t === String(p.pid) ? "main (event loop)" : name;
+          out[key] = (out[key] ?? 0) + (Number(f[11]) + Number(f[12])) / 100;
+        }
+      } catch {
+        /* the process exited */
+      }
+      return out;
+    },
   };
+}
+
+/** Per-thread CPU spent between two `threadCpu()` readings, as "main 12.3 s, bun 4.1 s, …" (threads that ended are missed). */
+function threadDelta(before: Record<string, number>, after: Record<string, number>, n: number): { text: string; perMsg: Record<string, number> } {
+  const perMsg: Record<string, number> = {};
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(after).sort((a, b) => b[1] - (before[b[0]] ?? 0) - (a[1] - (before[a[0]] ?? 0)))) {
+    const d = v - (before[k] ?? 0);
+    if (d < 0.05) continue;
+    perMsg[k] = Number(((d * 1000) / Math.max(1, n)).toFixed(2));
+    parts.push(`${k} ${d.toFixed(1)} s (${perMsg[k]} ms/msg)`);
+  }
+  return { text: parts.join(", "), perMsg };
 }
 
 async function start(role: Role, port: number, extra: Record<string, string> = {}): Promise<Proc> {
@@ -224,6 +255,7 @@ const t0 = Date.now();
 const worker = await start("worker", PORT_W, { LLM_GENERATOR: "none" });
 const readyS = (Date.now() - t0) / 1000;
 const cpu0 = worker.cpuSeconds();
+const threads0 = worker.threadCpu();
 const dcpu0 = drafter.cpuSeconds();
 await waitUntil(() => preload.every((m) => resultAt.has(m)), 600_000);
 const times = preload.map((m) => resultAt.get(m)).filter((x): x is number => x !== undefined);
@@ -233,12 +265,14 @@ const last = Math.max(...times);
 const drainS = (last - (t0 + readyS * 1000)) / 1000;
 const drainRate = times.length / Math.max(0.001, drainS);
 const drainCpu = worker.cpuSeconds() - cpu0;
+const drainThreads = threadDelta(threads0, worker.threadCpu(), times.length);
 const drainDrafterCpu = drafter.cpuSeconds() - dcpu0;
 const workerCpuMs = (drainCpu * 1000) / Math.max(1, times.length);
 const drafterCpuMs = (drainDrafterCpu * 1000) / Math.max(1, times.length);
 const stages1 = await stageSeconds(PORT_W);
 console.log(`  worker ready in ${readyS.toFixed(1)} s; ${times.length}/${N} results ${drainS.toFixed(1)} s after it was ready → ${drainRate.toFixed(0)} msg/s`);
 console.log(`  worker CPU ${drainCpu.toFixed(1)} s over ${drainS.toFixed(1)} s (${((drainCpu / drainS) * 100).toFixed(0)} % of one core); share of stage time: ${shares(stages1)}`);
+console.log(`  worker CPU by thread: ${drainThreads.text}`);
 console.log(`  CPU per message: worker ${workerCpuMs.toFixed(1)} ms, drafter ${drafterCpuMs.toFixed(1)} ms (drafter CPU ${drainDrafterCpu.toFixed(1)} s; drafts may trail the last result)`);
 console.log(`  worker peak RSS ${worker.peakRssMb()} MB, drafter ${drafter.peakRssMb()} MB; load average ${load()}`);
 
@@ -332,6 +366,7 @@ console.log(
     drafts_gave_up: phase3 ? gaveUp : null,
     rss_mb: Math.max(rssMb, worker.peakRssMb()),
     worker_cpu_ms_per_msg: Number(workerCpuMs.toFixed(1)),
+    worker_cpu_ms_per_msg_by_thread: drainThreads.perMsg,
     drafter_cpu_ms_per_msg: Number(drafterCpuMs.toFixed(1)),
     drafter_rss_mb: drafterRssMb,
     load_average: loadavg()[0]!.toFixed(2),

@@ -10,7 +10,6 @@ import { openPglite, openPostgres, type Store } from "./db/store.ts";
 import { cipherFromConfig, PrivacyService } from "./privacy/index.ts";
 import { buildApp, type ReadinessCheck } from "./http/app.ts";
 import { createDashboard, type Dashboard, type DashboardDeps } from "./dashboard/index.ts";
-import { startChannels } from "./channels/index.ts";
 import { chatRoutes } from "./ingest/chat.ts";
 import { MessagePublisher } from "./ingest/publisher.ts";
 import { createLogger, type Logger } from "./obs/log.ts";
@@ -33,6 +32,10 @@ import { Outbox } from "./outbox/outbox.ts";
 /** How long a stopping process keeps publishing outbox rows that are still pending. */
 const OUTBOX_DRAIN_MS = 5000;
 
+/** The channels module, imported only where the hub runs: its IMAP, MIME and SMTP libraries are ~17 MB of memory. */
+let channelsModule: Promise<typeof import("./channels/index.ts")> | null = null;
+const loadChannels = () => (channelsModule ??= import("./channels/index.ts"));
+
 /** The long-lived parts of one process, chosen from config: real services when configured, embedded otherwise. */
 export interface Parts {
   config: Config;
@@ -53,6 +56,8 @@ export interface Parts {
 export async function openParts(config: Config, opts: { log?: Logger; metrics?: Metrics } = {}): Promise<Parts> {
   const log = opts.log ?? createLogger(config.logLevel);
   const metrics = opts.metrics ?? new Metrics();
+  // Loads while the connections below open, where it will be needed.
+  if (config.role === "all" || config.role === "api") void loadChannels();
   initTracing(config.telemetry, log);
   await initSentry(config.telemetry, `${pkg.name}@${pkg.version}`, log);
   const kafka = config.kafka ? new KafkaBus(config.kafka, log, config.resilience.publishQueueMax) : null;
@@ -161,7 +166,7 @@ export async function startService(
   const identity = { secret: config.dashboard.widgetIdentitySecret, required: config.dashboard.widgetRequireIdentity, visitorKey: config.visitorIdKey };
   const guard = new AbuseGuard(parts.limiter, config.abuse, metrics, log);
   // Email, social and reply channels run where the hub runs: they produce messages and send approved replies.
-  const channels = hub ? startChannels({ config, store, bus, publisher, hub, log, guard, outbox: parts.outbox }) : null;
+  const channels = hub ? (await loadChannels()).startChannels({ config, store, bus, publisher, hub, log, guard, outbox: parts.outbox }) : null;
   // Approved drafts (dashboard or review API) are handed to the reply-back service of their channel.
   const approvals = channels ? new ReplyApprovals({ store, bus, responsesTopic: config.topics.responses, sessions, handoff: channels.replies, log, maxTextChars: config.limits.maxTextChars, outbox: parts.outbox }) : null;
   const dashboard =

@@ -338,16 +338,37 @@ export class MasterAgent {
     return out;
   }
 
-  /** Loads the sessions of these conversations (at most `concurrency` reads at once); an outage degrades, never fails. */
+  /**
+   * Loads the sessions of these conversations: in one round trip when the store can (`getMany`), else at most
+   * `concurrency` reads at once. An outage degrades the messages (a `session` failure), never fails the batch.
+   */
   private async loadSessions(ids: string[], into: Map<string, { session: Session; failure: WorkerFailure | null }>): Promise<void> {
+    const failed = (c: string, e: unknown) => {
+      const ae = toAppError(e);
+      into.set(c, { session: emptySession(c), failure: { worker: "session", code: ae.code, message: ae.message, attempts: 1 } });
+    };
+    const { sessions } = this.o;
+    if (sessions.getMany) {
+      if (ids.length === 0) return;
+      try {
+        const got = await sessions.getMany(ids);
+        for (const c of ids) {
+          const s = got.get(c);
+          if (s instanceof AppError) failed(c, s);
+          else into.set(c, { session: s ?? emptySession(c), failure: null });
+        }
+      } catch (e) {
+        for (const c of ids) failed(c, e);
+      }
+      return;
+    }
     const queue = [...ids];
     const load = async () => {
       for (let c = queue.shift(); c !== undefined; c = queue.shift()) {
         try {
-          into.set(c, { session: await this.o.sessions.get(c), failure: null });
+          into.set(c, { session: await sessions.get(c), failure: null });
         } catch (e) {
-          const ae = toAppError(e);
-          into.set(c, { session: emptySession(c), failure: { worker: "session", code: ae.code, message: ae.message, attempts: 1 } });
+          failed(c, e);
         }
       }
     };
@@ -406,14 +427,20 @@ export class MasterAgent {
     };
   }
 
-  /** Appends the customer turns to session memory; a session outage is logged, not fatal (Postgres has the message). */
+  /**
+   * Appends the customer turns to session memory, in one round trip when the store can (`appendMany`); a session
+   * outage is logged, not fatal (Postgres has the message).
+   */
   private async appendSessions(items: ProcessedMessage[]): Promise<void> {
-    const byConv = groupBy(items, (p) => p.conversationId);
-    await Promise.all(
-      [...byConv.entries()].map(([c, ps]) =>
-        this.o.sessions.append(c, ps.map((p) => customerTurn(p.message, p.result))).catch((e) => this.o.log.warn({ component: "master", code: toAppError(e).code }, "session append failed")),
-      ),
-    );
+    const entries = [...groupBy(items, (p) => p.conversationId).entries()].map(([c, ps]) => [c, ps.map((p) => customerTurn(p.message, p.result))] as [string, Turn[]]);
+    if (entries.length === 0) return;
+    const warn = (e: unknown) => this.o.log.warn({ component: "master", code: toAppError(e).code }, "session append failed");
+    const { sessions } = this.o;
+    if (sessions.appendMany) {
+      await sessions.appendMany(entries).catch(warn);
+      return;
+    }
+    await Promise.all(entries.map(([c, turns]) => sessions.append(c, turns).catch(warn)));
   }
 
   /** True while a batch is being processed (used by graceful shutdown and tests). */

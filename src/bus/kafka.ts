@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { CompressionTypes, Kafka, logLevel, type Admin, type Consumer, type KafkaConfig, type Producer, type SASLOptions } from "kafkajs";
+import { CompressionTypes, Kafka, logLevel, type Admin, type Consumer, type IHeaders, type KafkaConfig, type Producer, type SASLOptions } from "kafkajs";
 import type { Config } from "../config.ts";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
@@ -19,6 +19,17 @@ function chunkLength(records: OutRecord[]): number {
     if (bytes > MAX_REQUEST_BYTES && i > 0) return i;
   }
   return records.length;
+}
+
+/** Record headers as strings (kafkajs gives Buffers, arrays of them, or undefined). */
+function headersOf(h: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!h) return out;
+  for (const k in h) {
+    const v = h[k];
+    out[k] = Array.isArray(v) ? String(v[0]) : String(v ?? "");
+  }
+  return out;
 }
 
 interface PublishQueue {
@@ -130,7 +141,7 @@ export class KafkaBus implements EventBus {
   }
 
   async subscribe(opts: SubscribeOptions): Promise<Subscription> {
-    const consumer = this.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 50, sessionTimeout: this.opts.sessionTimeoutMs, heartbeatInterval: Math.max(1000, Math.floor(this.opts.sessionTimeoutMs / 10)) });
+    const consumer = this.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 50, ...(this.opts.maxBytesPerPartition ? { maxBytesPerPartition: this.opts.maxBytesPerPartition } : {}), sessionTimeout: this.opts.sessionTimeoutMs, heartbeatInterval: Math.max(1000, Math.floor(this.opts.sessionTimeoutMs / 10)) });
     await consumer.connect();
     for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true });
     this.consumers.add(consumer);
@@ -143,28 +154,35 @@ export class KafkaBus implements EventBus {
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: Math.max(1, this.opts.partitions),
       eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale }) => {
-        if (!isRunning() || isStale() || batch.messages.length === 0) return;
-        const records: InRecord[] = batch.messages.map((m) => ({
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: m.offset,
-          timestamp: Number(m.timestamp),
-          key: m.key?.toString() ?? "",
-          value: m.value?.toString() ?? "",
-          headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, Array.isArray(v) ? String(v[0]) : String(v ?? "")])),
-        }));
-        const hb = setInterval(() => heartbeat().catch(() => {}), 2000);
-        try {
-          await opts.handler(records);
-        } finally {
-          clearInterval(hb);
-        }
-        const last = batch.messages[batch.messages.length - 1]!.offset;
-        resolveOffset(last);
-        await commitOffsetsIfNecessary();
         const k = `${batch.topic}:${batch.partition}`;
-        highWater.set(k, batch.highWatermark);
-        position.set(k, String(BigInt(last) + 1n));
+        const slice = this.opts.maxBatchRecords ?? batch.messages.length;
+        // A fetched batch is handled in slices, each committed before the next: a backlog's results are published and
+        // released slice by slice instead of all at the end of a fetch. A slice not started when the partition is
+        // revoked is simply not committed, so the next owner gets it (at-least-once is kept).
+        for (let from = 0; from < batch.messages.length; from += slice) {
+          if (!isRunning() || isStale()) return;
+          const messages = batch.messages.slice(from, from + slice);
+          const records: InRecord[] = messages.map((m) => ({
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: m.offset,
+            timestamp: Number(m.timestamp),
+            key: m.key?.toString() ?? "",
+            value: m.value?.toString() ?? "",
+            headers: headersOf(m.headers),
+          }));
+          const hb = setInterval(() => heartbeat().catch(() => {}), 2000);
+          try {
+            await opts.handler(records);
+          } finally {
+            clearInterval(hb);
+          }
+          const last = messages[messages.length - 1]!.offset;
+          resolveOffset(last);
+          await commitOffsetsIfNecessary();
+          highWater.set(k, batch.highWatermark);
+          position.set(k, String(BigInt(last) + 1n));
+        }
       },
     });
     return {

@@ -37,6 +37,8 @@ export function kafkaSection(r: EnvReader): Config["kafka"] {
     partitions: r.int("KAFKA_PARTITIONS", 6, 1, 1000),
     // The broker's group.min/max.session.timeout.ms (6 s / 30 min by default) bound this.
     sessionTimeoutMs: r.int("KAFKA_SESSION_TIMEOUT_MS", 10_000, 6_000, 1_800_000),
+    maxBatchRecords: r.int("KAFKA_MAX_BATCH_RECORDS", 512, 1, 100_000),
+    maxBytesPerPartition: r.int("KAFKA_MAX_BYTES_PER_PARTITION", 1_048_576, 16_384, 104_857_600),
   };
 }
 

@@ -26,6 +26,13 @@ export interface Config {
     partitions: number;
     /** A consumer that stops heartbeating (a killed worker) loses its partitions to the others after this long. */
     sessionTimeoutMs: number;
+    /**
+     * Most records handed to a handler at once: a larger fetched batch is handled in slices, each committed when done,
+     * so a backlog's results (and their memory) do not pile up for a whole fetch. Unset: the whole fetched batch.
+     */
+    maxBatchRecords?: number;
+    /** Bytes fetched per partition per request (kafkajs maxBytesPerPartition; a larger single record still comes). */
+    maxBytesPerPartition?: number;
   } | null;
   redisUrl: string | null;
   databaseUrl: string | null;

@@ -1,5 +1,6 @@
+import type { AppError } from "../errors.ts";
 import { Type } from "@sinclair/typebox";
-import { Value } from "@sinclair/typebox/value";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
 
 /** One turn of a conversation as kept in session memory. */
 export interface Turn {
@@ -18,12 +19,14 @@ const TurnSchema = Type.Object({
   message_id: Type.Optional(Type.String()),
   meta: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 });
+/** Compiled once: every session read checks each stored turn (up to SESSION_MAX_TURNS per conversation). */
+const turnCheck = TypeCompiler.Compile(TurnSchema);
 
 /** A stored turn (JSON from Redis) when it has the turn's shape; null for anything else (skipped, not cast). */
 export function parseTurn(raw: string): Turn | null {
   try {
     const v: unknown = JSON.parse(raw);
-    return Value.Check(TurnSchema, v) ? v : null;
+    return turnCheck.Check(v) ? v : null;
   } catch {
     return null;
   }
@@ -43,6 +46,13 @@ export interface SessionStore {
   get(conversationId: string): Promise<Session>;
   /** Appends turns, trims history to the configured maximum and refreshes the TTL. */
   append(conversationId: string, turns: Turn[]): Promise<void>;
+  /**
+   * `get` of several conversations in one round trip (a master's batch). A conversation whose read failed maps to its
+   * error; the store being unreachable throws.
+   */
+  getMany?(conversationIds: string[]): Promise<Map<string, Session | AppError>>;
+  /** `append` to several conversations in one round trip (a master's batch); a failure fails them all. */
+  appendMany?(entries: [conversationId: string, turns: Turn[]][]): Promise<void>;
   /** Shallow-merges state keys and refreshes the TTL. */
   setState(conversationId: string, patch: Record<string, unknown>): Promise<void>;
   delete(conversationId: string): Promise<void>;

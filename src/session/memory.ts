@@ -1,3 +1,4 @@
+import type { AppError } from "../errors.ts";
 import { emptySession, type Session, type SessionOptions, type SessionStore, type Turn } from "./interface.ts";
 
 interface Entry {
@@ -42,6 +43,14 @@ export class MemorySessionStore implements SessionStore {
     const e = this.touch(conversationId);
     e.session.turns.push(...structuredClone(turns));
     if (e.session.turns.length > this.opts.maxTurns) e.session.turns.splice(0, e.session.turns.length - this.opts.maxTurns);
+  }
+
+  async getMany(conversationIds: string[]): Promise<Map<string, Session | AppError>> {
+    return new Map(await Promise.all(conversationIds.map(async (c) => [c, await this.get(c)] as const)));
+  }
+
+  async appendMany(entries: [conversationId: string, turns: Turn[]][]): Promise<void> {
+    for (const [c, turns] of entries) await this.append(c, turns);
   }
 
   async setState(conversationId: string, patch: Record<string, unknown>): Promise<void> {

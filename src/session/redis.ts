@@ -41,39 +41,72 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async get(conversationId: string): Promise<Session> {
-    const k = this.keys(conversationId);
+    const s = (await this.getMany([conversationId])).get(conversationId)!;
+    if (s instanceof AppError) throw s;
+    return s;
+  }
+
+  /** One MULTI for every conversation's turns, state and meta: consistent, and one round trip for a whole batch. */
+  async getMany(conversationIds: string[]): Promise<Map<string, Session | AppError>> {
+    const out = new Map<string, Session | AppError>();
+    if (conversationIds.length === 0) return out;
+    const tx = this.redis.multi();
+    for (const id of conversationIds) {
+      const k = this.keys(id);
+      tx.lrange(k.turns, 0, -1).hgetall(k.state).get(k.meta);
+    }
     try {
-      const res = await this.redis.multi().lrange(k.turns, 0, -1).hgetall(k.state).get(k.meta).exec();
-      if (!res) return emptySession(conversationId);
-      const [turnsRes, stateRes, metaRes] = res;
-      for (const r of res) if (r[0]) throw r[0];
-      const turns = stringsOf(turnsRes?.[1]).flatMap((s) => parseTurn(s) ?? []);
-      const state: Record<string, unknown> = {};
-      // A value that is not JSON (written by something else) reads as absent; readers check the shapes they use.
-      for (const [key, v] of Object.entries(hashOf(stateRes?.[1]))) {
-        const parsed = jsonOrUndefined(v);
-        if (parsed !== undefined) state[key] = parsed;
+      const res = await tx.exec();
+      if (!res) {
+        for (const id of conversationIds) out.set(id, emptySession(id));
+        return out;
       }
-      const meta = metaRes?.[1];
-      return { conversationId, turns, state, updatedAt: typeof meta === "string" ? meta : null };
+      conversationIds.forEach((conversationId, i) => {
+        const [turnsRes, stateRes, metaRes] = [res[i * 3], res[i * 3 + 1], res[i * 3 + 2]];
+        // A key of the wrong type fails its own conversation only, not the batch's.
+        const failed = turnsRes?.[0] ?? stateRes?.[0] ?? metaRes?.[0];
+        if (failed) {
+          out.set(conversationId, this.wrap(failed));
+          return;
+        }
+        const turns = stringsOf(turnsRes?.[1]).flatMap((s) => parseTurn(s) ?? []);
+        const state: Record<string, unknown> = {};
+        // A value that is not JSON (written by something else) reads as absent; readers check the shapes they use.
+        for (const [key, v] of Object.entries(hashOf(stateRes?.[1]))) {
+          const parsed = jsonOrUndefined(v);
+          if (parsed !== undefined) state[key] = parsed;
+        }
+        const meta = metaRes?.[1];
+        out.set(conversationId, { conversationId, turns, state, updatedAt: typeof meta === "string" ? meta : null });
+      });
+      return out;
     } catch (e) {
       throw this.wrap(e);
     }
   }
 
   async append(conversationId: string, turns: Turn[]): Promise<void> {
-    if (turns.length === 0) return;
-    const k = this.keys(conversationId);
+    await this.appendMany([[conversationId, turns]]);
+  }
+
+  /** Every conversation's push, trim and TTL refresh in one MULTI (one round trip for a batch). */
+  async appendMany(entries: [conversationId: string, turns: Turn[]][]): Promise<void> {
+    const live = entries.filter(([, turns]) => turns.length > 0);
+    if (live.length === 0) return;
     const ttl = this.opts.ttlSeconds;
-    try {
-      await this.redis
-        .multi()
-        .rpush(k.turns, ...turns.map((t) => JSON.stringify(t)))
+    const now = new Date().toISOString();
+    const tx = this.redis.multi();
+    for (const [conversationId, turns] of live) {
+      const k = this.keys(conversationId);
+      tx.rpush(k.turns, ...turns.map((t) => JSON.stringify(t)))
         .ltrim(k.turns, -this.opts.maxTurns, -1)
-        .set(k.meta, new Date().toISOString(), "EX", ttl)
+        .set(k.meta, now, "EX", ttl)
         .expire(k.turns, ttl)
-        .expire(k.state, ttl)
-        .exec();
+        .expire(k.state, ttl);
+    }
+    try {
+      const res = await tx.exec();
+      for (const r of res ?? []) if (r[0]) throw r[0];
     } catch (e) {
       throw this.wrap(e);
     }

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import type { SessionStore } from "../../src/session/interface.ts";
+import type { Session, SessionStore } from "../../src/session/interface.ts";
 import { MemorySessionStore } from "../../src/session/memory.ts";
 import { RedisSessionStore } from "../../src/session/redis.ts";
 import { describeWith, rand, services } from "../support/env.ts";
@@ -51,6 +51,26 @@ function contract(make: (maxTurns: number, ttlSeconds: number) => SessionStore, 
     expect((await store.get(a)).turns).toEqual([]);
   });
 
+  test("getMany / appendMany read and write several conversations at once, like get / append", async () => {
+    const store = open(3);
+    const [a, b, c] = [`c-${rand()}`, `c-${rand()}`, `c-${rand()}`];
+    await store.setState(a, { language: "de" });
+    const at = new Date().toISOString();
+    await store.appendMany!([
+      [a, [{ role: "customer", text: "a1", at }, { role: "customer", text: "a2", at }]],
+      [b, [{ role: "customer", text: "b1", at }]],
+      [c, []],
+    ]);
+    await store.appendMany!([[a, [{ role: "customer", text: "a3", at }, { role: "customer", text: "a4", at }]]]);
+    const got = await store.getMany!([a, b, c]);
+    const sa = got.get(a) as Session;
+    expect(sa.turns.map((t) => t.text)).toEqual(["a2", "a3", "a4"]);
+    expect(sa.state).toEqual({ language: "de" });
+    expect((got.get(b) as Session).turns.map((t) => t.text)).toEqual(["b1"]);
+    expect((got.get(c) as Session).turns).toEqual([]);
+    expect(await store.get(a)).toEqual(sa);
+  });
+
   test("writes set a TTL", async () => {
     const store = open(3, 120);
     const id = `c-${rand()}`;
@@ -89,4 +109,22 @@ describeWith("redis", "RedisSessionStore (real Redis)", () => {
       return ttl;
     },
   );
+
+  test("getMany: a key of the wrong type fails its own conversation, not the others of the batch", async () => {
+    const store = new RedisSessionStore(services.redis!, { maxTurns: 3, ttlSeconds: 60 }, prefix);
+    const { default: Redis } = await import("ioredis");
+    const r = new Redis(services.redis!);
+    try {
+      const [bad, good] = [`c-${rand()}`, `c-${rand()}`];
+      await r.set(`${prefix}${bad}:turns`, "not a list");
+      await store.append(good, [{ role: "customer", text: "fine", at: new Date().toISOString() }]);
+      const got = await store.getMany([bad, good]);
+      expect(got.get(bad)).toBeInstanceOf(Error);
+      expect((got.get(good) as Session).turns.map((t) => t.text)).toEqual(["fine"]);
+      await expect(store.get(bad)).rejects.toMatchObject({ code: "session_unavailable" });
+    } finally {
+      await r.quit();
+      await store.close();
+    }
+  });
 });

@@ -105,7 +105,7 @@ describe("metrics", () => {
         if (mode === "embedded") {
           expect(sample(text, "copilot_kafka_consumer_lag", { partition: "all" })).toBe(0);
         } else {
-          expect(sample(text, "copilot_redis_call_duration_seconds_count", { operation: "get", outcome: "ok" })).toBeGreaterThanOrEqual(1);
+          expect(sample(text, "copilot_redis_call_duration_seconds_count", { operation: "getMany", outcome: "ok" })).toBeGreaterThanOrEqual(1);
           // Lag comes per partition from the broker for the master's group.
           for (const p of ["0", "1"]) expect(sample(text, "copilot_kafka_consumer_lag", { group: `metrics-${id}`, topic: `cm-metrics-${id}`, partition: p })).toBe(0);
         }
