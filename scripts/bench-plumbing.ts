@@ -60,7 +60,7 @@ const config = loadConfig({
 const names = ["intent", "sentiment", "entities", "knowledge"] as const;
 const canned: Record<string, unknown>[] = [];
 {
-  const triage = await loadTriage({ modelsDir: config.models.dir, embedText: config.models.embedText, embedder: { threads: config.models.encoderThreads } });
+  const triage = await loadTriage({ modelsDir: config.models.dir, embedText: config.models.embedText, embedder: { workers: config.models.encoderWorkers, threads: config.models.encoderThreads ?? undefined } });
   const knowledge = await openKnowledge({ embedder: triage.embedder, dataDir: config.rag.dataDir, kbDir: config.rag.kbDir, log: createLogger("warn") });
   const real = [...triageAgents(triage.model), knowledgeAgent(knowledge)];
   for (let i = 0; i < DISTINCT; i++) {

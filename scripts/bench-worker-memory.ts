@@ -55,7 +55,7 @@ const config = loadConfig({
 const parts = await openParts(config);
 mark("bus, database, sessions open");
 const { loadTriage } = await import("../src/ml/index.ts");
-const enc = await loadTriage({ modelsDir: config.models.dir, embedText: config.models.embedText, embedder: { threads: config.models.encoderThreads } });
+const enc = await loadTriage({ modelsDir: config.models.dir, embedText: config.models.embedText, embedder: { workers: config.models.encoderWorkers, threads: config.models.encoderThreads ?? undefined } });
 mark("encoder + heads loaded (loadTriage)");
 await enc.close();
 Bun.gc(true);
