@@ -6,6 +6,7 @@
  */
 import { join, resolve } from "node:path";
 import { parseArgs, readLabelled } from "../../src/ml/data.ts";
+import { loadConfig } from "../../src/config.ts";
 import { loadTriage } from "../../src/ml/index.ts";
 import { percentile, table } from "./lib.ts";
 
@@ -22,7 +23,12 @@ const pool = [
 const texts = [...new Set(pool.filter((_, i) => i % 7 === 3))].slice(0, n * 2 + 50);
 
 const loadStart = performance.now();
-const triage = await loadTriage({ modelsDir: args.models ?? join(ROOT, "models") });
+// The encoder runs as in the product (ENCODER_WORKERS, ENCODER_THREADS), so the bench compares those settings too.
+const { models } = loadConfig();
+const triage = await loadTriage({
+  modelsDir: args.models ?? join(ROOT, "models"),
+  embedder: { workers: models.encoderWorkers, threads: models.encoderThreads ?? undefined },
+});
 const loadMs = performance.now() - loadStart;
 let k = 0;
 const next = () => ({ id: `bench-${k}`, text: texts[k++ % texts.length]!, receivedAt: new Date().toISOString(), history: [] });
