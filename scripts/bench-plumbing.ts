@@ -13,10 +13,10 @@
  * Needs KAFKA_BROKERS, DATABASE_URL, REDIS_URL (`eval "$(scripts/services.sh env)"`). Last line:
  *   {"plumbing_cpu_ms_per_msg":…,"msgs_per_s":…,"result_bytes_avg":…,"n":…,"load_average":…}
  */
-import { loadavg, tmpdir } from "node:os";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { Kafka, logLevel } from "kafkajs";
-import { consumerGroups, loadConfig } from "../src/config.ts";
+import { consumerGroups } from "../src/config.ts";
 import { pastTicketsHandler } from "../src/agents/registry.ts";
 import { ok } from "../src/errors.ts";
 import { createLogger } from "../src/obs/log.ts";
@@ -29,6 +29,7 @@ import { openKnowledge } from "../src/rag/index.ts";
 import { emptySession } from "../src/session/interface.ts";
 import type { CustomerMessage } from "../src/schema/message.ts";
 import { numArg, waitUntil } from "./lib/bench.ts";
+import { benchWorkerConfig } from "./lib/config.ts";
 import { realisticTraffic } from "./lib/traffic.ts";
 
 const N = numArg("n", 4000);
@@ -45,18 +46,7 @@ const load = () => loadavg().map((x) => x.toFixed(2)).join(" ");
 const realistic = realisticTraffic(DATA);
 
 // 1. Real worker outputs for DISTINCT messages (the models are released before the measured part).
-const config = loadConfig({
-  ...process.env,
-  LOG_LEVEL: "warn",
-  ROLE: "worker",
-  KAFKA_GROUP_ID: `plumb-${id}`,
-  KAFKA_PARTITIONS: "4",
-  TOPIC_CUSTOMER_MESSAGES: `plumb-cm-${id}`,
-  TOPIC_RESPONSE_EVENTS: `plumb-re-${id}`,
-  TOPIC_DLQ: `plumb-dlq-${id}`,
-  TOPIC_REPLY_STREAM: `plumb-rs-${id}`,
-  RAG_DATA_DIR: join(tmpdir(), `plumb-index-${id}`),
-});
+const config = benchWorkerConfig("plumb", id);
 const names = ["intent", "sentiment", "entities", "knowledge"] as const;
 const canned: Record<string, unknown>[] = [];
 {

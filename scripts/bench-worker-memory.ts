@@ -13,7 +13,6 @@ import { heapStats } from "bun:jsc";
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { tmpdir } from "node:os";
 import { numArg, waitUntil } from "./lib/bench.ts";
 import { realisticTraffic } from "./lib/traffic.ts";
 
@@ -36,22 +35,11 @@ function mark(step: string): void {
 }
 
 mark("bun, nothing loaded");
-const { loadConfig } = await import("../src/config.ts");
+const { benchWorkerConfig } = await import("./lib/config.ts");
 const { openParts, startService } = await import("../src/runtime.ts");
 const { openWorkers } = await import("../src/agents/registry.ts");
 mark("modules imported (runtime, registry)");
-const config = loadConfig({
-  ...process.env,
-  LOG_LEVEL: "warn",
-  ROLE: "worker",
-  KAFKA_GROUP_ID: `mem-${id}`,
-  KAFKA_PARTITIONS: "4",
-  TOPIC_CUSTOMER_MESSAGES: `mem-cm-${id}`,
-  TOPIC_RESPONSE_EVENTS: `mem-re-${id}`,
-  TOPIC_DLQ: `mem-dlq-${id}`,
-  TOPIC_REPLY_STREAM: `mem-rs-${id}`,
-  RAG_DATA_DIR: join(tmpdir(), `mem-index-${id}`),
-});
+const config = benchWorkerConfig("mem", id);
 const parts = await openParts(config);
 mark("bus, database, sessions open");
 const { loadTriage } = await import("../src/ml/index.ts");

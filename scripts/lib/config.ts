@@ -1,3 +1,5 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { type Config, ConfigError, loadConfig } from "../../src/config.ts";
 
 /**
@@ -17,4 +19,20 @@ export function persistentConfig(why: string): Config {
     process.exit(2);
   }
   return config;
+}
+
+/** Config of a bench's own worker: ROLE=worker with its own group, topics and index folder, named `<prefix>-…-<id>`. */
+export function benchWorkerConfig(prefix: string, id: string): Config {
+  return loadConfig({
+    ...process.env,
+    LOG_LEVEL: "warn",
+    ROLE: "worker",
+    KAFKA_GROUP_ID: `${prefix}-${id}`,
+    KAFKA_PARTITIONS: "4",
+    TOPIC_CUSTOMER_MESSAGES: `${prefix}-cm-${id}`,
+    TOPIC_RESPONSE_EVENTS: `${prefix}-re-${id}`,
+    TOPIC_DLQ: `${prefix}-dlq-${id}`,
+    TOPIC_REPLY_STREAM: `${prefix}-rs-${id}`,
+    RAG_DATA_DIR: join(tmpdir(), `${prefix}-index-${id}`),
+  });
 }

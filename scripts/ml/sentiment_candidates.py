@@ -24,6 +24,8 @@ from scipy.sparse import csr_matrix, hstack, vstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
+
+from train_head import inner_split  # the trainer's own validation mask, so candidates are chosen on the same rows
 from sklearn.neural_network import MLPClassifier
 
 warnings.filterwarnings("ignore")
@@ -36,17 +38,6 @@ def load(name):
     rows = [json.loads(line) for line in open(f"{D}/{name}.jsonl", encoding="utf8")]
     emb = {k: np.fromfile(f"{D}/{name}.{k}.f32", dtype=np.float32).reshape(-1, DIM) for k in ("raw", "cleaned")}
     return rows, emb
-
-
-def inner_split(y, frac, seed=0):
-    """The trainer's inner validation mask (scripts/ml/train_head.py)."""
-    rng = np.random.default_rng(seed)
-    mask = np.zeros(len(y), bool)
-    for label in sorted(set(y)):
-        idx = np.where(y == label)[0]
-        rng.shuffle(idx)
-        mask[idx[: max(1, round(len(idx) * frac))]] = True
-    return mask
 
 
 def tfidf(docs):
